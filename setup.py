@@ -1,0 +1,17 @@
+"""Builds the native sampler extension `pyprof_carbon._native` from csrc/ with pybind11."""
+import glob
+import sys
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import setup
+
+ext = Pybind11Extension(
+    "pyprof_carbon._native",
+    sorted(glob.glob("csrc/*.cpp")),
+    include_dirs=["csrc"],
+    cxx_std=17,
+    extra_compile_args=["-O2", "-fno-strict-aliasing", "-Wall"],
+    libraries=["rt"],
+)
+
+setup(ext_modules=[ext], cmdclass={"build_ext": build_ext})
