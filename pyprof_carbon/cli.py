@@ -1,0 +1,39 @@
+"""`pyprof-carbon` command line: one small module per subcommand under commands/."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import UserError
+
+COMMANDS = ("run", "report", "diff", "doctor", "regions")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pyprof-carbon",
+        description="Energy profiler for Python: joules and grams of CO2eq per function, line and thread.")
+    parser.add_argument("--version", action="version", version=f"pyprof-carbon {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"pyprof_carbon.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"pyprof-carbon: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
