@@ -1,0 +1,250 @@
+#include "pyframes.h"  // first: it defines Py_BUILD_CORE before Python.h
+#include "collector.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+namespace pyprof {
+
+static std::atomic<Collector*> g_collector{nullptr};
+
+size_t Collector::VecHash::operator()(const std::vector<int32_t>& v) const {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (int32_t x : v) {
+    h ^= uint32_t(x);
+    h *= 1099511628211ull;
+  }
+  return size_t(h);
+}
+
+Collector::Collector(CollectorConfig cfg) : cfg_(std::move(cfg)), ring_(cfg_.ring_capacity) {
+  uint64_t five_ms = 5000000;
+  scan_every_ = cfg_.cadence_ns >= five_ms ? 1 : (five_ms + cfg_.cadence_ns - 1) / cfg_.cadence_ns;
+}
+
+Collector::~Collector() {
+  stop();
+  if (g_collector.load() == this) g_collector.store(nullptr);
+}
+
+std::string Collector::start() {
+  Collector* expected = nullptr;
+  if (!g_collector.compare_exchange_strong(expected, this))
+    throw std::runtime_error("another pyprof-carbon profiler is already running in this process");
+  if (g_sampler.in_forked_child()) {
+    g_collector.store(nullptr);
+    throw std::runtime_error("cannot profile in a child forked while profiling");
+  }
+  watch_code_deaths(&Collector::on_code_dying);
+  watching_ = true;
+  Engine engine = cfg_.engine == "timer" ? Engine::Timer : Engine::Perf;
+  uint64_t period = uint64_t(1e9 / cfg_.rate_hz);
+  g_sampler.configure(engine, period, &ring_);
+  g_sampler.set_active(true);
+  int32_t self = int32_t(syscall(SYS_gettid));
+  std::string err;
+  int rc = g_sampler.arm(self, &err);
+  if (rc != 0 && cfg_.engine == "auto" && engine == Engine::Perf) {
+    std::string err2;
+    g_sampler.set_engine(Engine::Timer);
+    rc = g_sampler.arm(self, &err2);
+    if (rc != 0) err += "; " + err2;
+  }
+  if (rc != 0) {
+    g_sampler.set_active(false);
+    unwatch_code_deaths();
+    watching_ = false;
+    g_collector.store(nullptr);
+    throw std::runtime_error(err);
+  }
+  running_ = true;
+  tick();  // the first reading, and every thread that exists now
+  // The collector thread takes no signal: process-directed ones (SIGINT) go to Python threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return g_sampler.engine() == Engine::Perf ? "perf" : "timer";
+}
+
+void Collector::run() {
+  pthread_setname_np(pthread_self(), "pyprof-collect");
+  collector_tid_ = int32_t(syscall(SYS_gettid));
+  uint64_t next = monotonic_ns() + cfg_.cadence_ns;
+  while (running_.load(std::memory_order_acquire)) {
+    timespec ts{time_t(next / 1000000000ull), long(next % 1000000000ull)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+    if (!running_.load(std::memory_order_acquire)) break;
+    tick();
+    next += cfg_.cadence_ns;
+    uint64_t now = monotonic_ns();
+    if (now > next) next = now + cfg_.cadence_ns - (now - next) % cfg_.cadence_ns;  // fell behind: skip
+  }
+}
+
+void Collector::tick() {
+  if (std::this_thread::get_id() == thread_.get_id()) {
+    timespec c;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
+    collector_cpu_ns = uint64_t(c.tv_sec) * 1000000000ull + uint64_t(c.tv_nsec);
+  }
+  uint64_t now = monotonic_ns();
+  uint64_t profiler_cpu = collector_cpu_ns + g_sampler.handler_ns();
+  size_t n = cfg_.sources.size();
+  std::lock_guard<std::mutex> lk(mu_);
+  tick_t.push_back(now);
+  for (size_t i = 0; i < n; ++i) tick_raw.push_back(read_counter(cfg_.sources[i], profiler_cpu, scratch_));
+  drain_locked();
+  if (running_ && tick_no_++ % scan_every_ == 0) scan_threads(now);
+}
+
+void Collector::scan_threads(uint64_t now) {
+  DIR* d = opendir("/proc/self/task");
+  if (!d) return;
+  std::unordered_set<int32_t> present;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int32_t tid = int32_t(atoi(e->d_name));
+    if (tid == collector_tid_) continue;
+    present.insert(tid);
+    auto it = live_threads_.find(tid);
+    if (it != live_threads_.end()) {
+      threads[it->second].last_seen_ns = now;
+      continue;
+    }
+    ThreadInfo info{tid, "", now, now, ""};
+    char path[64], comm[32] = {0};
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t k = read(fd, comm, sizeof comm - 1);
+      close(fd);
+      if (k > 0 && comm[k - 1] == '\n') comm[k - 1] = 0;
+    }
+    info.comm = comm;
+    g_sampler.arm(tid, &info.arm_error);
+    live_threads_[tid] = threads.size();
+    threads.push_back(std::move(info));
+  }
+  closedir(d);
+  for (auto it = live_threads_.begin(); it != live_threads_.end();) {
+    if (present.count(it->first) == 0) {
+      g_sampler.disarm(it->first);
+      it = live_threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+int32_t Collector::intern_code(void* ptr) {
+  auto it = code_ids_.find(ptr);
+  if (it != code_ids_.end()) return it->second;
+  int32_t id = int32_t(codes.size());
+  CodeInfo c;
+  c.ptr = ptr;
+  codes.push_back(std::move(c));
+  code_ids_.emplace(ptr, id);
+  return id;
+}
+
+void Collector::drain_locked() {
+  while (const Sample* s = ring_.peek()) {
+    frame_buf_.clear();
+    for (int i = 0; i < s->depth; ++i) {
+      int32_t code = intern_code(s->frames[i].code);
+      LocKey key{code, s->frames[i].lasti};
+      auto it = loc_ids_.find(key);
+      int32_t loc;
+      if (it != loc_ids_.end()) {
+        loc = it->second;
+      } else {
+        loc = int32_t(locations.size());
+        locations.push_back(Location{code, key.lasti});
+        codes[code].locs.push_back(loc);
+        loc_ids_.emplace(key, loc);
+      }
+      frame_buf_.push_back(loc);
+    }
+    if (s->truncated) frame_buf_.push_back(-1);
+    auto it = stack_ids_.find(frame_buf_);
+    int32_t sid;
+    if (it != stack_ids_.end()) {
+      sid = it->second;
+    } else {
+      sid = int32_t(stacks.size());
+      stacks.push_back(frame_buf_);
+      stack_ids_.emplace(frame_buf_, sid);
+    }
+    s_t.push_back(s->t_ns);
+    s_cpu.push_back(s->cpu_ns);
+    s_tid.push_back(s->tid);
+    s_cpuno.push_back(s->cpu);
+    s_stack.push_back(sid);
+    ring_.release();
+  }
+}
+
+void Collector::resolve_code(CodeInfo& c) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyCodeObject* co = static_cast<PyCodeObject*>(c.ptr);
+  auto str = [](const char* s) { return std::string(s ? s : "?"); };
+  c.name = str(PyUnicode_AsUTF8(co->co_name));
+  c.qualname = str(code_qualname(co));
+  c.file = str(PyUnicode_AsUTF8(co->co_filename));
+  c.firstline = co->co_firstlineno;
+  for (int32_t loc : c.locs) {
+    Location& l = locations[loc];
+    l.line = l.lasti < 0 ? c.firstline : PyCode_Addr2Line(co, l.lasti);
+  }
+  c.resolved = true;
+  PyErr_Clear();
+  PyErr_Restore(type, value, tb);
+}
+
+void Collector::on_code_dying(struct _object* code) {
+  Collector* c = g_collector.load(std::memory_order_acquire);
+  if (c == nullptr || g_sampler.in_forked_child()) return;
+  std::lock_guard<std::mutex> lk(c->mu_);
+  c->drain_locked();  // samples of this code still in the ring are interned now, while it lives
+  auto it = c->code_ids_.find(code);
+  if (it == c->code_ids_.end()) return;
+  CodeInfo& info = c->codes[it->second];
+  if (!info.resolved) c->resolve_code(info);
+  info.ptr = nullptr;
+  c->code_ids_.erase(it);  // the address may be reused by a new code object
+}
+
+void Collector::stop() {
+  if (!running_.exchange(false)) return;
+  if (thread_.joinable()) thread_.join();
+  g_sampler.set_active(false);
+  g_sampler.disarm_all();
+  tick();  // the last reading closes the last interval
+}
+
+void Collector::resolve() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    drain_locked();
+    for (CodeInfo& c : codes)
+      if (c.ptr != nullptr && !c.resolved) resolve_code(c);
+  }
+  if (watching_) unwatch_code_deaths();
+  watching_ = false;
+  Collector* self = this;
+  g_collector.compare_exchange_strong(self, nullptr);
+}
+
+}  // namespace pyprof

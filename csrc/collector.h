@@ -1,0 +1,117 @@
+// The collector: a native thread (no GIL) that, on an absolute cadence, reads the counters, drains
+// the sample ring, interns stacks, and arms the sampler on threads that appeared since last tick.
+//
+// Code objects: a sample holds raw code pointers. The frame that held each one kept it alive at
+// sample time, but it may be freed before the collector gets there, and its address reused. So a
+// hook runs (GIL held) just before any code object is freed: it drains the ring, and if the code
+// was seen, resolves its names and lines right then and retires its address. Invariant: every code
+// pointer still in the intern table is alive; resolve() (GIL held, at stop) reads the rest.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "counters.h"
+#include "ring.h"
+#include "sampler.h"
+
+namespace pyprof {
+
+struct CodeInfo {
+  void* ptr;  // nullptr once retired
+  bool resolved = false;
+  std::string name, qualname, file;
+  int firstline = 0;
+  std::vector<int32_t> locs;
+};
+
+struct Location {
+  int32_t code;
+  int32_t lasti;
+  int32_t line = -1;
+};
+
+struct ThreadInfo {
+  int32_t tid;
+  std::string comm;
+  uint64_t first_seen_ns, last_seen_ns;
+  std::string arm_error;  // why it could not be sampled, if so
+};
+
+struct CollectorConfig {
+  double rate_hz = 997;
+  std::string engine = "auto";  // auto | perf | timer
+  uint64_t cadence_ns = 10000000;
+  std::vector<SourceSpec> sources;
+  size_t ring_capacity = 4096;
+};
+
+class Collector {
+ public:
+  explicit Collector(CollectorConfig cfg);
+  ~Collector();
+
+  std::string start();  // GIL held; returns the engine used; throws std::runtime_error
+  void stop();          // may be called without the GIL
+  void resolve();       // GIL held: names and lines of every code still alive; stops watching
+
+  // Results (after stop + resolve).
+  std::vector<uint64_t> s_t, s_cpu;
+  std::vector<int32_t> s_tid, s_stack;
+  std::vector<int16_t> s_cpuno;
+  std::vector<std::vector<int32_t>> stacks;  // location ids, leaf first; -1 marks truncation
+  std::vector<Location> locations;
+  std::vector<CodeInfo> codes;
+  std::vector<uint64_t> tick_t, tick_raw;  // tick_raw: ticks x sources, row-major
+  std::vector<ThreadInfo> threads;
+  uint64_t collector_cpu_ns = 0;
+  uint64_t lost() const { return g_sampler.lost(); }
+  uint64_t lost_cpu_ns() const { return g_sampler.lost_cpu_ns(); }
+  uint64_t handler_ns() const { return g_sampler.handler_ns(); }
+  uint64_t signals() const { return g_sampler.signals(); }
+  size_t nsources() const { return cfg_.sources.size(); }
+
+ private:
+  struct VecHash {
+    size_t operator()(const std::vector<int32_t>& v) const;
+  };
+  struct LocKey {
+    int32_t code, lasti;
+    bool operator==(const LocKey& o) const { return code == o.code && lasti == o.lasti; }
+  };
+  struct LocHash {
+    size_t operator()(const LocKey& k) const { return std::hash<uint64_t>()((uint64_t(k.code) << 32) ^ uint32_t(k.lasti)); }
+  };
+
+  static void on_code_dying(struct _object* code);  // PyObject*, GIL held
+  void run();
+  void tick();
+  void drain_locked();
+  void scan_threads(uint64_t now);
+  int32_t intern_code(void* ptr);
+  void resolve_code(CodeInfo& c);
+
+  CollectorConfig cfg_;
+  SampleRing ring_;
+  std::mutex mu_;  // guards the intern tables and the ring's consumer side
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  int32_t collector_tid_ = 0;
+  int proc_task_fd_ = -1;
+  uint64_t scan_every_ = 1, tick_no_ = 0;
+  std::unordered_map<void*, int32_t> code_ids_;
+  std::unordered_map<LocKey, int32_t, LocHash> loc_ids_;
+  std::unordered_map<std::vector<int32_t>, int32_t, VecHash> stack_ids_;
+  std::unordered_map<int32_t, size_t> live_threads_;  // tid -> index in threads
+  std::vector<int32_t> frame_buf_;
+  std::vector<uint8_t> scratch_;
+  bool watching_ = false;
+};
+
+}  // namespace pyprof

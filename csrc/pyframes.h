@@ -1,0 +1,34 @@
+// CPython frame walking and code-object lifetime, quarantined per version.
+//
+// Each supported CPython has its own small header, compiled against the running interpreter's own
+// (internal) headers, so struct offsets are right by construction; the static_asserts pin each
+// header to the versions it was written for. Everything version-specific lives in those headers:
+//   walk_frames()   async-signal-safe: copies (code, instruction offset) pairs of the calling
+//                   thread's frame chain, leaf first. Reads only; no allocation, locks, refcounts.
+//   watch_code_deaths() / unwatch_code_deaths()  call a function (GIL held) just before any code
+//                   object is freed, so a sampled code pointer is resolved before it can dangle.
+#pragma once
+
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <frameobject.h>
+
+#include "ring.h"
+
+namespace pyprof {
+using CodeDyingFn = void (*)(PyObject* code);
+}
+
+#if PY_VERSION_HEX >= 0x030E0000
+#error "pyprof-carbon supports CPython 3.10 to 3.13: this interpreter's frame layout is not known"
+#elif PY_VERSION_HEX >= 0x030D0000
+#include "pyframes_313.h"
+#elif PY_VERSION_HEX >= 0x030C0000
+#include "pyframes_312.h"
+#elif PY_VERSION_HEX >= 0x030B0000
+#include "pyframes_311.h"
+#elif PY_VERSION_HEX >= 0x030A0000
+#include "pyframes_310.h"
+#else
+#error "pyprof-carbon supports CPython 3.10 to 3.13"
+#endif

@@ -1,0 +1,30 @@
+// CPython 3.12: as 3.11, plus shim frames owned by the C stack; code watchers exist.
+#pragma once
+#include "internal/pycore_frame.h"
+static_assert(PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000, "3.12 layout");
+
+namespace pyprof {
+
+inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, bool* truncated) {
+  int n = 0;
+  *truncated = false;
+  if (ts->cframe == nullptr) return 0;
+  for (_PyInterpreterFrame* f = ts->cframe->current_frame; f != nullptr; f = f->previous) {
+    if (f->owner == FRAME_OWNED_BY_CSTACK) continue;
+    PyCodeObject* code = f->f_code;
+    if (code == nullptr || Py_TYPE(code) != &PyCode_Type) continue;
+    if (f->owner != FRAME_OWNED_BY_GENERATOR && f->prev_instr < _PyCode_CODE(code) + code->_co_firsttraceable)
+      continue;
+    if (n == max) { *truncated = true; break; }
+    out[n].code = code;
+    out[n].lasti = (int32_t)((f->prev_instr - _PyCode_CODE(code)) * (int)sizeof(_Py_CODEUNIT));
+    ++n;
+  }
+  return n;
+}
+
+inline const char* code_qualname(PyCodeObject* code) { return PyUnicode_AsUTF8(code->co_qualname); }
+
+}  // namespace pyprof
+
+#include "code_deaths_watcher.h"

@@ -1,0 +1,31 @@
+// CPython 3.13: tstate->current_frame (no cframe); f_executable may be a non-code object;
+// instr_ptr points at the instruction executing or about to begin.
+#pragma once
+#include "internal/pycore_frame.h"
+static_assert(PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000, "3.13 layout");
+
+namespace pyprof {
+
+inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, bool* truncated) {
+  int n = 0;
+  *truncated = false;
+  for (_PyInterpreterFrame* f = ts->current_frame; f != nullptr; f = f->previous) {
+    if (f->owner == FRAME_OWNED_BY_CSTACK) continue;
+    PyObject* exe = f->f_executable;
+    if (exe == nullptr || Py_TYPE(exe) != &PyCode_Type) continue;
+    PyCodeObject* code = (PyCodeObject*)exe;
+    if (f->owner != FRAME_OWNED_BY_GENERATOR && f->instr_ptr < _PyCode_CODE(code) + code->_co_firsttraceable)
+      continue;
+    if (n == max) { *truncated = true; break; }
+    out[n].code = code;
+    out[n].lasti = (int32_t)((f->instr_ptr - _PyCode_CODE(code)) * (int)sizeof(_Py_CODEUNIT));
+    ++n;
+  }
+  return n;
+}
+
+inline const char* code_qualname(PyCodeObject* code) { return PyUnicode_AsUTF8(code->co_qualname); }
+
+}  // namespace pyprof
+
+#include "code_deaths_watcher.h"
