@@ -24,6 +24,8 @@ BPF_LOOKUP = "bpf_lookup"    # bpf(MAP_LOOKUP_ELEM, fd, u32 key) into `size` byt
 SCHED_PERF_BUSY = "sched_perf_busy"        # perf sched_switch reader: machine busy ns so far
 SCHED_PERF_PROCESS = "sched_perf_process"  # perf sched_switch reader: this process's ns so far
 
+MISSING = 2**64 - 1  # what the collector stores for a read that failed on that tick
+
 SOURCE_KINDS = (TEXT_U64, PREAD_U64, READ_U64, PROC_STAT_BUSY, PROCESS_CPU, PROFILER_CPU,
                 BPF_LOOKUP, SCHED_PERF_BUSY, SCHED_PERF_PROCESS)
 
@@ -166,3 +168,17 @@ def proc_stat_busy_ns(text: str) -> int:
 def os_clk_tck() -> int:
     import os
     return os.sysconf("SC_CLK_TCK")
+
+
+def fill_missing(values: np.ndarray) -> np.ndarray:
+    """Float copy of a raw column with failed reads (MISSING) replaced by the previous good value."""
+    v = np.asarray(values, dtype=np.uint64)
+    good = v != np.uint64(MISSING)
+    if good.all():
+        return v.astype(np.float64)
+    if not good.any():
+        return np.zeros(len(v))
+    idx = np.where(good, np.arange(len(v)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    idx[idx < 0] = int(np.argmax(good))  # leading failures take the first good value
+    return v[idx].astype(np.float64)

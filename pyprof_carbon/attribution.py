@@ -1,0 +1,174 @@
+"""Attribution (DESIGN §4): a Recording becomes a Profile of joules and grams per stack and thread.
+
+Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
+  1. process share  s_i = min(1, C_i / B_i)  (C: this process's CPU time, B: the machine's busy CPU
+     time; when the scheduler backend's resolution is coarser than the cadence, both are summed over
+     a window of `smoothing` around the interval, so a tick-quantized B does not make s_i jump).
+     Policy `share`:   A_i = dE_i * s_i
+     Policy `active`:  A_i = dE_i * min(1, B_i / (ncpu * dt_i)) * s_i    (idle power not handed out)
+     Policy `dynamic`: A_i = max(0, dE_i - P_base * dt_i) * s_i          (baseline power subtracted)
+  2. the profiler's own part A_i * P_i / C_i (P: collector + signal handler CPU) is reported as its
+     cost; the rest goes to the samples taken in interval i, each in proportion to the CPU time q_s
+     it stands for. An interval with no sample hands its energy to the nearest later one with
+     samples (or earlier, at the end of the run), so nothing is lost.
+  3. unattributed = dE - A: energy of the machine not spent by this process.
+Conservation per domain: stacks + profiler + unattributed = measured, to rounding (tests assert it).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+
+from .profile import Profile
+from .recording import Recording
+
+POLICIES = ("share", "active", "dynamic")
+SMOOTHING_NS = 100_000_000  # window for tick-resolution scheduler backends (10 ticks of procfs)
+
+
+def interval_of(t_samples: np.ndarray, t_edges: np.ndarray) -> np.ndarray:
+    """Index of the interval [t_edges[i], t_edges[i+1]) holding each sample, clipped to the run."""
+    idx = np.searchsorted(t_edges, t_samples, side="right") - 1
+    return np.clip(idx, 0, max(len(t_edges) - 2, 0))
+
+
+def windowed_diff(cum: np.ndarray, t: np.ndarray, window_ns: int) -> np.ndarray:
+    """Increase of a cumulative series over each interval widened by window_ns/2 on each side."""
+    if window_ns <= 0:
+        return np.diff(cum)
+    lo = np.clip(np.searchsorted(t, t[:-1] - window_ns // 2, side="left"), 0, len(t) - 1)
+    hi = np.clip(np.searchsorted(t, t[1:] + window_ns // 2, side="right") - 1, 0, len(t) - 1)
+    return cum[hi] - cum[lo]
+
+
+def process_energy(dE, dt_ns, dB, dC, dB_w, dC_w, ncpu, policy, baseline_w) -> np.ndarray:
+    """A_i: the part of each interval's energy that belongs to this process (step 1)."""
+    share = np.clip(np.divide(dC_w, dB_w, out=np.zeros_like(dE), where=dB_w > 0), 0.0, 1.0)
+    share = np.where((dB_w <= 0) & (dC_w > 0), 1.0, share)  # process ran, machine count lagged
+    if policy == "share":
+        base = dE
+    elif policy == "active":
+        util = np.clip(np.divide(dB_w, ncpu * dt_ns, out=np.zeros_like(dE), where=dt_ns > 0), 0.0, 1.0)
+        base = dE * util
+    elif policy == "dynamic":
+        base = np.maximum(dE - baseline_w * dt_ns / 1e9, 0.0)
+    else:
+        raise ValueError(f"unknown attribution policy {policy!r}")
+    return base * share
+
+
+def spread_to_samples(user_j: np.ndarray, idx: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Step 2: each interval's energy onto its samples by CPU time (empty intervals hand it on)."""
+    n = len(user_j)
+    qsum = np.bincount(idx, weights=q, minlength=n)
+    has = qsum > 0
+    if not has.any():
+        return np.zeros(len(q))
+    ar = np.arange(n)
+    nxt = np.where(has, ar, n)
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
+    prv = np.maximum.accumulate(np.where(has, ar, -1))
+    target = np.where(nxt < n, nxt, prv)
+    moved = np.bincount(target, weights=user_j, minlength=n)
+    return moved[idx] * np.divide(q, qsum[idx], out=np.zeros(len(q)), where=qsum[idx] > 0)
+
+
+def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float = 1.0,
+              baseline_w: Optional[Dict[str, float]] = None, nbins: int = 100,
+              compare=None) -> Profile:
+    from . import carbon
+
+    s, sched = rec.samples, rec.sched
+    t = s["t_ns"].astype(np.int64)
+    q = s["cpu_ns"].astype(np.float64)
+    if len(q) and q.sum() == 0:
+        q = np.ones(len(q))  # no CPU time measured at all: weigh samples equally
+    window = SMOOTHING_NS if sched.backend == "procfs" else 0
+    baseline_w = baseline_w or rec.meta.get("baseline_w", {})
+    per_sample: Dict[str, np.ndarray] = {}
+    measured, unattributed, timeline = {}, {}, {}
+    profiler_j = 0.0
+    sched_t = sched.t_ns.astype(np.float64)
+    for d in rec.domains:
+        es = rec.energy[d.name]
+        T = es.t_ns.astype(np.float64)
+        if len(T) < 2:
+            per_sample[d.name] = np.zeros(len(t))
+            measured[d.name] = unattributed[d.name] = 0.0
+            continue
+        dE = np.diff(es.energy_j)
+        dt_ns = np.diff(T)
+        cum = {k: np.interp(T, sched_t, getattr(sched, k).astype(np.float64))
+               for k in ("machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns")}
+        dB, dC, dP = (np.diff(cum[k]) for k in ("machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns"))
+        dB_w = windowed_diff(cum["machine_busy_ns"], T, window)
+        dC_w = windowed_diff(cum["process_cpu_ns"], T, window)
+        A = process_energy(dE, dt_ns, dB, dC, dB_w, dC_w, sched.ncpu, policy, baseline_w.get(d.name, 0.0))
+        prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
+        user = A - prof
+        idx = interval_of(t, es.t_ns)
+        e_s = spread_to_samples(user, idx, q) if len(t) else np.zeros(0)
+        per_sample[d.name] = e_s
+        measured[d.name] = float(dE.sum())
+        profiler_j += float(prof.sum())
+        unattributed[d.name] = float(dE.sum() - e_s.sum() - prof.sum())
+        timeline[d.name] = power_timeline(T, es.energy_j, rec.meta.get("start_monotonic_ns", T[0]))
+
+    if intensity is None:  # re-rendering: the intensity resolved when the run was recorded
+        intensity = carbon.IntensitySource.from_meta(rec.meta["intensity"])
+    t_unix = rec.meta.get("start_unix_s", 0.0) + (t - rec.meta.get("start_monotonic_ns", 0)) / 1e9
+    total_per_sample = np.sum(list(per_sample.values()), axis=0) if per_sample else np.zeros(len(t))
+    co2_per_sample = carbon.co2_g(total_per_sample, t_unix, intensity, pue) if len(t) else np.zeros(0)
+
+    profile = aggregate(rec, t, per_sample, co2_per_sample, nbins)
+    profile.measured_j, profile.unattributed_j, profile.timeline = measured, unattributed, timeline
+    total_prof_cpu = float(sched.profiler_cpu_ns[-1] - sched.profiler_cpu_ns[0]) / 1e9 if len(sched.t_ns) else 0.0
+    profile.profiler_cost = {"cpu_s": total_prof_cpu, "energy_j": profiler_j}
+    total_j = float(total_per_sample.sum())
+    profile.meta.update(
+        sched={"backend": sched.backend, "ncpu": sched.ncpu, "resolution_note": sched.resolution_note},
+        attribution=policy, pue=pue, intensity=intensity.to_meta(),
+        meters=[{"domain": d.name, "meter": d.meter, "measured": d.measured, "notes": d.notes}
+                for d in rec.domains],
+        elsewhere=carbon.same_work_elsewhere(total_j, pue, intensity, compare))
+    return profile
+
+
+def power_timeline(T: np.ndarray, E: np.ndarray, t0_ns: float, max_points: int = 1000):
+    """(t_s, W) per display interval: at most max_points intervals on a uniform grid."""
+    n = min(len(T) - 1, max_points)
+    grid = np.linspace(T[0], T[-1], n + 1)
+    e = np.interp(grid, T, E)
+    dt = np.diff(grid) / 1e9
+    power = np.divide(np.diff(e), dt, out=np.zeros(n), where=dt > 0)
+    return (grid[:-1] - t0_ns) / 1e9, power
+
+
+def aggregate(rec: Recording, t, per_sample, co2, nbins) -> Profile:
+    """Sum samples into rows of (stack, thread, time bin)."""
+    s = rec.samples
+    stack = s["stack"].astype(np.int64)
+    t0 = float(rec.meta.get("start_monotonic_ns", rec.sched.t_ns[0] if len(rec.sched.t_ns) else 0))
+    t1 = float(rec.sched.t_ns[-1]) if len(rec.sched.t_ns) else t0 + 1
+    dur = max(t1 - t0, 1.0)
+    nb = max(1, nbins)
+    edges = np.linspace(0.0, dur / 1e9, nb + 1)
+    tids, tid_idx = np.unique(s["tid"].astype(np.int64), return_inverse=True)
+    b = np.clip(((t - t0) / dur * nb).astype(np.int64), 0, nb - 1) if len(t) else np.zeros(0, np.int64)
+    key = (stack * max(len(tids), 1) + tid_idx) * nb + b
+    uniq, inv = np.unique(key, return_inverse=True)
+    rows = len(uniq)
+    names = {int(th["tid"]): th.get("name") or th.get("comm") or str(th["tid"])
+             for th in rec.meta.get("threads", [])}
+    return Profile(
+        meta=dict(rec.meta), functions=rec.functions, stacks=rec.stacks, thread_names=names,
+        bin_edges_s=edges,
+        row_stack=(uniq // (max(len(tids), 1) * nb)).astype(np.int32),
+        row_tid=tids[(uniq // nb) % max(len(tids), 1)] if rows else np.zeros(0, np.int64),
+        row_bin=(uniq % nb).astype(np.int32),
+        row_energy_j={d: np.bincount(inv, weights=v, minlength=rows) for d, v in per_sample.items()},
+        row_co2_g=np.bincount(inv, weights=co2, minlength=rows),
+        row_cpu_ns=np.bincount(inv, weights=s["cpu_ns"].astype(np.float64), minlength=rows).astype(np.int64),
+        row_samples=np.bincount(inv, minlength=rows).astype(np.int64),
+        measured_j={}, unattributed_j={}, timeline={})

@@ -1,0 +1,57 @@
+"""`pyprof-carbon report PROFILE [--format F]... [-o FILE]`: render a saved recording."""
+from __future__ import annotations
+
+import sys
+
+from ..errors import UserError
+from .options import add_report_options
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="render a saved recording",
+                       description="Render a recording saved by `pyprof-carbon run`; it can be re-attributed "
+                                   "(--attribution) and re-priced in carbon (--region, --carbon-intensity).")
+    p.add_argument("recording", help="a .pcarbon file written by `pyprof-carbon run`")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="where to write (default: stdout for one text format, else beside the recording)")
+    add_report_options(p)
+    p.set_defaults(func=main)
+
+
+def carbon_overridden(args) -> bool:
+    return any(getattr(args, k, None) for k in ("region", "carbon_intensity", "intensity_file", "live_intensity"))
+
+
+def profile_from_args(path: str, args):
+    """Load a recording and attribute it with the options given (the recorded ones otherwise)."""
+    from .. import carbon
+    from ..attribution import attribute
+    from ..recording import load
+
+    rec = load(path)
+    intensity = carbon.from_args(args) if carbon_overridden(args) else None
+    return attribute(rec, policy=getattr(args, "attribution", None) or rec.meta.get("attribution") or "share",
+                     intensity=intensity, pue=getattr(args, "pue", 1.0), compare=getattr(args, "compare", None))
+
+
+def main(args) -> int:
+    from ..output import default_path, render_to
+    from ..render.text import Style, render, use_color
+
+    profile = profile_from_args(args.recording, args)
+    formats = args.formats or ["text"]
+    options = vars(args)
+    for fmt in formats:
+        if len(formats) == 1:
+            path = args.output
+        else:
+            path = default_path(args.output or args.recording, fmt)
+        if fmt == "text" and (path is None or path == "-"):
+            sys.stdout.write(render(profile, options, Style(use_color(options, sys.stdout))))
+            continue
+        if path is None and fmt in ("pprof",) and sys.stdout.isatty():
+            raise UserError(f"{fmt} is binary: give -o FILE")
+        where = render_to(profile, fmt, path, options)
+        if where != "stdout":
+            print(f"wrote {where}", file=sys.stderr)
+    return 0

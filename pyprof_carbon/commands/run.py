@@ -1,0 +1,69 @@
+"""`pyprof-carbon run [OPTIONS] (script.py | -m module) [ARGS...]`"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import runner
+from ..errors import UserError
+from .options import add_report_options, positive_float
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="profile a script or module, like `python script.py`",
+                       description="Run a Python script or module under the energy profiler.")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="recording file (default: pyprof-carbon-<name>.pcarbon); other formats are written beside it")
+    p.add_argument("--rate", type=positive_float, default=997.0, help="samples per CPU-second (default 997)")
+    p.add_argument("--engine", choices=("auto", "perf", "timer"), default="auto",
+                   help="sampling timers: perf task-clock events (precise) or POSIX CPU timers (tick-bound)")
+    p.add_argument("--meter", dest="meters", action="append", metavar="METER",
+                   choices=("auto", "rapl-powercap", "rapl-msr", "rapl-perf", "nvml", "model"),
+                   help="energy meter, repeatable: auto, rapl-powercap, rapl-msr, rapl-perf, nvml, model")
+    p.add_argument("--sched", default="auto", choices=("auto", "ebpf", "perf", "procfs"),
+                   help="scheduler accounting backend")
+    p.add_argument("--cadence", type=positive_float, default=None, metavar="MS",
+                   help="meter reading interval in ms (default 10, or the meter's own)")
+    p.add_argument("--baseline", type=positive_float, default=0.5, metavar="S",
+                   help="seconds of baseline measured before the script (attribution `dynamic`)")
+    p.add_argument("--cpu-watts", type=positive_float, default=None, metavar="W",
+                   help="model meter: CPU power of this machine at full load")
+    p.add_argument("--tdp", type=positive_float, default=None, metavar="W",
+                   help="model meter: TDP of the physical CPU (shared by its hardware threads)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
+    add_report_options(p)
+    p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
+    p.add_argument("target", nargs=argparse.REMAINDER, help="script.py [args...] (or args of -m MODULE)")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from .. import carbon
+    from ..output import write_outputs
+    from ..profiler import Profiler
+    from ..render.text import summary
+
+    if args.module is None and not args.target:
+        raise UserError("nothing to run: give a script (pyprof-carbon run script.py) or -m MODULE")
+    script = None if args.module else args.target[0]
+    script_args = args.target if args.module else args.target[1:]
+    runner.check_target(script, args.module)
+    name = args.module or os.path.splitext(os.path.basename(script))[0]
+    output = args.output or f"pyprof-carbon-{name}.pcarbon"
+    intensity = carbon.from_args(args)
+    command = ["-m", args.module, *script_args] if args.module else [script, *script_args]
+    prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
+                    cadence_ms=args.cadence, policy=args.attribution or "share", baseline_s=args.baseline,
+                    cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
+    prof.start()
+    outcome = runner.run(script, args.module, script_args)
+    rec = prof.stop()
+    if rec is not None:
+        formats = args.formats or []
+        profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
+                                         policy=args.attribution or "share", compare=args.compare,
+                                         options=vars(args))
+        if not args.quiet:
+            sys.stderr.write(summary(profile, vars(args), written, stream=sys.stderr))
+    return runner.finish(outcome)

@@ -1,0 +1,265 @@
+"""Public API: Profiler, and `profile` as a context manager or decorator.
+
+A Profiler opens the meters and the scheduler backend, hands their raw counter sources to the
+native collector, starts sampling, and at stop turns what was gathered into a Recording.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import sys
+import threading
+import time
+import uuid
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import UserError
+from .meters.base import Meter, MeterUnavailable, Ticks
+from .profile import FunctionInfo
+from .recording import Recording
+
+DEFAULT_RATE = 997.0
+DEFAULT_CADENCE_MS = 10.0
+ENGINES = ("auto", "perf", "timer")
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0)
+TRUNCATED = FunctionInfo("[truncated]", "[truncated]", "", 0)
+
+
+def _native():
+    try:
+        from . import _native as native
+    except ImportError as e:  # a source checkout that was never built
+        raise UserError(f"the native sampler is not built ({e}); run `pip install .`") from None
+    return native
+
+
+class Profiler:
+    def __init__(self, rate: float = DEFAULT_RATE, engine: str = "auto",
+                 meters: Sequence[str] = ("auto",), sched: str = "auto",
+                 cadence_ms: Optional[float] = None, policy: str = "share",
+                 baseline_s: float = 0.5, cpu_watts: Optional[float] = None,
+                 tdp: Optional[float] = None, command: Optional[List[str]] = None,
+                 intensity=None):
+        if not 1 <= rate <= 100_000:
+            raise UserError(f"--rate must be between 1 and 100000 Hz, not {rate:g}")
+        if engine not in ENGINES:
+            raise UserError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        self.rate, self.engine, self.policy = rate, engine, policy
+        self.meter_names, self.sched_name = list(meters), sched
+        self.cadence_ms, self.baseline_s = cadence_ms, baseline_s
+        self.cpu_watts, self.tdp = cpu_watts, tdp
+        self.command = command or [sys.argv[0]]
+        self._launcher = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+        self.intensity = intensity
+        self.meters: List[Meter] = []
+        self.meter_notes: List[dict] = []
+        self.sched = None
+        self._collector = None
+        self._pid = None
+        self._thread_names: Dict[int, str] = {}
+        self._prev_thread_hook = None
+
+    # ---- start ----------------------------------------------------------------------
+    def start(self) -> None:
+        native = _native()
+        from .meters.select import choose as choose_meters
+        from .sched import choose as choose_sched
+
+        self.sched = choose_sched(self.sched_name)
+        self.meters, self.meter_notes = choose_meters(self.meter_names, cpu_watts=self.cpu_watts, tdp=self.tdp)
+        sources, self._columns = [], {}
+        from .meters.base import SOURCE_KINDS
+        for owner in [self.sched, *self.meters]:
+            srcs = list(owner.sources())
+            self._columns[owner.name] = slice(len(sources), len(sources) + len(srcs))
+            sources += [(SOURCE_KINDS.index(s.kind), s.fd, s.offset, s.key, s.size) for s in srcs]
+        cadence_ms = self.cadence_ms or min([DEFAULT_CADENCE_MS] + [getattr(m, "cadence_ms", DEFAULT_CADENCE_MS) for m in self.meters])
+        self._cadence_ms = cadence_ms
+        self._baseline_w = self._measure_baseline() if self.policy == "dynamic" else {}
+        self._collector = native.Collector(self.rate, self.engine, int(cadence_ms * 1e6), sources)
+        self._start_unix = time.time()
+        self._start_ns = native.monotonic_ns()
+        self._pid = os.getpid()
+        self._thread_names = {threading.get_native_id(): threading.current_thread().name}
+        self._prev_thread_hook = threading.getprofile() if hasattr(threading, "getprofile") else None
+        threading.setprofile(self._name_thread)  # removes itself in each new thread at once
+        try:
+            self.engine_used = self._collector.start()
+        except RuntimeError as e:
+            threading.setprofile(self._prev_thread_hook)
+            self._close()
+            raise UserError(f"cannot start sampling: {e}") from None
+        for m in self.meters:
+            m.start()
+
+    def _name_thread(self, frame, event, arg):
+        sys.setprofile(None)  # a profile hook left active would slow the thread 2x (REFERENCE)
+        t = threading.current_thread()
+        self._thread_names[threading.get_native_id()] = t.name
+        if self._prev_thread_hook is not None:
+            sys.setprofile(self._prev_thread_hook)
+
+    def _measure_baseline(self) -> Dict[str, float]:
+        """Power of each domain with the script not yet running (policy `dynamic`)."""
+        from .meters.base import read_source
+        owners = [self.sched, *self.meters]
+        rows, ts = [], []
+        for _ in range(2):
+            ts.append(time.monotonic_ns())
+            rows.append([read_source(s) if s.kind not in ("profiler_cpu",) else 0
+                         for o in owners for s in o.sources()])
+            time.sleep(self.baseline_s)
+        ticks = Ticks(np.array(ts[:2], dtype=np.int64), np.array(rows[:2], dtype=np.uint64), self._columns)
+        tl = self.sched.timeline(ticks)
+        out = {}
+        for m in self.meters:
+            for d, es in m.energy(ticks, tl).items():
+                dt = (es.t_ns[-1] - es.t_ns[0]) / 1e9
+                out[d] = float(es.energy_j[-1] / dt) if dt > 0 else 0.0
+        return out
+
+    # ---- stop -----------------------------------------------------------------------
+    def stop(self) -> Optional[Recording]:
+        """Stop sampling and return the Recording (None in a child forked while profiling)."""
+        if self._collector is None or os.getpid() != self._pid:
+            return None
+        threading.setprofile(self._prev_thread_hook)
+        for m in self.meters:
+            m.stop()
+        self._collector.stop()
+        self._collector.resolve()
+        r = self._collector.results()
+        self._collector = None
+        for t in threading.enumerate():
+            if t.native_id is not None:
+                self._thread_names.setdefault(t.native_id, t.name)
+        try:
+            return self._recording(r)
+        finally:
+            self._close()
+
+    def _close(self):
+        for owner in [*self.meters, self.sched]:
+            if owner is not None:
+                owner.close()
+
+    def _recording(self, r: dict) -> Recording:
+        ticks = Ticks(r["tick_t_ns"].astype(np.int64), r["tick_raw"], self._columns)
+        timeline = self.sched.timeline(ticks)
+        domains, energy = [], {}
+        for m in self.meters:
+            domains += m.domains()
+            energy.update(m.energy(ticks, timeline))
+        functions, stacks, stack_map = convert_stacks(r, self._launcher)
+        samples = {"t_ns": r["t_ns"].astype(np.int64), "cpu_ns": r["cpu_ns"].astype(np.int64),
+                   "tid": r["tid"], "cpu": r["cpu"], "stack": stack_map[r["stack"]].astype(np.int32)}
+        st = r["stats"]
+        duration = (timeline.t_ns[-1] - self._start_ns) / 1e9 if len(timeline.t_ns) else 0.0
+        user_cpu_s = max((timeline.process_cpu_ns[-1] - timeline.profiler_cpu_ns[-1]) / 1e9, 1e-9) \
+            if len(timeline.t_ns) else 1e-9
+        threads = [{"tid": th["tid"], "name": self._thread_names.get(th["tid"], th["comm"]),
+                    "comm": th["comm"], "arm_error": th["arm_error"]} for th in r["threads"]]
+        from .meters.model import cpu_model, ram_total_gb
+        meta = {
+            "tool_version": __version__, "run_id": str(uuid.uuid4()),
+            "command": self.command, "python": platform.python_version(),
+            "python_implementation": platform.python_implementation(),
+            "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._start_unix)),
+            "start_unix_s": self._start_unix, "start_monotonic_ns": int(self._start_ns),
+            "duration_s": duration, "engine": self.engine_used,
+            "rate_hz": {"requested": self.rate, "achieved": len(samples["t_ns"]) / user_cpu_s,
+                        "per": "CPU-second of the program's threads"},
+            "cadence_ms": self._cadence_ms, "samples": int(len(samples["t_ns"])),
+            "lost_samples": int(st["lost"]), "lost_cpu_s": st["lost_cpu_ns"] / 1e9,
+            "handler_s": st["handler_ns"] / 1e9, "collector_cpu_s": st["collector_cpu_ns"] / 1e9,
+            "threads": threads, "meter_notes": self.meter_notes, "baseline_w": self._baseline_w,
+            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
+            "os": platform.platform(), "hostname": platform.node(), "pid": os.getpid(),
+        }
+        if self.intensity is not None:
+            meta["intensity"] = self.intensity.to_meta()
+        return Recording(meta, functions, stacks, samples, domains, energy, timeline)
+
+
+def _own_frame_test(launcher: str):
+    """Frames of the profiler, of its launcher script and of runpy, which stand above the user's code."""
+    def own(file: str) -> bool:
+        return (file.startswith(_PKG_DIR + os.sep) or file == launcher
+                or os.path.basename(file) == "runpy.py" or file == "<frozen runpy>")
+    return own
+
+
+def convert_stacks(r: dict, launcher: str = ""):
+    """Native stacks (code-object locations, leaf first) -> functions and (function, line) stacks,
+    root first, with the profiler's own root frames removed."""
+    func_ids: Dict[FunctionInfo, int] = {}
+    functions: List[FunctionInfo] = []
+
+    def fid(info: FunctionInfo) -> int:
+        if info not in func_ids:
+            func_ids[info] = len(functions)
+            functions.append(info)
+        return func_ids[info]
+
+    code_func = [fid(FunctionInfo(*c)) for c in r["codes"]]
+    is_own = _own_frame_test(launcher)
+    own = [is_own(functions[f].file) for f in code_func]
+    loc_code, loc_line = r["loc_code"].tolist(), r["loc_line"].tolist()
+    offsets, locs = r["stack_offsets"].tolist(), r["stack_locs"].tolist()
+    stack_ids: Dict[tuple, int] = {}
+    stacks: List[tuple] = []
+    stack_map = np.zeros(max(len(offsets) - 1, 0), dtype=np.int64)
+    for i in range(len(offsets) - 1):
+        frames = []
+        for loc in reversed(locs[offsets[i]:offsets[i + 1]]):  # root first
+            if loc < 0:
+                frames.append((fid(TRUNCATED), 0))
+                continue
+            code = loc_code[loc]
+            if not frames and own[code]:
+                continue  # the profiler's and runpy's frames above the user's code
+            f = code_func[code]
+            line = loc_line[loc]
+            frames.append((f, line if line >= 0 else functions[f].line))
+        if not frames:
+            frames.append((fid(NO_PYTHON_FRAME), 0))
+        key = tuple(frames)
+        if key not in stack_ids:
+            stack_ids[key] = len(stacks)
+            stacks.append(key)
+        stack_map[i] = stack_ids[key]
+    return functions, stacks, stack_map
+
+
+class profile(contextlib.ContextDecorator):
+    """Profile a block or a function: `with profile(output="run.pcarbon", formats=["html"]): ...`
+
+    On exit the recording is saved to `output` (when given) and each format is rendered next to
+    it; `.recording` and `.profile` hold the results.
+    """
+
+    def __init__(self, output: Optional[str] = None, formats: Sequence[str] = (), region: Optional[str] = None,
+                 pue: float = 1.0, **profiler_options):
+        self.output, self.formats, self.pue = output, list(formats), pue
+        self.region = region
+        self.options = profiler_options
+        self.recording = self.profile = None
+
+    def __enter__(self):
+        from .commands.options import intensity_for
+        self._profiler = Profiler(intensity=intensity_for(region=self.region), **self.options)
+        self._profiler.start()
+        return self
+
+    def __exit__(self, *exc):
+        from .output import write_outputs
+        self.recording = self._profiler.stop()
+        if self.recording is not None:
+            self.profile, self.written = write_outputs(
+                self.recording, self.output, self.formats, pue=self.pue)
+        return False

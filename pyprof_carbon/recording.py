@@ -1,0 +1,99 @@
+"""The raw recording: what was measured, saved before any attribution.
+
+File format (version 1): a zip archive written by numpy (`.npz`, no pickles), members:
+  meta.json          the run's metadata (command, python, engine, rates, meters, domains, threads...)
+  functions.json     [[name, qualname, file, firstline], ...]
+  s_t_ns s_cpu_ns s_tid s_cpu s_stack         one entry per sample
+  stack_offsets stack_func stack_line          stacks, root -> leaf, as (function, line) frames
+  e_<i>_t_ns e_<i>_j                           energy domain i (meta["domains"][i]): cumulative J
+  sched_t_ns sched_busy_ns sched_proc_ns sched_prof_ns   scheduler timeline (cumulative ns)
+Everything a report needs is in the file, so reports can be re-rendered, re-attributed and diffed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import zipfile
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from .errors import UserError
+from .meters.base import Domain, EnergySeries
+from .profile import FunctionInfo
+from .sched.base import SchedTimeline
+
+FORMAT = "pyprof-carbon recording"
+VERSION = 1
+
+
+@dataclasses.dataclass
+class Recording:
+    meta: dict
+    functions: List[FunctionInfo]
+    stacks: List[Tuple[Tuple[int, int], ...]]   # root -> leaf (function index, line)
+    samples: Dict[str, np.ndarray]              # t_ns, cpu_ns, tid, cpu, stack
+    domains: List[Domain]
+    energy: Dict[str, EnergySeries]
+    sched: SchedTimeline
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.samples["t_ns"])
+
+    def save(self, path: str) -> None:
+        arrays = {f"s_{k}": v for k, v in self.samples.items()}
+        lens = [len(s) for s in self.stacks]
+        arrays["stack_offsets"] = np.concatenate(([0], np.cumsum(lens))).astype(np.int64)
+        flat = [fr for s in self.stacks for fr in s]
+        arrays["stack_func"] = np.array([f for f, _ in flat], dtype=np.int32)
+        arrays["stack_line"] = np.array([ln for _, ln in flat], dtype=np.int32)
+        for i, d in enumerate(self.domains):
+            arrays[f"e_{i}_t_ns"] = self.energy[d.name].t_ns
+            arrays[f"e_{i}_j"] = self.energy[d.name].energy_j
+        s = self.sched
+        arrays.update(sched_t_ns=s.t_ns, sched_busy_ns=s.machine_busy_ns,
+                      sched_proc_ns=s.process_cpu_ns, sched_prof_ns=s.profiler_cpu_ns)
+        meta = dict(self.meta, format=FORMAT, format_version=VERSION,
+                    domains=[dataclasses.asdict(d) for d in self.domains],
+                    sched={"backend": s.backend, "ncpu": s.ncpu, "resolution_note": s.resolution_note})
+        arrays["meta.json"] = _json_bytes(meta)
+        arrays["functions.json"] = _json_bytes([[f.name, f.qualname, f.file, f.line] for f in self.functions])
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        import os
+        os.replace(tmp, path)  # a reader never sees a half-written recording
+
+
+def load(path: str) -> Recording:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"no such recording: {path}") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path} is not a pyprof-carbon recording ({e})") from None
+    with z:
+        try:
+            meta = json.loads(bytes(z["meta.json"]))
+        except KeyError:
+            raise UserError(f"{path} is not a pyprof-carbon recording (no meta.json)") from None
+        if meta.get("format") != FORMAT:
+            raise UserError(f"{path} is not a pyprof-carbon recording")
+        if meta.get("format_version", 0) > VERSION:
+            raise UserError(f"{path} was written by a newer pyprof-carbon (format "
+                            f"{meta.get('format_version')}); upgrade to read it")
+        functions = [FunctionInfo(*f) for f in json.loads(bytes(z["functions.json"]))]
+        off, func, line = z["stack_offsets"], z["stack_func"].tolist(), z["stack_line"].tolist()
+        stacks = [tuple(zip(func[off[i]:off[i + 1]], line[off[i]:off[i + 1]])) for i in range(len(off) - 1)]
+        samples = {k[2:]: z[k] for k in z.files if k.startswith("s_")}
+        domains = [Domain(**d) for d in meta.pop("domains")]
+        energy = {d.name: EnergySeries(z[f"e_{i}_t_ns"], z[f"e_{i}_j"]) for i, d in enumerate(domains)}
+        sm = meta.pop("sched")
+        sched = SchedTimeline(z["sched_t_ns"], z["sched_busy_ns"], z["sched_proc_ns"], z["sched_prof_ns"],
+                              ncpu=sm["ncpu"], backend=sm["backend"], resolution_note=sm["resolution_note"])
+    return Recording(meta, functions, stacks, samples, domains, energy, sched)
+
+
+def _json_bytes(obj) -> np.ndarray:
+    return np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)

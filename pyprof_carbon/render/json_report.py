@@ -1,0 +1,24 @@
+"""The JSON report of DESIGN §3: meta, totals, functions, threads, lines, unattributed_j."""
+from __future__ import annotations
+
+import json
+
+from ..profile import Profile
+
+
+def report(profile: Profile) -> dict:
+    return {
+        "meta": profile.meta,
+        "totals": profile.totals(),
+        "functions": profile.function_table(),
+        "threads": [{k: t[k] for k in ("tid", "name", "energy_j", "cpu_s", "co2_g", "samples")}
+                    for t in profile.thread_table()],
+        "lines": profile.line_table(),
+        "unattributed_j": profile.unattributed_j,
+        "measured_j": profile.measured_j,
+        "profiler_cost": profile.profiler_cost,
+    }
+
+
+def render(profile: Profile, options: dict) -> str:
+    return json.dumps(report(profile), indent=1, default=float) + "\n"
