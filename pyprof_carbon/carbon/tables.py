@@ -134,5 +134,10 @@ def regions(query: Optional[str] = None) -> List[Region]:
     if not query:
         return rows
     q = query.strip().lower()
-    return [r for r in rows if q in r.code.lower() or q in r.name.lower()
+    hits = [r for r in rows if q in r.code.lower() or q in r.name.lower()
             or (r.alpha3 and q in r.alpha3.lower()) or (r.location and q in r.location.lower())]
+    exact = _find(query)  # an exact code or name comes first in its group
+    if exact is not None and exact in hits:
+        hits.remove(exact)
+        hits.insert(next((i for i, r in enumerate(hits) if r.kind == exact.kind), len(hits)), exact)
+    return hits
