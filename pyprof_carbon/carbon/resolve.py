@@ -197,6 +197,7 @@ def from_args(args, start_dir: str = ".", env: Mapping[str, str] = os.environ) -
         src = live.latest(zone, env=env)
         src.country = reg.country if reg.kind != "world" else None
         src.provider = reg.provider
+        src.cloud_region = reg.code.split(":", 1)[1] if reg.kind == "cloud" else None
         if marginal:
             raise CarbonError("--marginal: the live source gives average intensity")
         return src
