@@ -176,7 +176,7 @@ void Collector::drain_locked() {
       }
       frame_buf_.push_back(loc);
     }
-    if (s->truncated) frame_buf_.push_back(-1);
+    if (s->truncated) frame_buf_.push_back(s->truncated == 2 ? -2 : -1);  // markers, see module.cpp
     auto it = stack_ids_.find(frame_buf_);
     int32_t sid;
     if (it != stack_ids_.end()) {

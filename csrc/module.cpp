@@ -32,7 +32,7 @@ static py::dict results(Collector& c) {
     offsets.push_back(int64_t(flat.size()));
   }
   d["stack_offsets"] = as_array(offsets);
-  d["stack_locs"] = as_array(flat);
+  d["stack_locs"] = as_array(flat);  // leaf first; -1 = deeper than MAX_DEPTH, -2 = unreadable
   std::vector<int32_t> lc, ll, lline;
   for (const auto& l : c.locations) {
     lc.push_back(l.code);
@@ -66,6 +66,7 @@ static py::dict results(Collector& c) {
   stats["lost_cpu_ns"] = c.lost_cpu_ns();
   stats["handler_ns"] = c.handler_ns();
   stats["signals"] = c.signals();
+  stats["unreadable"] = g_sampler.unreadable();
   stats["collector_cpu_ns"] = c.collector_cpu_ns;
   d["stats"] = stats;
   return d;

@@ -17,7 +17,16 @@
 
 namespace pyprof {
 using CodeDyingFn = void (*)(PyObject* code);
+
+// Whether p looks like a live code object. Runs inside the fault guard, so reading is safe even
+// if p is garbage; what it rejects: misaligned pointers, other types, and freed memory (pymalloc
+// keeps its free-list link in ob_refcnt, glibc's tcache its key over ob_type).
+inline bool plausible_code(const void* p) {
+  if (p == nullptr || (reinterpret_cast<uintptr_t>(p) & 7) != 0) return false;
+  const PyObject* o = static_cast<const PyObject*>(p);
+  return Py_TYPE(o) == &PyCode_Type && Py_REFCNT(o) > 0 && Py_REFCNT(o) < (Py_ssize_t(1) << 32);
 }
+}  // namespace pyprof
 
 #if PY_VERSION_HEX >= 0x030E0000
 #error "pyprof-carbon supports CPython 3.10 to 3.13: this interpreter's frame layout is not known"

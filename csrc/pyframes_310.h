@@ -9,7 +9,7 @@ inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, bool* truncate
   *truncated = false;
   for (PyFrameObject* f = ts->frame; f != nullptr; f = f->f_back) {
     PyCodeObject* code = f->f_code;
-    if (code == nullptr || Py_TYPE(code) != &PyCode_Type) continue;
+    if (!plausible_code(code)) break;  // garbage: the chain is being changed under us
     if (n == max) { *truncated = true; break; }
     out[n].code = code;
     out[n].lasti = f->f_lasti < 0 ? -1 : f->f_lasti * (int)sizeof(_Py_CODEUNIT);

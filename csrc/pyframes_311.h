@@ -11,8 +11,9 @@ inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, bool* truncate
   *truncated = false;
   if (ts->cframe == nullptr) return 0;
   for (_PyInterpreterFrame* f = ts->cframe->current_frame; f != nullptr; f = f->previous) {
+    if (reinterpret_cast<uintptr_t>(f) & 7) break;  // garbage pointer
     PyCodeObject* code = f->f_code;
-    if (code == nullptr || Py_TYPE(code) != &PyCode_Type) continue;
+    if (!plausible_code(code)) break;  // garbage: the chain is being changed under us
     // Same test as _PyFrame_IsIncomplete: a frame still running its prologue is not yet visible.
     if (f->owner != FRAME_OWNED_BY_GENERATOR && f->prev_instr < _PyCode_CODE(code) + code->_co_firsttraceable)
       continue;

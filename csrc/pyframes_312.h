@@ -10,9 +10,10 @@ inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, bool* truncate
   *truncated = false;
   if (ts->cframe == nullptr) return 0;
   for (_PyInterpreterFrame* f = ts->cframe->current_frame; f != nullptr; f = f->previous) {
+    if (reinterpret_cast<uintptr_t>(f) & 7) break;  // garbage pointer
     if (f->owner == FRAME_OWNED_BY_CSTACK) continue;
     PyCodeObject* code = f->f_code;
-    if (code == nullptr || Py_TYPE(code) != &PyCode_Type) continue;
+    if (!plausible_code(code)) break;  // garbage: the chain is being changed under us
     if (f->owner != FRAME_OWNED_BY_GENERATOR && f->prev_instr < _PyCode_CODE(code) + code->_co_firsttraceable)
       continue;
     if (n == max) { *truncated = true; break; }

@@ -10,9 +10,10 @@ inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, bool* truncate
   int n = 0;
   *truncated = false;
   for (_PyInterpreterFrame* f = ts->current_frame; f != nullptr; f = f->previous) {
+    if (reinterpret_cast<uintptr_t>(f) & 7) break;  // garbage pointer
     if (f->owner == FRAME_OWNED_BY_CSTACK) continue;
     PyObject* exe = f->f_executable;
-    if (exe == nullptr || Py_TYPE(exe) != &PyCode_Type) continue;
+    if (!plausible_code(exe)) break;  // garbage: the chain is being changed under us
     PyCodeObject* code = (PyCodeObject*)exe;
     if (f->owner != FRAME_OWNED_BY_GENERATOR && f->instr_ptr < _PyCode_CODE(code) + code->_co_firsttraceable)
       continue;

@@ -28,7 +28,7 @@ struct Sample {
   int32_t tid;
   int16_t cpu;       // CPU number the thread ran on
   uint16_t depth;
-  uint8_t truncated;
+  uint8_t truncated;  // 1: deeper than kMaxDepth; 2: the frame chain could not be read
   FrameRef frames[kMaxDepth];  // leaf first
 };
 

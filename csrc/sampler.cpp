@@ -59,7 +59,8 @@ void Sampler::on_signal(int, siginfo_t*, void*) {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
   uint64_t cpu_now = uint64_t(c.tv_sec) * 1000000000ull + uint64_t(c.tv_nsec);
   uint64_t q = 0;
-  if (ThreadSlot* slot = s.find(tid)) {
+  ThreadSlot* slot = s.find(tid);
+  if (slot) {
     uint64_t last = slot->last_cpu_ns.load(std::memory_order_relaxed);
     q = cpu_now > last ? cpu_now - last : 0;
     slot->last_cpu_ns.store(cpu_now, std::memory_order_relaxed);
@@ -74,14 +75,44 @@ void Sampler::on_signal(int, siginfo_t*, void*) {
     smp->cpu_ns = q;
     smp->tid = tid;
     smp->cpu = int16_t(sched_getcpu());
-    bool truncated = false;
+    smp->depth = 0;
+    smp->truncated = 0;
     PyThreadState* ts = PyGILState_GetThisThreadState();
-    smp->depth = ts ? uint16_t(walk_frames(ts, smp->frames, kMaxDepth, &truncated)) : 0;
-    smp->truncated = truncated;
+    if (ts != nullptr && slot != nullptr) {
+      sigjmp_buf guard;
+      slot->guard = &guard;
+      if (sigsetjmp(guard, 0) == 0) {  // no mask save: rt_sigreturn restores the mask anyway
+        slot->walking = 1;
+        bool truncated = false;
+        smp->depth = uint16_t(walk_frames(ts, smp->frames, kMaxDepth, &truncated));
+        smp->truncated = truncated ? 1 : 0;
+      } else {
+        smp->depth = 0;
+        smp->truncated = 2;
+        s.unreadable_.fetch_add(1, std::memory_order_relaxed);
+      }
+      slot->walking = 0;
+    }
     s.ring_->commit(ticket);
   }
   s.handler_ns_.fetch_add(monotonic_ns() - t0, std::memory_order_relaxed);
   errno = saved_errno;
+}
+
+static struct sigaction g_prev_segv, g_prev_bus;
+
+void Sampler::on_fault(int sig, siginfo_t* info, void* uc) {
+  ThreadSlot* slot = g_sampler.find(int32_t(syscall(SYS_gettid)));
+  if (slot != nullptr && slot->walking) siglongjmp(*slot->guard, 1);
+  // Not ours: behave exactly as whatever was installed before us.
+  struct sigaction* prev = sig == SIGSEGV ? &g_prev_segv : &g_prev_bus;
+  if ((prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction != nullptr) {
+    prev->sa_sigaction(sig, info, uc);
+  } else if (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN) {
+    sigaction(sig, prev, nullptr);  // the faulting instruction runs again and gets the default
+  } else {
+    prev->sa_handler(sig);
+  }
 }
 
 // fork(): the forking thread must not be interrupted in a loop while the kernel copies a large
@@ -126,6 +157,13 @@ void Sampler::configure(Engine engine, uint64_t period_ns, SampleRing* ring) {
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, signo_);
     sigaction(signo_, &sa, nullptr);
+    struct sigaction fa;
+    memset(&fa, 0, sizeof fa);
+    fa.sa_sigaction = &Sampler::on_fault;
+    fa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&fa.sa_mask);
+    sigaction(SIGSEGV, &fa, &g_prev_segv);
+    sigaction(SIGBUS, &fa, &g_prev_bus);
     pthread_atfork(&Sampler::atfork_prepare, &Sampler::atfork_parent, &Sampler::atfork_child);
     installed_ = true;
   }
@@ -198,6 +236,7 @@ int Sampler::arm(int32_t tid, std::string* err) {
   }
   slot->fd = -1;
   slot->has_timer = false;
+  slot->walking = 0;
   slot->last_cpu_ns.store(thread_cpu_ns(tid), std::memory_order_relaxed);
   slot->tid.store(tid, std::memory_order_release);  // visible to the handler before it can fire
   int rc = engine_ == Engine::Perf ? arm_perf(tid, slot, err) : arm_timer(tid, slot, err);

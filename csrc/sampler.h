@@ -7,6 +7,11 @@
 //   - it allocates nothing, takes no lock, touches no refcount and calls no other Python API: it
 //     copies (code pointer, instruction offset) pairs into a preallocated lock-free ring;
 //   - it saves and restores errno, so an interrupted system call sees its own errno;
+//   - frame memory can be inconsistent at the instant of the signal (3.11/3.12 publish a new
+//     _PyCFrame before its current_frame is set), so the walk runs under a fault guard: a
+//     SIGSEGV/SIGBUS raised inside it siglongjmps back and the sample is marked unreadable; any
+//     other fault goes to the handler that was installed before ours (or the default action);
+//     and every code pointer is checked to look like a live code object before it is kept;
 //   - it is installed with SA_RESTART and never uninstalled (a queued real-time signal delivered
 //     after profiling stops would otherwise kill the process with the default action); when
 //     inactive it returns at once.
@@ -16,6 +21,7 @@
 // poll/select/sleep is never interrupted by them.
 #pragma once
 
+#include <setjmp.h>
 #include <signal.h>
 #include <time.h>
 
@@ -52,6 +58,7 @@ class Sampler {
   uint64_t lost_cpu_ns() const { return lost_cpu_ns_.load(std::memory_order_relaxed); }
   uint64_t handler_ns() const { return handler_ns_.load(std::memory_order_relaxed); }
   uint64_t signals() const { return signals_.load(std::memory_order_relaxed); }
+  uint64_t unreadable() const { return unreadable_.load(std::memory_order_relaxed); }
 
  private:
   struct ThreadSlot {
@@ -60,8 +67,11 @@ class Sampler {
     int fd;                            // perf engine
     timer_t timer;                     // timer engine
     bool has_timer;
+    sigjmp_buf* guard;                 // set while this thread's handler walks frames
+    volatile sig_atomic_t walking;
   };
   static void on_signal(int, siginfo_t*, void*);
+  static void on_fault(int, siginfo_t*, void*);
   static void atfork_prepare();
   static void atfork_parent();
   static void atfork_child();
@@ -76,7 +86,7 @@ class Sampler {
   bool installed_ = false;
   bool forked_child_ = false;
   std::atomic<bool> active_{false};
-  std::atomic<uint64_t> lost_{0}, lost_cpu_ns_{0}, handler_ns_{0}, signals_{0};
+  std::atomic<uint64_t> lost_{0}, lost_cpu_ns_{0}, handler_ns_{0}, signals_{0}, unreadable_{0};
   ThreadSlot slots_[kMaxThreads] = {};
 };
 

@@ -28,6 +28,7 @@ ENGINES = ("auto", "perf", "timer")
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0)
 TRUNCATED = FunctionInfo("[truncated]", "[truncated]", "", 0)
+UNREADABLE = FunctionInfo("[stack changing]", "[stack changing]", "", 0)
 
 
 def _native():
@@ -175,7 +176,7 @@ class Profiler:
             "rate_hz": {"requested": self.rate, "achieved": len(samples["t_ns"]) / user_cpu_s,
                         "per": "CPU-second of the program's threads"},
             "cadence_ms": self._cadence_ms, "samples": int(len(samples["t_ns"])),
-            "lost_samples": int(st["lost"]), "lost_cpu_s": st["lost_cpu_ns"] / 1e9,
+            "lost_samples": int(st["lost"]), "unreadable_samples": int(st["unreadable"]), "lost_cpu_s": st["lost_cpu_ns"] / 1e9,
             "handler_s": st["handler_ns"] / 1e9, "collector_cpu_s": st["collector_cpu_ns"] / 1e9,
             "threads": threads, "meter_notes": self.meter_notes, "baseline_w": self._baseline_w,
             "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
@@ -217,8 +218,8 @@ def convert_stacks(r: dict, launcher: str = ""):
     for i in range(len(offsets) - 1):
         frames = []
         for loc in reversed(locs[offsets[i]:offsets[i + 1]]):  # root first
-            if loc < 0:
-                frames.append((fid(TRUNCATED), 0))
+            if loc < 0:  # -1: deeper than the sampler keeps; -2: caught mid-change
+                frames.append((fid(TRUNCATED if loc == -1 else UNREADABLE), 0))
                 continue
             code = loc_code[loc]
             if not frames and own[code]:
