@@ -170,6 +170,11 @@ def from_args(args, start_dir: str = ".", env: Mapping[str, str] = os.environ) -
                             ("--live-intensity", live_zone)) if v is not None]
     if len(given) > 1:
         raise CarbonError(f"use only one of {', '.join(given)}")
+    for code in getattr(args, "compare", None) or []:  # fail before the run, not after it
+        try:
+            tables.lookup(code)
+        except CarbonError as e:
+            raise CarbonError(f"--compare: {e}") from None
     region = tables.lookup(args.region) if getattr(args, "region", None) else None
     if explicit is not None:
         g = float(explicit)

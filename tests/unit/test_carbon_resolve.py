@@ -112,3 +112,9 @@ def test_tiny_pyproject_parser_for_python_310():
             '[tool.other]\nregion = "FR"\n')
     assert resolve._tiny_region(text) == "US-CA"
     assert resolve._tiny_region('[tool.pyprof-carbon]\npue = 1.2\n') is None
+
+
+def test_compare_codes_are_checked_up_front(tmp_path):
+    with pytest.raises(carbon.CarbonError, match="--compare: unknown region 'PLX'"):
+        carbon.from_args(parse("--region", "FR", "--compare", "DE,PLX"), str(tmp_path), NO_CLOUD)
+    assert carbon.from_args(parse("--region", "FR", "--compare", "de,aws:eu-west-3"), str(tmp_path), NO_CLOUD).code == "FR"
