@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.set_defaults(func=main)
 
 
-def _sources_footer(rows) -> list:
+def _sources_footer(rows):
     seen = []
     for r in rows:
         src = r.source.split("; region location:")[0]
