@@ -1,10 +1,10 @@
 """pyprof-carbon: an energy profiler for Python."""
 __version__ = "0.1.0"
+
+# `profile` is the public API (context manager / decorator). The submodule of the same name (the
+# Profile data model) is imported first by profiler.py, and this assignment then wins, so
+# `pyprof_carbon.profile(...)` is always the API; import the data model as
+# `from pyprof_carbon.profile import Profile`.
+from .profiler import Profiler, profile  # noqa: E402
+
 __all__ = ["Profiler", "profile", "__version__"]
-
-
-def __getattr__(name):  # import the profiler (and the native extension) only when asked for
-    if name in ("Profiler", "profile"):
-        from . import profiler
-        return getattr(profiler, name)
-    raise AttributeError(name)

@@ -45,12 +45,13 @@ def run(script: Optional[str], module: Optional[str], args: List[str]) -> Outcom
     except SystemExit as e:
         return Outcome(_exit_code(e.code))
     except KeyboardInterrupt as e:
-        traceback.print_exception(type(e), e, _user_frames(e.__traceback__))
+        traceback.print_exception(e.with_traceback(_user_frames(e.__traceback__)))
         return Outcome(130, signal.SIGINT)
     except _Terminated:
         return Outcome(143, signal.SIGTERM)
     except BaseException as e:  # the script's uncaught exception: print it as python does
-        sys.excepthook(type(e), e, _user_frames(e.__traceback__))
+        e = e.with_traceback(_user_frames(e.__traceback__))  # the hook prints e.__traceback__
+        sys.excepthook(type(e), e, e.__traceback__)
         return Outcome(1)
     finally:
         if signal.getsignal(signal.SIGTERM) is _on_sigterm:

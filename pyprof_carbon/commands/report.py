@@ -15,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="where to write (default: stdout for one text format, else beside the recording)")
     add_report_options(p)
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, pue=None)  # None: the PUE recorded with the run
 
 
 def carbon_overridden(args) -> bool:
@@ -30,8 +30,10 @@ def profile_from_args(path: str, args):
 
     rec = load(path)
     intensity = carbon.from_args(args) if carbon_overridden(args) else None
+    pue = getattr(args, "pue", None)
     return attribute(rec, policy=getattr(args, "attribution", None) or rec.meta.get("attribution") or "share",
-                     intensity=intensity, pue=getattr(args, "pue", 1.0), compare=getattr(args, "compare", None))
+                     intensity=intensity, pue=pue if pue is not None else rec.meta.get("pue", 1.0),
+                     compare=getattr(args, "compare", None))
 
 
 def main(args) -> int:

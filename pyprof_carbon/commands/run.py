@@ -60,6 +60,7 @@ def main(args) -> int:
     outcome = runner.run(script, args.module, script_args)
     rec = prof.stop()
     if rec is not None:
+        rec.meta["pue"] = args.pue
         formats = args.formats or []
         profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
                                          policy=args.attribution or "share", compare=args.compare,

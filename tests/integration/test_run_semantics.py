@@ -1,0 +1,131 @@
+"""`pyprof-carbon run` behaves like `python` (DESIGN §3) and always saves the recording."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from pcrun import ROOT, SCRIPTS, env_for, pc, report_json, script
+
+
+def probe(tmp_path, cmd, cwd):
+    out = tmp_path / f"probe{len(list(tmp_path.iterdir()))}.json"
+    r = subprocess.run(cmd, cwd=cwd, env=env_for({"PROBE_OUT": str(out)}), capture_output=True, text=True)
+    return r, json.loads(out.read_text())
+
+
+def test_argv_main_and_path_like_python(tmp_path):
+    plain_r, plain = probe(tmp_path, [sys.executable, script("argv_probe.py"), "a", "--b"], str(tmp_path))
+    prof_r, prof = probe(tmp_path, [sys.executable, "-m", "pyprof_carbon", "run", "-q", script("argv_probe.py"),
+                                    "a", "--b"], str(tmp_path))
+    assert prof_r.returncode == plain_r.returncode == 0, prof_r.stderr
+    assert prof == plain
+    assert prof["name"] == "__main__" and prof["main_is_module"] and prof["path0"] == SCRIPTS
+    assert prof_r.stdout == plain_r.stdout  # stdout untouched: the summary goes to stderr
+
+
+def test_module_like_python_dash_m(tmp_path):
+    plain_r, plain = probe(tmp_path, [sys.executable, "-m", "pkgmod", "x"], SCRIPTS)
+    prof_r, prof = probe(tmp_path, [sys.executable, "-m", "pyprof_carbon", "run", "-q",
+                                    "-o", str(tmp_path / "m.pcarbon"), "-m", "pkgmod", "x"], SCRIPTS)
+    assert prof_r.returncode == 0, prof_r.stderr
+    assert prof == plain
+    assert (tmp_path / "m.pcarbon").exists()
+
+
+def test_sys_exit_status_and_recording(tmp_path):
+    out = tmp_path / "e.pcarbon"
+    r = pc(["run", "-q", "-o", str(out), script("argv_probe.py"), "exit", "7"],
+           env={"PROBE_OUT": str(tmp_path / "p.json")})
+    assert r.returncode == 7
+    assert out.exists()
+
+
+def test_uncaught_exception_prints_traceback_exits_1_and_saves(tmp_path):
+    out = tmp_path / "x.pcarbon"
+    r = pc(["run", "-q", "-o", str(out), script("raise_error.py")])
+    plain = subprocess.run([sys.executable, script("raise_error.py")], capture_output=True, text=True)
+    assert r.returncode == plain.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == "ValueError: the script failed on purpose"
+    assert r.stderr.count("File ") == plain.stderr.count("File ")  # no frames of ours in it
+    assert "pyprof_carbon" not in r.stderr
+    rep = report_json(str(out))
+    assert {"work", "fail"} & {f["qualname"] for f in rep["functions"]}
+
+
+def _start_and_signal(tmp_path, sig):
+    out = tmp_path / "s.pcarbon"
+    p = subprocess.Popen([sys.executable, "-m", "pyprof_carbon", "run", "-q", "-o", str(out),
+                          script("spin_until_signal.py")], env=env_for(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    return p.returncode, err, out
+
+
+def test_ctrl_c_saves_and_exits_like_python(tmp_path):
+    rc, err, out = _start_and_signal(tmp_path, signal.SIGINT)
+    assert rc == -signal.SIGINT  # python re-raises SIGINT to die of it
+    assert "KeyboardInterrupt" in err
+    assert out.exists() and report_json(str(out))["totals"]["samples"] > 0
+
+
+def test_sigterm_saves_and_dies_of_sigterm(tmp_path):
+    rc, _, out = _start_and_signal(tmp_path, signal.SIGTERM)
+    assert rc == -signal.SIGTERM
+    assert out.exists() and report_json(str(out))["totals"]["samples"] > 0
+
+
+def one_line_error(r):
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 or lines[-1].startswith("pyprof-carbon"), r.stderr
+    return lines[-1]
+
+
+def test_bad_input_is_one_line_error(tmp_path):
+    assert "can't open file" in one_line_error(pc(["run", str(tmp_path / "missing.py")]))
+    assert "no such recording" in one_line_error(pc(["report", str(tmp_path / "missing.pcarbon")]))
+    junk = tmp_path / "junk.pcarbon"
+    junk.write_text("not a recording")
+    assert "not a pyprof-carbon recording" in one_line_error(pc(["report", str(junk)]))
+    assert "--rate" in one_line_error(pc(["run", "--rate", "0", script("argv_probe.py")]))
+    assert "nothing to run" in one_line_error(pc(["run"]))
+
+
+def test_summary_is_labeled_estimated_on_stderr(tmp_path):
+    r = pc(["run", "-o", str(tmp_path / "h.pcarbon"), os.path.join(ROOT, "examples", "hotspots.py")])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    assert "Top functions by self energy (joules, estimated)" in r.stderr
+    assert "crunch" in r.stderr and "model, estimated" in r.stderr
+
+
+def test_python_api_context_manager_and_decorator(tmp_path):
+    code = f"""
+import pyprof_carbon
+
+def busy():
+    return sum(i * i for i in range(300_000))
+
+with pyprof_carbon.profile(output={str(tmp_path / 'cm.pcarbon')!r}, formats=["json"]) as p:
+    busy()
+assert p.profile.totals()["samples"] > 0
+
+@pyprof_carbon.profile(output={str(tmp_path / 'deco.pcarbon')!r})
+def decorated():
+    return busy()
+
+decorated()
+print("api ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], env=env_for(), capture_output=True, text=True, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "api ok" in r.stdout
+    rep = json.loads((tmp_path / "cm.json").read_text())
+    assert "busy" in {f["qualname"] for f in rep["functions"]}
+    assert (tmp_path / "deco.pcarbon").exists()

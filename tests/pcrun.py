@@ -1,0 +1,52 @@
+"""Running `pyprof-carbon` as a user would, in a subprocess, on each interpreter under test."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(ROOT, "tests", "scripts")
+
+
+def interpreters():
+    """Interpreters to run the native-sampler tests on: PYPROF_CARBON_TEST_PYTHONS (paths separated
+    by os.pathsep; CI sets 3.10-3.13), else this one."""
+    env = os.environ.get("PYPROF_CARBON_TEST_PYTHONS")
+    return [p for p in env.split(os.pathsep) if p] if env else [sys.executable]
+
+
+@functools.lru_cache(maxsize=None)
+def native_error(python: str) -> str:
+    """'' when `python` can import the built sampler, else why not."""
+    r = subprocess.run([python, "-c", "import pyprof_carbon._native"], cwd=ROOT, env=env_for(),
+                       capture_output=True, text=True)
+    return "" if r.returncode == 0 else (r.stderr.strip().splitlines() or ["?"])[-1]
+
+
+def env_for(extra=None):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("PYPROF_CARBON_NO_CLOUD_METADATA", "1")
+    env.pop("PYPROF_CARBON_REGION", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def pc(args, python=None, cwd=None, env=None, timeout=120, input=None):
+    """Run `python -m pyprof_carbon ARGS`; returns CompletedProcess (text)."""
+    return subprocess.run([python or sys.executable, "-m", "pyprof_carbon", *args], cwd=cwd,
+                          env=env_for(env), capture_output=True, text=True, timeout=timeout, input=input)
+
+
+def script(name: str) -> str:
+    return os.path.join(SCRIPTS, name)
+
+
+def report_json(recording: str, *extra, python=None) -> dict:
+    r = pc(["report", recording, "--format", "json", *extra], python=python)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
