@@ -80,6 +80,8 @@ static std::string probe_perf() {
   attr.type = PERF_TYPE_SOFTWARE;
   attr.config = PERF_COUNT_SW_TASK_CLOCK;
   attr.disabled = 1;
+  attr.exclude_kernel = 1;  // as the sampler opens it
+  attr.exclude_hv = 1;
   int fd = int(syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
   if (fd < 0) return std::string("perf_event_open(task-clock) refused: ") + strerror(errno);
   close(fd);

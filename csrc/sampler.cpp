@@ -177,6 +177,13 @@ int Sampler::arm_perf(int32_t tid, ThreadSlot* slot, std::string* err) {
   attr.config = PERF_COUNT_SW_TASK_CLOCK;
   attr.sample_period = period_ns_;  // task-clock counts nanoseconds of CPU time
   attr.disabled = 1;
+  // An overflow that falls while the thread is in the kernel is skipped (the count goes on, so the
+  // next sample's measured CPU time covers it). The signal is then always raised from user mode
+  // and delivered before the thread can enter a syscall: a thread about to block in poll(),
+  // select() or nanosleep() is never interrupted into EINTR by us. Also what
+  // perf_event_paranoid=2 requires of unprivileged users.
+  attr.exclude_kernel = 1;
+  attr.exclude_hv = 1;
   int fd = int(syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC));
   if (fd < 0) {
     int e = errno;

@@ -16,7 +16,7 @@ def burner():
         x += 1
 
 
-burners = [threading.Thread(target=burner) for _ in range(2)]
+burners = [threading.Thread(target=burner, daemon=True) for _ in range(2)]
 for b in burners:
     b.start()
 burn_main = 0
