@@ -12,10 +12,16 @@ SCRIPTS = os.path.join(ROOT, "tests", "scripts")
 
 
 def interpreters():
-    """Interpreters to run the native-sampler tests on: PYPROF_CARBON_TEST_PYTHONS (paths separated
-    by os.pathsep; CI sets 3.10-3.13), else this one."""
+    """Interpreters to run the native-sampler tests on: this one, plus PYPROF_CARBON_TEST_PYTHONS
+    (paths separated by os.pathsep) or else those scripts/setup.d/10-python.sh built the sampler
+    for (.venv-matrix/pythons: 3.10, 3.12, 3.13 next to the default 3.11)."""
     env = os.environ.get("PYPROF_CARBON_TEST_PYTHONS")
-    return [p for p in env.split(os.pathsep) if p] if env else [sys.executable]
+    if env is not None:
+        others = env.split(os.pathsep)
+    else:
+        listing = os.path.join(ROOT, ".venv-matrix", "pythons")
+        others = open(listing).read().split() if os.path.exists(listing) else []
+    return [sys.executable] + [p for p in others if p and p != sys.executable]
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,141 @@
+"""Overhead of pyprof-carbon against plain python and peers, in the same run (issue 2, item 7).
+
+Runs each workload plain and under each tool, alternating (plain, tool, plain, tool, ...) so slow
+drift of the machine hits both sides, and prints median ratios of wall time and of total CPU time
+(user + system of the whole process tree, so a profiler's own process counts), the achieved
+sampling rate, and the time `report` takes on a recording of one million samples.
+
+    python benchmarks/overhead.py [--pairs 5] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PY = sys.executable
+
+
+def timed(cmd, env=None):
+    """Wall seconds and CPU seconds (children rusage: the tool and what it runs)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {err[-500:]}")
+    return wall, ru.ru_utime + ru.ru_stime
+
+
+def tools(rate, tmp):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
+               PYPROF_CARBON_NO_CLOUD_METADATA="1")
+    out = os.path.join(tmp, "bench.pcarbon")
+    t = {f"pyprof-carbon {rate:g} Hz": ([PY, "-m", "pyprof_carbon", "run", "-q", "--rate", str(rate), "-o", out], env)}
+    if shutil.which("py-spy"):
+        t[f"py-spy {rate:g} Hz"] = (["py-spy", "record", "-r", str(int(rate)), "-f", "raw", "-o",
+                                     os.path.join(tmp, "spy.txt"), "--", PY], None)
+    if shutil.which("pyinstrument"):
+        t[f"pyinstrument {1 / rate * 1e3:.2g} ms"] = (["pyinstrument", "-i", f"{1 / rate:.6f}", "-r", "text", "-o",
+                                                        os.path.join(tmp, "pyi.txt")], None)
+    return t, out
+
+
+def achieved_rate(recording):
+    sys.path.insert(0, ROOT)
+    from pyprof_carbon.recording import load
+    m = load(recording).meta
+    return m["rate_hz"]["achieved"], m["engine"], m["lost_samples"]
+
+
+def bench(workload, args, rates, pairs):
+    script = [os.path.join(HERE, "workloads", workload), *args]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rate in rates:
+            for name, (prefix, env) in tools(rate, tmp)[0].items():
+                walls, cpus = [], []
+                for _ in range(pairs):
+                    pw, pc = timed([PY, *script])
+                    tw, tc = timed(prefix + script, env)
+                    walls.append(tw / pw)
+                    cpus.append(tc / pc)
+                row = {"workload": workload, "tool": name, "wall_ratio": statistics.median(walls),
+                       "cpu_ratio": statistics.median(cpus)}
+                if name.startswith("pyprof-carbon"):
+                    rate_got, engine, lost = achieved_rate(tools(rate, tmp)[1])
+                    row.update(achieved_hz=rate_got, requested_hz=rate, engine=engine, lost=lost)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def big_recording(path, n=1_000_000):
+    """A synthetic recording of n samples over 200 distinct stacks and 4 threads."""
+    sys.path.insert(0, ROOT)
+    import numpy as np
+    from pyprof_carbon.meters.base import Domain, EnergySeries
+    from pyprof_carbon.profile import FunctionInfo
+    from pyprof_carbon.recording import Recording
+    from pyprof_carbon.sched.base import SchedTimeline
+
+    rng = np.random.default_rng(1)
+    funcs = [FunctionInfo(f"f{i}", f"mod.f{i}", f"/src/mod{i % 7}.py", 10 * i) for i in range(60)]
+    stacks = [tuple((int(f), int(10 * f + 3)) for f in rng.integers(0, 60, size=rng.integers(3, 25)))
+              for _ in range(200)]
+    dur_ns = int(n / 1000 * 1e9 / 2)  # two threads at 1 kHz
+    t = np.sort(rng.integers(0, dur_ns, size=n)).astype(np.int64)
+    ticks = np.arange(0, dur_ns + 10_000_000, 10_000_000, dtype=np.int64)
+    busy = np.cumsum(np.full(len(ticks), 2 * 9_000_000)); busy[0] = 0
+    proc = np.cumsum(np.full(len(ticks), 2 * 8_000_000)); proc[0] = 0
+    prof = np.cumsum(np.full(len(ticks), 50_000)); prof[0] = 0
+    sched = SchedTimeline(ticks, busy, proc, prof, ncpu=2, backend="procfs")
+    energy = {"package": EnergySeries(ticks, np.linspace(0, dur_ns / 1e9 * 8, len(ticks)))}
+    samples = {"t_ns": t, "cpu_ns": np.full(n, 1_000_000, np.int64), "tid": rng.integers(100, 104, n).astype(np.int32),
+               "cpu": rng.integers(0, 2, n).astype(np.int16), "stack": rng.integers(0, 200, n).astype(np.int32)}
+    meta = {"tool_version": "bench", "command": ["synthetic"], "start_unix_s": time.time(), "start_monotonic_ns": 0,
+            "duration_s": dur_ns / 1e9, "threads": [], "intensity": None}
+    from pyprof_carbon import carbon
+    meta["intensity"] = carbon.world().to_meta() if hasattr(carbon, "world") else None
+    Recording(meta, funcs, stacks, samples, [Domain("package", "model", False, "cpu", "synthetic")], energy,
+              sched).save(path)
+
+
+def report_time(fmt):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "big.pcarbon")
+        big_recording(path)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+        t0 = time.perf_counter()
+        subprocess.run([PY, "-m", "pyprof_carbon", "report", path, "--format", fmt, "-o", os.path.join(tmp, "out")],
+                       check=True, env=env, capture_output=True)
+        return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one workload size smaller, 3 pairs")
+    a = ap.parse_args()
+    pairs = 3 if a.quick else a.pairs
+    scale = ["20"] if a.quick else ["40"]
+    print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} python {sys.version.split()[0]} "
+          f"cpus {os.cpu_count()}; median of {pairs} alternating pairs", flush=True)
+    bench("cpu_bound.py", scale, [997, 10000], pairs)
+    bench("threaded.py", scale, [997], pairs)
+    for fmt in ("text", "json", "collapsed"):
+        print(json.dumps({"report_1M_samples": fmt, "seconds": round(report_time(fmt), 2)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
