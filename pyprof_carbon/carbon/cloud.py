@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import urllib.error
-import urllib.request
 from typing import Mapping, Optional, Tuple
 
 TIMEOUT_S = 0.3
@@ -41,6 +40,7 @@ def detect_provider(env: Mapping[str, str] = os.environ) -> Optional[str]:
 
 
 def _get(url: str, headers: dict, method: str = "GET", timeout: float = TIMEOUT_S) -> str:
+    import urllib.request  # lazily: tens of ms at start-up, and most runs never need it
     req = urllib.request.Request(url, headers=headers, method=method)
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return resp.read().decode("utf-8", errors="replace").strip()

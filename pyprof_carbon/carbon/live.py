@@ -14,7 +14,6 @@ import os
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Mapping, Optional
 
 from .base import CarbonError, IntensitySource
@@ -36,6 +35,7 @@ def _cache_path(env, zone: str) -> str:
 
 
 def _fetch(base: str, token: str, zone: str, timeout: float) -> dict:
+    import urllib.request  # lazily: tens of ms at start-up, and most runs never need it
     url = f"{base.rstrip('/')}/v3/carbon-intensity/latest?{urllib.parse.urlencode({'zone': zone})}"
     req = urllib.request.Request(url, headers={"auth-token": token})
     try:
