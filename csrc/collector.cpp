@@ -45,7 +45,7 @@ std::string Collector::start() {
   }
   watch_code_deaths(&Collector::on_code_dying);
   watching_ = true;
-  Engine engine = cfg_.engine == "timer" ? Engine::Timer : Engine::Perf;
+  Engine engine = cfg_.engine == "timer" ? Engine::Timer : cfg_.engine == "wall" ? Engine::Wall : Engine::Perf;
   uint64_t period = uint64_t(1e9 / cfg_.rate_hz);
   g_sampler.configure(engine, period, &ring_);
   g_sampler.set_active(true);
@@ -73,7 +73,12 @@ std::string Collector::start() {
   pthread_sigmask(SIG_BLOCK, &all, &old);
   thread_ = std::thread([this] { run(); });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  return g_sampler.engine() == Engine::Perf ? "perf" : "timer";
+  switch (g_sampler.engine()) {
+    case Engine::Perf: return "perf";
+    case Engine::Timer: return "timer";
+    case Engine::Wall: return "wall";
+  }
+  return "?";
 }
 
 void Collector::run() {

@@ -209,9 +209,10 @@ int Sampler::arm_timer(int32_t tid, ThreadSlot* slot, std::string* err) {
   sev.sigev_signo = signo_;
   sev._sigev_un._tid = tid;
   timer_t timer;
-  if (timer_create(thread_cpu_clock(tid), &sev, &timer) != 0) {
+  clockid_t clock = engine_ == Engine::Wall ? CLOCK_MONOTONIC : thread_cpu_clock(tid);
+  if (timer_create(clock, &sev, &timer) != 0) {
     int e = errno;
-    *err = std::string("timer_create(thread CPU clock) failed: ") + strerror(e);
+    *err = std::string("timer_create failed: ") + strerror(e);
     return e;
   }
   itimerspec its;

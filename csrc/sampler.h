@@ -18,7 +18,10 @@
 // Engines: `perf` = one perf_event_open software task-clock event per thread, signal on overflow
 // routed to that thread (F_SETOWN_EX); `timer` = one timer_create per thread on the thread's CPU
 // clock with SIGEV_THREAD_ID. Both only tick while the thread runs, so a thread blocked in
-// poll/select/sleep is never interrupted by them.
+// poll/select/sleep is never interrupted by them. `wall` = the same timers on CLOCK_MONOTONIC:
+// waiting threads are sampled too (to charge GPU energy to the code that waits on the GPU), at
+// the price that a C call blocked in poll/select/nanosleep can see EINTR (Python's own calls
+// retry, PEP 475); so it is never chosen unless asked for or a GPU is metered.
 #pragma once
 
 #include <setjmp.h>
@@ -33,7 +36,7 @@
 
 namespace pyprof {
 
-enum class Engine { Perf, Timer };
+enum class Engine { Perf, Timer, Wall };
 
 class Sampler {
  public:

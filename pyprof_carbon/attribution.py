@@ -9,7 +9,8 @@ Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
      Policy `dynamic`: A_i = max(0, dE_i - P_base * dt_i) * s_i          (baseline power subtracted)
   2. the profiler's own part A_i * P_i / C_i (P: collector + signal handler CPU) is reported as its
      cost; the rest goes to the samples taken in interval i, each in proportion to the CPU time q_s
-     it stands for. An interval with no sample hands its energy to the nearest later one with
+     it stands for (GPU domains: in proportion to the wall time it stands for, so a thread waiting
+     on the GPU is charged; use the `wall` engine to sample waiting threads). An interval with no sample hands its energy to the nearest later one with
      samples (or earlier, at the end of the run), so nothing is lost.
   3. unattributed = dE - A: energy of the machine not spent by this process.
 Conservation per domain: stacks + profiler + unattributed = measured, to rounding (tests assert it).
@@ -84,6 +85,7 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
     q = s["cpu_ns"].astype(np.float64)
     if len(q) and q.sum() == 0:
         q = np.ones(len(q))  # no CPU time measured at all: weigh samples equally
+    wall = wall_weights(t, s["tid"])
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
     baseline_w = baseline_w or rec.meta.get("baseline_w", {})
     per_sample: Dict[str, np.ndarray] = {}
@@ -108,7 +110,8 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
         user = A - prof
         idx = interval_of(t, es.t_ns)
-        e_s = spread_to_samples(user, idx, q) if len(t) else np.zeros(0)
+        weights = wall if d.kind == "gpu" else q  # GPU energy follows wall time (waiting threads)
+        e_s = spread_to_samples(user, idx, weights) if len(t) else np.zeros(0)
         per_sample[d.name] = e_s
         measured[d.name] = float(dE.sum())
         profiler_j += float(prof.sum())
@@ -133,6 +136,23 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
                 for d in rec.domains],
         elsewhere=carbon.same_work_elsewhere(total_j, pue, intensity, compare))
     return profile
+
+
+def wall_weights(t: np.ndarray, tid: np.ndarray) -> np.ndarray:
+    """Wall time each sample stands for: the gap since the same thread's previous sample (the
+    first sample of a thread gets its thread's median gap)."""
+    w = np.zeros(len(t))
+    if len(t) == 0:
+        return w
+    order = np.lexsort((t, tid))
+    ts, ids = t[order].astype(np.float64), tid[order]
+    gap = np.diff(ts, prepend=np.nan)
+    first = np.concatenate(([True], ids[1:] != ids[:-1]))
+    gap[first] = np.nan
+    med = np.nanmedian(gap) if np.isfinite(gap).any() else 1.0
+    gap[~np.isfinite(gap)] = med
+    w[order] = gap
+    return w
 
 
 def power_timeline(T: np.ndarray, E: np.ndarray, t0_ns: float, max_points: int = 1000):

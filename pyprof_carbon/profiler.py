@@ -24,7 +24,7 @@ from .recording import Recording
 
 DEFAULT_RATE = 997.0
 DEFAULT_CADENCE_MS = 10.0
-ENGINES = ("auto", "perf", "timer")
+ENGINES = ("auto", "perf", "timer", "wall")
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0)
 TRUNCATED = FunctionInfo("[truncated]", "[truncated]", "", 0)
@@ -173,8 +173,7 @@ class Profiler:
             "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._start_unix)),
             "start_unix_s": self._start_unix, "start_monotonic_ns": int(self._start_ns),
             "duration_s": duration, "engine": self.engine_used,
-            "rate_hz": {"requested": self.rate, "achieved": len(samples["t_ns"]) / user_cpu_s,
-                        "per": "CPU-second of the program's threads"},
+            "rate_hz": achieved_rate(self.engine_used, self.rate, samples, user_cpu_s),
             "cadence_ms": self._cadence_ms, "samples": int(len(samples["t_ns"])),
             "lost_samples": int(st["lost"]), "unreadable_samples": int(st["unreadable"]), "lost_cpu_s": st["lost_cpu_ns"] / 1e9,
             "handler_s": st["handler_ns"] / 1e9, "collector_cpu_s": st["collector_cpu_ns"] / 1e9,
@@ -185,6 +184,21 @@ class Profiler:
         if self.intensity is not None:
             meta["intensity"] = self.intensity.to_meta()
         return Recording(meta, functions, stacks, samples, domains, energy, timeline)
+
+
+def achieved_rate(engine: str, requested: float, samples: dict, user_cpu_s: float) -> dict:
+    """Samples per CPU-second of the program (CPU engines) or per thread per second (wall)."""
+    import numpy as np
+    n = len(samples["t_ns"])
+    if engine != "wall":
+        return {"requested": requested, "achieved": n / user_cpu_s, "per": "CPU-second of the program's threads"}
+    rates = []
+    for tid in np.unique(samples["tid"]):
+        t = samples["t_ns"][samples["tid"] == tid]
+        if len(t) > 2 and t[-1] > t[0]:
+            rates.append((len(t) - 1) / ((t[-1] - t[0]) / 1e9))
+    return {"requested": requested, "achieved": float(np.median(rates)) if rates else 0.0,
+            "per": "second of wall time, per thread (median)"}
 
 
 def _own_frame_test(launcher: str):

@@ -16,8 +16,9 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", metavar="PATH",
                    help="recording file (default: pyprof-carbon-<name>.pcarbon); other formats are written beside it")
     p.add_argument("--rate", type=positive_float, default=997.0, help="samples per CPU-second (default 997)")
-    p.add_argument("--engine", choices=("auto", "perf", "timer"), default="auto",
-                   help="sampling timers: perf task-clock events (precise) or POSIX CPU timers (tick-bound)")
+    p.add_argument("--engine", choices=("auto", "perf", "timer", "wall"), default="auto",
+                   help="sampling timers: perf task-clock events (precise), POSIX CPU timers (tick-bound), "
+                        "or wall-clock timers that also sample waiting threads (GPU work)")
     p.add_argument("--meter", dest="meters", action="append", metavar="METER",
                    choices=("auto", "rapl-powercap", "rapl-msr", "rapl-perf", "nvml", "model"),
                    help="energy meter, repeatable: auto, rapl-powercap, rapl-msr, rapl-perf, nvml, model")

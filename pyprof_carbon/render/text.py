@@ -82,7 +82,8 @@ def header_lines(profile: Profile, style: Style) -> List[str]:
     out = [style.bold(f"pyprof-carbon {m.get('tool_version', '')}: {cmd}"),
            f"  {tot['wall_s']:.2f} s wall, {tot['cpu_s']:.2f} s CPU sampled, {tot['samples']:,} samples "
            f"(engine {m.get('engine', '?')}, {rate.get('requested', 0):g} Hz asked, "
-           f"{rate.get('achieved', 0):.0f} achieved per CPU-second; lost {m.get('lost_samples', 0)})"]
+           f"{rate.get('achieved', 0):.0f} achieved per {rate.get('per', 'CPU-second')}; "
+           f"lost {m.get('lost_samples', 0)})"]
     label = energy_label(profile)
     measured_total = sum(profile.measured_j.values())
     out.append(f"  energy of this program: {style.bold(fmt_j(tot['energy_j']['total']))} ({label}) of "

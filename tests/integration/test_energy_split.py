@@ -31,3 +31,15 @@ def test_two_threads_2_to_1(tmp_path):
     ratio = energy["double"] / energy["single"]
     truth = used["double"] / used["single"]
     assert abs(ratio / truth - 1) <= 0.05, (ratio, truth, energy)
+
+
+def test_wall_engine_samples_waiting_threads(tmp_path):
+    """`wall` samples a thread blocked in join() (GPU-style waiting); CPU engines do not."""
+    counts = {}
+    for engine in ("wall", "perf"):
+        rep, _ = run_with_truth(tmp_path, "threads_2_1.py", "--engine", engine, "--rate", "400")
+        main = next((t for t in rep["threads"] if t["name"] == "MainThread"), {"samples": 0})
+        counts[engine] = main["samples"]
+        assert rep["meta"]["engine"] == engine
+    assert counts["wall"] > 200  # ~1 s waiting at 400 Hz
+    assert counts["perf"] < counts["wall"] / 10
