@@ -8,10 +8,12 @@ Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
      Policy `active`:  A_i = dE_i * min(1, B_i / (ncpu * dt_i)) * s_i    (idle power not handed out)
      Policy `dynamic`: A_i = max(0, dE_i - P_base * dt_i) * s_i          (baseline power subtracted)
   2. the profiler's own part A_i * P_i / C_i (P: collector + signal handler CPU) is reported as its
-     cost; the rest goes to the samples taken in interval i, each in proportion to the CPU time q_s
-     it stands for (GPU domains: in proportion to the wall time it stands for, so a thread waiting
-     on the GPU is charged; use the `wall` engine to sample waiting threads). An interval with no sample hands its energy to the nearest later one with
-     samples (or earlier, at the end of the run), so nothing is lost.
+     cost; the rest goes to the samples whose CPU time was spent in interval i: sample s stands for
+     q_s of CPU time spread over the span since its thread's previous sample, and gets each
+     interval's energy in proportion to the CPU time its span puts there (GPU domains: wall time
+     instead of CPU time, so a thread waiting on the GPU is charged; the `wall` engine samples
+     waiting threads). An interval no span covers hands its energy to the nearest later one (or
+     earlier, at the end of the run), so nothing is lost.
   3. unattributed = dE - A: energy of the machine not spent by this process.
 Conservation per domain: stacks + profiler + unattributed = measured, to rounding (tests assert it).
 """
@@ -25,13 +27,7 @@ from .profile import Profile
 from .recording import Recording
 
 POLICIES = ("share", "active", "dynamic")
-SMOOTHING_NS = 100_000_000  # window for tick-resolution scheduler backends (10 ticks of procfs)
-
-
-def interval_of(t_samples: np.ndarray, t_edges: np.ndarray) -> np.ndarray:
-    """Index of the interval [t_edges[i], t_edges[i+1]) holding each sample, clipped to the run."""
-    idx = np.searchsorted(t_edges, t_samples, side="right") - 1
-    return np.clip(idx, 0, max(len(t_edges) - 2, 0))
+SMOOTHING_NS = 500_000_000  # window for tick-resolution backends: 50 procfs ticks, so B is within ~2%
 
 
 def windowed_diff(cum: np.ndarray, t: np.ndarray, window_ns: int) -> np.ndarray:
@@ -59,20 +55,57 @@ def process_energy(dE, dt_ns, dB, dC, dB_w, dC_w, ncpu, policy, baseline_w) -> n
     return base * share
 
 
-def spread_to_samples(user_j: np.ndarray, idx: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Step 2: each interval's energy onto its samples by CPU time (empty intervals hand it on)."""
-    n = len(user_j)
-    qsum = np.bincount(idx, weights=q, minlength=n)
-    has = qsum > 0
-    if not has.any():
-        return np.zeros(len(q))
+def previous_sample_time(t: np.ndarray, tid: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """For each sample, when the same thread's previous sample was taken (its CPU time q was
+    spent since then); a thread's first sample assumes it ran continuously just before."""
+    order = np.lexsort((t, tid))
+    ts, ids = t[order], tid[order]
+    prev = np.empty(len(t), dtype=np.float64)
+    prev_sorted = np.concatenate(([0.0], ts[:-1].astype(np.float64)))
+    first = np.concatenate(([True], ids[1:] != ids[:-1])) if len(t) else np.zeros(0, bool)
+    prev_sorted[first] = ts[first] - q[order][first]
+    prev[order] = prev_sorted
+    return prev
+
+
+def hand_on(energy: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """Move the energy of intervals where `has` is False to the nearest later interval where it is
+    True (or the nearest earlier one, at the end of the run)."""
+    n = len(energy)
     ar = np.arange(n)
-    nxt = np.where(has, ar, n)
-    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
+    nxt = np.minimum.accumulate(np.where(has, ar, n)[::-1])[::-1]
     prv = np.maximum.accumulate(np.where(has, ar, -1))
     target = np.where(nxt < n, nxt, prv)
-    moved = np.bincount(target, weights=user_j, minlength=n)
-    return moved[idx] * np.divide(q, qsum[idx], out=np.zeros(len(q)), where=qsum[idx] > 0)
+    return np.bincount(target, weights=energy, minlength=n)
+
+
+def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: np.ndarray,
+                      q: np.ndarray) -> np.ndarray:
+    """Step 2: each interval's energy onto the samples whose CPU time fell in it.
+
+    Sample s stands for q_s of CPU time spent between its thread's previous sample and itself,
+    taken as spread evenly over that span (density q_s / span). Interval i's energy is shared in
+    proportion to the CPU time each sample's span puts inside it; so a sample is charged at the
+    energy price of the intervals its CPU time was really spent in, not only of the one it lands
+    in. Exact integrals of piecewise-linear functions; conservation holds to rounding."""
+    if len(t) == 0 or len(T) < 2:
+        return np.zeros(len(t))
+    t = t.astype(np.float64)
+    span = np.maximum(t - t_prev, 1.0)
+    dens = q / span
+    times = np.concatenate((t_prev, t))
+    order = np.argsort(times, kind="stable")
+    times = times[order]
+    density_after = np.cumsum(np.concatenate((dens, -dens))[order])
+    area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
+    cpu_in = np.diff(np.interp(T, times, area))  # CPU time of all samples' spans in each interval
+    has = cpu_in > 0
+    if not has.any():
+        return np.zeros(len(t))
+    moved = hand_on(user_j, has)
+    price = np.divide(moved, cpu_in, out=np.zeros_like(moved), where=has)  # J per CPU-ns
+    G = np.concatenate(([0.0], np.cumsum(price * np.diff(T))))  # integral of the price over time
+    return dens * (np.interp(t, T, G) - np.interp(t_prev, T, G))
 
 
 def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float = 1.0,
@@ -85,7 +118,10 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
     q = s["cpu_ns"].astype(np.float64)
     if len(q) and q.sum() == 0:
         q = np.ones(len(q))  # no CPU time measured at all: weigh samples equally
-    wall = wall_weights(t, s["tid"])
+    tid = s["tid"].astype(np.int64)
+    wall = wall_weights(t, tid)
+    t_prev_cpu = previous_sample_time(t, tid, q)
+    t_prev_wall = t - wall
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
     baseline_w = baseline_w or rec.meta.get("baseline_w", {})
     per_sample: Dict[str, np.ndarray] = {}
@@ -109,9 +145,10 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         A = process_energy(dE, dt_ns, dB, dC, dB_w, dC_w, sched.ncpu, policy, baseline_w.get(d.name, 0.0))
         prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
         user = A - prof
-        idx = interval_of(t, es.t_ns)
-        weights = wall if d.kind == "gpu" else q  # GPU energy follows wall time (waiting threads)
-        e_s = spread_to_samples(user, idx, weights) if len(t) else np.zeros(0)
+        if d.kind == "gpu":  # GPU energy follows wall time, so a thread waiting on the GPU is charged
+            e_s = spread_to_samples(user, T, t, t_prev_wall, wall)
+        else:
+            e_s = spread_to_samples(user, T, t, t_prev_cpu, q)
         per_sample[d.name] = e_s
         measured[d.name] = float(dE.sum())
         profiler_j += float(prof.sum())
