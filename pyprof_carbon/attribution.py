@@ -80,16 +80,19 @@ def hand_on(energy: np.ndarray, has: np.ndarray) -> np.ndarray:
 
 
 def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: np.ndarray,
-                      q: np.ndarray) -> np.ndarray:
+                      q: np.ndarray, *also: np.ndarray):
     """Step 2: each interval's energy onto the samples whose CPU time fell in it.
 
     Sample s stands for q_s of CPU time spent between its thread's previous sample and itself,
     taken as spread evenly over that span (density q_s / span). Interval i's energy is shared in
     proportion to the CPU time each sample's span puts inside it; so a sample is charged at the
     energy price of the intervals its CPU time was really spent in, not only of the one it lands
-    in. Exact integrals of piecewise-linear functions; conservation holds to rounding."""
+    in. Exact integrals of piecewise-linear functions; conservation holds to rounding.
+    Further per-interval quantities (`also`, e.g. grams of CO2) are spread the same way; then a
+    tuple is returned, one array per quantity."""
     if len(t) == 0 or len(T) < 2:
-        return np.zeros(len(t))
+        zeros = tuple(np.zeros(len(t)) for _ in (user_j, *also))
+        return zeros if also else zeros[0]
     t = t.astype(np.float64)
     span = np.maximum(t - t_prev, 1.0)
     dens = q / span
@@ -100,12 +103,16 @@ def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: 
     area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
     cpu_in = np.diff(np.interp(T, times, area))  # CPU time of all samples' spans in each interval
     has = cpu_in > 0
-    if not has.any():
-        return np.zeros(len(t))
-    moved = hand_on(user_j, has)
-    price = np.divide(moved, cpu_in, out=np.zeros_like(moved), where=has)  # J per CPU-ns
-    G = np.concatenate(([0.0], np.cumsum(price * np.diff(T))))  # integral of the price over time
-    return dens * (np.interp(t, T, G) - np.interp(t_prev, T, G))
+    out = []
+    for values in (user_j, *also):
+        if not has.any():
+            out.append(np.zeros(len(t)))
+            continue
+        moved = hand_on(values, has)
+        price = np.divide(moved, cpu_in, out=np.zeros_like(moved), where=has)  # per CPU-ns
+        G = np.concatenate(([0.0], np.cumsum(price * np.diff(T))))  # integral of the price over time
+        out.append(dens * (np.interp(t, T, G) - np.interp(t_prev, T, G)))
+    return tuple(out) if also else out[0]
 
 
 def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float = 1.0,
@@ -124,7 +131,11 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
     t_prev_wall = t - wall
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
     baseline_w = baseline_w or rec.meta.get("baseline_w", {})
+    if intensity is None:  # re-rendering: the intensity resolved when the run was recorded
+        intensity = carbon.IntensitySource.from_meta(rec.meta["intensity"])
+    mono0, unix0 = rec.meta.get("start_monotonic_ns", 0), rec.meta.get("start_unix_s", 0.0)
     per_sample: Dict[str, np.ndarray] = {}
+    co2_per_sample = np.zeros(len(t))
     measured, unattributed, timeline = {}, {}, {}
     profiler_j = 0.0
     sched_t = sched.t_ns.astype(np.float64)
@@ -145,27 +156,24 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         A = process_energy(dE, dt_ns, dB, dC, dB_w, dC_w, sched.ncpu, policy, baseline_w.get(d.name, 0.0))
         prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
         user = A - prof
+        # CO2 is priced per interval, at the intensity in force then (DESIGN §4 step 4)
+        user_co2 = carbon.co2_g(user, unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)
         if d.kind == "gpu":  # GPU energy follows wall time, so a thread waiting on the GPU is charged
-            e_s = spread_to_samples(user, T, t, t_prev_wall, wall)
+            e_s, c_s = spread_to_samples(user, T, t, t_prev_wall, wall, user_co2)
         else:
-            e_s = spread_to_samples(user, T, t, t_prev_cpu, q)
+            e_s, c_s = spread_to_samples(user, T, t, t_prev_cpu, q, user_co2)
+        co2_per_sample += c_s
         per_sample[d.name] = e_s
         measured[d.name] = float(dE.sum())
         profiler_j += float(prof.sum())
         unattributed[d.name] = float(dE.sum() - e_s.sum() - prof.sum())
-        timeline[d.name] = power_timeline(T, es.energy_j, rec.meta.get("start_monotonic_ns", T[0]))
-
-    if intensity is None:  # re-rendering: the intensity resolved when the run was recorded
-        intensity = carbon.IntensitySource.from_meta(rec.meta["intensity"])
-    t_unix = rec.meta.get("start_unix_s", 0.0) + (t - rec.meta.get("start_monotonic_ns", 0)) / 1e9
-    total_per_sample = np.sum(list(per_sample.values()), axis=0) if per_sample else np.zeros(len(t))
-    co2_per_sample = carbon.co2_g(total_per_sample, t_unix, intensity, pue) if len(t) else np.zeros(0)
+        timeline[d.name] = power_timeline(T, es.energy_j, mono0)
 
     profile = aggregate(rec, t, per_sample, co2_per_sample, nbins)
     profile.measured_j, profile.unattributed_j, profile.timeline = measured, unattributed, timeline
     total_prof_cpu = float(sched.profiler_cpu_ns[-1] - sched.profiler_cpu_ns[0]) / 1e9 if len(sched.t_ns) else 0.0
     profile.profiler_cost = {"cpu_s": total_prof_cpu, "energy_j": profiler_j}
-    total_j = float(total_per_sample.sum())
+    total_j = float(sum(v.sum() for v in per_sample.values()))
     profile.meta.update(
         sched={"backend": sched.backend, "ncpu": sched.ncpu, "resolution_note": sched.resolution_note},
         attribution=policy, pue=pue, intensity=intensity.to_meta(),
