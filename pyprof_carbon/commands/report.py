@@ -29,11 +29,18 @@ def profile_from_args(path: str, args):
     from ..recording import load
 
     rec = load(path)
+    progress = rec.n_samples > 200_000 and sys.stderr.isatty()
+    if progress:
+        sys.stderr.write(f"attributing {rec.n_samples:,} samples of {path} ...\r")
+        sys.stderr.flush()
     intensity = carbon.from_args(args) if carbon_overridden(args) else None
     pue = getattr(args, "pue", None)
-    return attribute(rec, policy=getattr(args, "attribution", None) or rec.meta.get("attribution") or "share",
-                     intensity=intensity, pue=pue if pue is not None else rec.meta.get("pue", 1.0),
-                     compare=getattr(args, "compare", None))
+    profile = attribute(rec, policy=getattr(args, "attribution", None) or rec.meta.get("attribution") or "share",
+                        intensity=intensity, pue=pue if pue is not None else rec.meta.get("pue", 1.0),
+                        compare=getattr(args, "compare", None))
+    if progress:
+        sys.stderr.write("\033[K")  # clear the progress line
+    return profile
 
 
 def main(args) -> int:
