@@ -43,6 +43,12 @@ std::string Collector::start() {
     g_collector.store(nullptr);
     throw std::runtime_error("cannot profile in a child forked while profiling");
   }
+  running_ = true;
+  if (cfg_.rate_hz <= 0) {  // counters only (a baseline before the script): no sampling at all
+    tick();
+    start_thread();
+    return "none";
+  }
   watch_code_deaths(&Collector::on_code_dying);
   watching_ = true;
   Engine engine = cfg_.engine == "timer" ? Engine::Timer : cfg_.engine == "wall" ? Engine::Wall : Engine::Perf;
@@ -59,26 +65,30 @@ std::string Collector::start() {
     if (rc != 0) err += "; " + err2;
   }
   if (rc != 0) {
+    running_ = false;
     g_sampler.set_active(false);
     unwatch_code_deaths();
     watching_ = false;
     g_collector.store(nullptr);
     throw std::runtime_error(err);
   }
-  running_ = true;
   tick();  // the first reading, and every thread that exists now
-  // The collector thread takes no signal: process-directed ones (SIGINT) go to Python threads.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  thread_ = std::thread([this] { run(); });
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  start_thread();
   switch (g_sampler.engine()) {
     case Engine::Perf: return "perf";
     case Engine::Timer: return "timer";
     case Engine::Wall: return "wall";
   }
   return "?";
+}
+
+// The collector thread takes no signal: process-directed ones (SIGINT) go to Python threads.
+void Collector::start_thread() {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void Collector::run() {
@@ -110,7 +120,7 @@ void Collector::tick() {
   tick_t.push_back(now);
   for (size_t i = 0; i < n; ++i) tick_raw.push_back(read_counter(cfg_.sources[i], profiler_cpu, scratch_));
   drain_locked();
-  if (running_ && tick_no_++ % scan_every_ == 0) scan_threads(now);
+  if (running_ && cfg_.rate_hz > 0 && tick_no_++ % scan_every_ == 0) scan_threads(now);
 }
 
 void Collector::scan_threads(uint64_t now) {

@@ -57,7 +57,7 @@ class Collector {
   explicit Collector(CollectorConfig cfg);
   ~Collector();
 
-  std::string start();  // GIL held; returns the engine used; throws std::runtime_error
+  std::string start();  // GIL held; returns the engine used ("none" at rate 0); throws std::runtime_error
   void stop();          // may be called without the GIL
   void resolve();       // GIL held: names and lines of every code still alive; stops watching
 
@@ -90,6 +90,7 @@ class Collector {
   };
 
   static void on_code_dying(struct _object* code);  // PyObject*, GIL held
+  void start_thread();
   void run();
   void tick();
   void drain_locked();

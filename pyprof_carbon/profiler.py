@@ -81,7 +81,7 @@ class Profiler:
             sources += [(SOURCE_KINDS.index(s.kind), s.fd, s.offset, s.key, s.size) for s in srcs]
         cadence_ms = self.cadence_ms or min([DEFAULT_CADENCE_MS] + [getattr(m, "cadence_ms", DEFAULT_CADENCE_MS) for m in self.meters])
         self._cadence_ms = cadence_ms
-        self._baseline_w = self._measure_baseline() if self.policy == "dynamic" else {}
+        self._baseline_w = self._measure_baseline(native, sources, cadence_ms) if self.policy == "dynamic" else {}
         self._collector = native.Collector(self.rate, self.engine, int(cadence_ms * 1e6), sources)
         self._start_unix = time.time()
         self._start_ns = native.monotonic_ns()
@@ -105,24 +105,28 @@ class Profiler:
         if self._prev_thread_hook is not None:
             sys.setprofile(self._prev_thread_hook)
 
-    def _measure_baseline(self) -> Dict[str, float]:
-        """Power of each domain with the script not yet running (policy `dynamic`)."""
-        from .meters.base import read_source
-        owners = [self.sched, *self.meters]
-        rows, ts = [], []
-        for _ in range(2):
-            ts.append(time.monotonic_ns())
-            rows.append([read_source(s) if s.kind not in ("profiler_cpu",) else 0
-                         for o in owners for s in o.sources()])
-            time.sleep(self.baseline_s)
-        ticks = Ticks(np.array(ts[:2], dtype=np.int64), np.array(rows[:2], dtype=np.uint64), self._columns)
-        tl = self.sched.timeline(ticks)
-        out = {}
+    def _measure_baseline(self, native, sources, cadence_ms) -> Dict[str, float]:
+        """Power of each domain before the script starts (policy `dynamic`): the collector reads
+        the same counters for `baseline_s` with sampling off."""
+        import numpy as np
+        baseline = native.Collector(0, "auto", int(cadence_ms * 1e6), sources)
+        baseline.start()
         for m in self.meters:
-            for d, es in m.energy(ticks, tl).items():
+            m.start()
+        time.sleep(self.baseline_s)
+        for m in self.meters:
+            m.stop()
+        baseline.stop()
+        baseline.resolve()
+        r = baseline.results()
+        ticks = Ticks(r["tick_t_ns"].astype(np.int64), r["tick_raw"], self._columns)
+        timeline = self.sched.timeline(ticks)
+        power = {}
+        for m in self.meters:
+            for d, es in m.energy(ticks, timeline).items():
                 dt = (es.t_ns[-1] - es.t_ns[0]) / 1e9
-                out[d] = float(es.energy_j[-1] / dt) if dt > 0 else 0.0
-        return out
+                power[d] = float(es.energy_j[-1] - es.energy_j[0]) / dt if dt > 0 else 0.0
+        return power
 
     # ---- stop -----------------------------------------------------------------------
     def stop(self) -> Optional[Recording]:
