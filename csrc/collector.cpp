@@ -87,7 +87,7 @@ void Collector::start_thread() {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::make_unique<std::thread>([this] { run(); });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
@@ -108,7 +108,7 @@ void Collector::run() {
 }
 
 void Collector::tick() {
-  if (std::this_thread::get_id() == thread_.get_id()) {
+  if (thread_ && std::this_thread::get_id() == thread_->get_id()) {
     timespec c;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
     collector_cpu_ns = uint64_t(c.tv_sec) * 1000000000ull + uint64_t(c.tv_nsec);
@@ -243,7 +243,13 @@ void Collector::on_code_dying(struct _object* code) {
 
 void Collector::stop() {
   if (!running_.exchange(false)) return;
-  if (thread_.joinable()) thread_.join();
+  if (g_sampler.in_forked_child()) {
+    // A child forked while profiling inherited this object but not the collector thread, and
+    // maybe a mutex that thread held: touch neither (the std::thread is leaked, not destroyed).
+    (void)thread_.release();
+    return;
+  }
+  if (thread_ && thread_->joinable()) thread_->join();
   g_sampler.set_active(false);
   g_sampler.disarm_all();
   tick();  // the last reading closes the last interval

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -101,7 +102,7 @@ class Collector {
   CollectorConfig cfg_;
   SampleRing ring_;
   std::mutex mu_;  // guards the intern tables and the ring's consumer side
-  std::thread thread_;
+  std::unique_ptr<std::thread> thread_;  // a pointer, so a forked child can leak it unjoined
   std::atomic<bool> running_{false};
   int32_t collector_tid_ = 0;
   int proc_task_fd_ = -1;

@@ -70,6 +70,15 @@ def _on_sigterm(signum, frame):
     raise _Terminated()
 
 
+def _default_sigterm_in_child():
+    """A child forked by the script (a multiprocessing worker) dies of SIGTERM as it would have."""
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_default_sigterm_in_child)
+
+
 def _exit_code(code) -> int:
     if code is None:
         return 0
