@@ -103,10 +103,9 @@ def big_recording(path, n=1_000_000):
     energy = {"package": EnergySeries(ticks, np.linspace(0, dur_ns / 1e9 * 8, len(ticks)))}
     samples = {"t_ns": t, "cpu_ns": np.full(n, 1_000_000, np.int64), "tid": rng.integers(100, 104, n).astype(np.int32),
                "cpu": rng.integers(0, 2, n).astype(np.int16), "stack": rng.integers(0, 200, n).astype(np.int32)}
+    from pyprof_carbon.commands.options import intensity_for
     meta = {"tool_version": "bench", "command": ["synthetic"], "start_unix_s": time.time(), "start_monotonic_ns": 0,
-            "duration_s": dur_ns / 1e9, "threads": [], "intensity": None}
-    from pyprof_carbon import carbon
-    meta["intensity"] = carbon.world().to_meta() if hasattr(carbon, "world") else None
+            "duration_s": dur_ns / 1e9, "threads": [], "intensity": intensity_for(region="FR").to_meta()}
     Recording(meta, funcs, stacks, samples, [Domain("package", "model", False, "cpu", "synthetic")], energy,
               sched).save(path)
 

@@ -10,7 +10,7 @@ import sys
 import threading
 import traceback
 import types
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from .errors import UserError
 
@@ -30,16 +30,31 @@ def check_target(script: Optional[str], module: Optional[str]) -> None:
         raise UserError(f"can't open file {os.path.abspath(script)!r}: no such file")
 
 
-def run(script: Optional[str], module: Optional[str], args: List[str]) -> Outcome:
-    """Run the target in this process. Never raises for what the script does."""
+def prepare(script: Optional[str], module: Optional[str], args: List[str]) -> Callable[[], None]:
+    """What can be done before profiling starts (reading and compiling the script), so that the
+    profile holds the script's own work. A script that does not compile fails inside run(), as
+    under python, with the profile still saved."""
+    if module is not None:
+        return lambda: _run_module(module, args)
+    try:
+        with open(script, "rb") as f:
+            code = compile(f.read(), script, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        err = e
+        def fail():
+            raise err
+        return fail
+    path0 = os.path.dirname(os.path.realpath(script))
+    return lambda: _run_code(code, script, path0, args)
+
+
+def run(target: Callable[[], None]) -> Outcome:
+    """Run a prepared target in this process. Never raises for what the script does."""
     previous_term = signal.getsignal(signal.SIGTERM)
     if previous_term == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        if module is not None:
-            _run_module(module, args)
-        else:
-            _run_script(script, args)
+        target()
         _wait_for_threads()  # python waits for non-daemon threads before exiting
         return Outcome(0)
     except SystemExit as e:
@@ -88,12 +103,9 @@ def _exit_code(code) -> int:
     return 1
 
 
-def _run_script(path: str, args: List[str]) -> None:
-    with open(path, "rb") as f:
-        source = f.read()
-    code = compile(source, path, "exec", dont_inherit=True)
+def _run_code(code, path: str, path0: str, args: List[str]) -> None:
     sys.argv = [path, *args]
-    sys.path[0] = os.path.dirname(os.path.realpath(path))
+    sys.path[0] = path0
     main = types.ModuleType("__main__")
     main.__dict__.update(__file__=path, __cached__=None, __loader__=None, __package__=None,
                          __spec__=None, __builtins__=__builtins__)

@@ -57,8 +57,9 @@ def main(args) -> int:
     prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
                     cadence_ms=args.cadence, policy=args.attribution or "share", baseline_s=args.baseline,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
+    target = runner.prepare(script, args.module, script_args)
     prof.start()
-    outcome = runner.run(script, args.module, script_args)
+    outcome = runner.run(target)
     rec = prof.stop()
     if rec is not None:
         rec.meta["pue"] = args.pue
