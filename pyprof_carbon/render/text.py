@@ -97,6 +97,9 @@ def header_lines(profile: Profile, style: Style) -> List[str]:
         out.append(f"  carbon: {style.bold(fmt_g(tot['co2_g']))} CO2eq at {it.get('g_per_kwh', 0):.0f} g/kWh "
                    f"({it.get('kind', 'average')}) for {it.get('name') or it.get('code') or '?'}, from "
                    f"{it.get('origin', '?')}; source: {it.get('source', '?')}; PUE {m.get('pue', 1.0):g}")
+        from ..carbon import equivalents
+        for eq in equivalents(max(tot["co2_g"], 0.0)):
+            out.append(style.dim(f"    = {eq['value']:.3g} {eq['unit']} {eq['what']} ({eq['source']})"))
     pc = profile.profiler_cost
     if pc:
         out.append(style.dim(f"  profiler's own cost (not charged to your code): {pc.get('cpu_s', 0):.3f} s CPU, "
@@ -131,10 +134,10 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
     out += table(["tid", "name", "energy J", "CPU s", "samples", "CO2eq"], trows, "><>>>>", style)
     if options.get("lines"):
         lrows = [[f"{ln['self_energy_j']:.4g}", f"{ln['self_energy_err_j']:.2g}", f"{ln['self_cpu_s']:.3f}",
-                  f"{ln['samples']:,}", f"{os.path.basename(ln['file'])}:{ln['line']}", ln["function"]]
-                 for ln in profile.line_table()[:top]]
+                  f"{ln['samples']:,}", fmt_g(ln["co2_g"]), f"{os.path.basename(ln['file'])}:{ln['line']}",
+                  ln["function"]] for ln in profile.line_table()[:top]]
         out += ["", style.bold(f"Top lines by self energy (joules, {label})")]
-        out += table(["self J", "± J", "CPU s", "samples", "line", "function"], lrows, ">>>><<", style)
+        out += table(["self J", "± J", "CPU s", "samples", "CO2eq", "line", "function"], lrows, ">>>>><<", style)
     elsewhere = profile.meta.get("elsewhere") or []
     if elsewhere:
         erows = [[e["code"], e.get("name", ""), f"{e['g_per_kwh']:.0f}", fmt_g(e["co2_g"]), e.get("note", "")]
