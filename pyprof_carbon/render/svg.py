@@ -1,0 +1,242 @@
+"""A static energy flame graph as one SVG file (the flamegraph.pl tradition): one rect per call
+tree node, width = joules (or CO2, CPU time, samples: option `weight`), color = power density
+(W per CPU-second) so power-hungry code stands out; <title> tooltips; a small embedded script
+for click-to-zoom and search. Readable in any browser, no extension.
+
+The call tree helpers here are shared with the HTML report and the diff flame graph.
+"""
+from __future__ import annotations
+
+import math
+from html import escape
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..profile import Profile, sampling_error
+
+WEIGHTS = {  # option value -> (label, unit)
+    "energy": ("energy", "J"), "co2": ("CO2eq", "g"), "cpu": ("CPU time", "s"), "samples": ("samples", ""),
+}
+
+
+class CallTree:
+    """Stacks merged by function into a tree; node 0 is the root ("all"). Parents come before
+    their children, so sums flow up in one reverse pass."""
+
+    def __init__(self, profile: Profile, key=None):
+        key = key or (lambda fr: fr[0])  # merge frames by function
+        self.parent: List[int] = [-1]
+        self.func: List[int] = [-1]
+        self.depth: List[int] = [0]
+        index: Dict[Tuple[int, object], int] = {}
+        node_of_stack = np.zeros(len(profile.stacks), np.int64)
+        for sid, stack in enumerate(profile.stacks):
+            node = 0
+            for fr in stack:
+                k = (node, key(fr))
+                child = index.get(k)
+                if child is None:
+                    child = index[k] = len(self.parent)
+                    self.parent.append(node)
+                    self.func.append(fr[0])
+                    self.depth.append(self.depth[node] + 1)
+                node = child
+            node_of_stack[sid] = node
+        self.node_of_stack = node_of_stack
+        self.n = len(self.parent)
+        self.parent_a = np.array(self.parent, np.int64)
+
+    def self_values(self, row_stack: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.node_of_stack[row_stack], weights=np.asarray(values, np.float64), minlength=self.n)
+
+    def totals(self, self_vals: np.ndarray) -> np.ndarray:
+        tot = np.array(self_vals, np.float64, copy=True)
+        par = self.parent
+        for i in range(self.n - 1, 0, -1):
+            tot[par[i]] += tot[i]
+        return tot
+
+    def children(self) -> List[List[int]]:
+        ch: List[List[int]] = [[] for _ in range(self.n)]
+        for i in range(1, self.n):
+            ch[self.parent[i]].append(i)
+        return ch
+
+
+def node_label(profile: Profile, func: int) -> str:
+    return "all" if func < 0 else profile.functions[func].qualname
+
+
+def density_color(w_per_cpu_s: float, lo: float, hi: float) -> str:
+    """Yellow (low power density) to deep red (high), on a log scale between lo and hi."""
+    if not (w_per_cpu_s > 0) or not math.isfinite(w_per_cpu_s):
+        return "hsl(210,25%,72%)"  # no CPU time: waiting (GPU, I/O)
+    if hi <= lo:
+        t = 0.5
+    else:
+        t = (math.log(w_per_cpu_s) - math.log(lo)) / (math.log(hi) - math.log(lo))
+    t = min(1.0, max(0.0, t))
+    return f"hsl({52 - 52 * t:.0f},{88 + 7 * t:.0f}%,{66 - 20 * t:.0f}%)"
+
+
+def density_range(energy: np.ndarray, cpu_s: np.ndarray, weight: np.ndarray) -> Tuple[float, float]:
+    """Weighted 2nd..98th percentile of W per CPU-second over the nodes (robust to tiny frames)."""
+    m = (cpu_s > 0) & (energy > 0)
+    if not m.any():
+        return 1.0, 1.0
+    d = energy[m] / cpu_s[m]
+    w = weight[m]
+    order = np.argsort(d)
+    c = np.cumsum(w[order])
+    c /= c[-1]
+    lo = d[order][min(np.searchsorted(c, 0.02), len(d) - 1)]
+    hi = d[order][min(np.searchsorted(c, 0.98), len(d) - 1)]
+    return float(lo), float(max(hi, lo))
+
+
+def fmt_num(v: float, unit: str) -> str:
+    if unit == "":
+        return f"{int(round(v)):,}"
+    if v == 0:
+        return f"0 {unit}"
+    a = abs(v)
+    for f, p in ((1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""), (1e3, "k"), (1e6, "M")):
+        if a < f * 1000 or p == "M":
+            return f"{v / f:.3g} {p}{unit}"
+    return f"{v:.3g} {unit}"
+
+
+# ---- layout shared by the static SVG and the diff flame graph --------------------------------
+def layout(tree: CallTree, total: np.ndarray, width: float, min_px: float = 0.3,
+           sort_by_value: bool = False, names: Optional[Sequence[str]] = None):
+    """(node, x, w, depth) for every node at least min_px wide, children ordered by name
+    (flamegraph.pl) or by value, heaviest first (left-heavy)."""
+    ch = tree.children()
+    out = []
+    if total[0] <= 0:
+        return out
+    scale = width / total[0]
+    todo = [(0, 0.0)]
+    while todo:
+        node, x = todo.pop()
+        w = total[node] * scale
+        if w < min_px:
+            continue
+        out.append((node, x, w, tree.depth[node]))
+        kids = ch[node]
+        if sort_by_value:
+            kids = sorted(kids, key=lambda k: -total[k])
+        else:
+            kids = sorted(kids, key=lambda k: names[k] if names else k)
+        cx = x
+        for k in kids:
+            todo.append((k, cx))
+            cx += total[k] * scale
+    return out
+
+
+_SCRIPT = """
+var svg=document.documentElement,W=%(width)d,PAD=10,frames=[].slice.call(document.querySelectorAll('g.f'));
+frames.forEach(function(g){var r=g.querySelector('rect');g.ox=+r.getAttribute('x');g.ow=+r.getAttribute('width');
+ g.onclick=function(){zoom(g)};});
+function fit(g){var t=g.querySelector('text'),r=g.querySelector('rect'),w=+r.getAttribute('width'),n=g.dataset.n;
+ var c=Math.floor((w-6)/7);t.textContent=c<3?'':(n.length<=c?n:n.slice(0,c-2)+'..');}
+function zoom(z){var x0=z?z.ox:PAD,w0=z?z.ow:W-2*PAD,s=(W-2*PAD)/w0,d=z?+z.dataset.d:0;
+ frames.forEach(function(g){var r=g.querySelector('rect'),t=g.querySelector('text'),gd=+g.dataset.d;
+  var inside=g.ox>=x0-1e-6&&g.ox+g.ow<=x0+w0+1e-6, anc=gd<d&&g.ox<=x0+1e-6&&g.ox+g.ow>=x0+w0-1e-6;
+  if(z&&!inside&&!anc){g.style.display='none';return;} g.style.display='';
+  var nx=anc?PAD:PAD+(g.ox-x0)*s,nw=anc?W-2*PAD:g.ow*s; r.setAttribute('x',nx);r.setAttribute('width',nw);
+  t.setAttribute('x',nx+3);g.style.opacity=anc?0.6:1;fit(g);});
+ document.getElementById('unzoom').style.display=z?'':'none';}
+document.getElementById('unzoom').onclick=function(){zoom(null)};
+document.getElementById('search').onclick=function(){var q=prompt('Search (regular expression)','');if(q===null)return;
+ var re;try{re=new RegExp(q)}catch(e){return} var hit=0,tot=+svg.dataset.total;
+ frames.forEach(function(g){var r=g.querySelector('rect');if(!g.dataset.c)g.dataset.c=r.getAttribute('fill');
+  var m=q&&re.test(g.dataset.n);r.setAttribute('fill',m?'rgb(230,0,230)':g.dataset.c);});
+ var roots=frames.filter(function(g){return q&&re.test(g.dataset.n)});
+ roots.forEach(function(g){if(!roots.some(function(h){return h!==g&&+h.dataset.d<+g.dataset.d&&h.ox<=g.ox&&h.ox+h.ow>=g.ox+g.ow}))hit+=g.ow;});
+ document.getElementById('matched').textContent=q?'Matched: '+(100*hit/(W-2*PAD)).toFixed(1)+'%%':'';};
+"""
+
+
+def svg_document(boxes, width: int, title: str, subtitle: str, total: float, legend: str = "",
+                 icicle: bool = False, row_h: int = 17) -> str:
+    """boxes: (x, w, depth, name, tooltip, fill). Flame (root at the bottom) unless icicle."""
+    pad, top = 10, 62
+    max_depth = max((b[2] for b in boxes), default=0)
+    height = top + (max_depth + 1) * row_h + 40
+    out = [f'<?xml version="1.0" standalone="no"?>\n'
+           f'<svg version="1.1" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           f'xmlns="http://www.w3.org/2000/svg" data-total="{total!r}">',
+           '<style>text{font:12px Verdana,sans-serif;fill:#222}g.f text{pointer-events:none;font-size:11px}'
+           'g.f:hover rect{stroke:#000;stroke-width:0.7}g.f{cursor:pointer}.b{cursor:pointer;fill:#1d4ed8}</style>',
+           f'<rect width="100%" height="100%" fill="#fbfbf8"/>',
+           f'<text x="{width / 2}" y="22" text-anchor="middle" style="font-size:16px">{escape(title)}</text>',
+           f'<text x="{width / 2}" y="40" text-anchor="middle" style="fill:#555">{escape(subtitle)}</text>',
+           f'<text id="unzoom" class="b" x="{pad}" y="22" style="display:none">Reset zoom</text>',
+           f'<text id="search" class="b" x="{width - pad}" y="22" text-anchor="end">Search</text>',
+           f'<text id="matched" x="{width - pad}" y="{height - 8}" text-anchor="end"></text>',
+           f'<text x="{pad}" y="{height - 8}" style="fill:#555">{escape(legend)}</text>']
+    for x, w, depth, name, tip, fill in boxes:
+        y = top + depth * row_h if icicle else top + (max_depth - depth) * row_h
+        chars = int((w - 6) / 7)
+        label = "" if chars < 3 else (name if len(name) <= chars else name[:chars - 2] + "..")
+        out.append(f'<g class="f" data-n="{escape(name)}" data-d="{depth}"><title>{escape(tip)}</title>'
+                   f'<rect x="{x + pad:.2f}" y="{y}" width="{w:.2f}" height="{row_h - 1}" fill="{fill}" rx="1.5"/>'
+                   f'<text x="{x + pad + 3:.2f}" y="{y + row_h - 5}">{escape(label)}</text></g>')
+    out.append(f'<script type="text/ecmascript"><![CDATA[{_SCRIPT % {"width": width}}]]></script>')
+    out.append("</svg>\n")
+    return "\n".join(out)
+
+
+def _weights(profile: Profile, weight: str) -> np.ndarray:
+    return {"energy": profile.row_energy_total, "co2": profile.row_co2_g,
+            "cpu": profile.row_cpu_ns / 1e9, "samples": profile.row_samples}[weight].astype(np.float64)
+
+
+def render(profile: Profile, options: dict) -> str:
+    weight = options.get("weight") or "energy"
+    if weight not in WEIGHTS:
+        raise ValueError(f"unknown weight {weight!r}: one of {', '.join(WEIGHTS)}")
+    width = int(options.get("width") or 1200)
+    tid = options.get("thread")
+    if tid is not None:
+        m = profile.row_tid == int(tid)
+        profile = profile.select()
+        for a in ("row_stack", "row_tid", "row_bin", "row_co2_g", "row_cpu_ns", "row_samples"):
+            setattr(profile, a, getattr(profile, a)[m])
+        profile.row_energy_j = {d: v[m] for d, v in profile.row_energy_j.items()}
+    tree = CallTree(profile)
+    rs = profile.row_stack
+    energy = tree.totals(tree.self_values(rs, profile.row_energy_total))
+    co2 = tree.totals(tree.self_values(rs, profile.row_co2_g))
+    cpu = tree.totals(tree.self_values(rs, profile.row_cpu_ns / 1e9))
+    samples = tree.totals(tree.self_values(rs, profile.row_samples))
+    total = tree.totals(tree.self_values(rs, _weights(profile, weight)))
+    names = [node_label(profile, f) for f in tree.func]
+    label, unit = WEIGHTS[weight]
+    lo, hi = density_range(energy, cpu, total)
+    n_all, e_all = samples[0], energy[0]
+    boxes = []
+    for node, x, w, depth in layout(tree, total, width - 20, sort_by_value=bool(options.get("left_heavy")),
+                                    names=names):
+        f = tree.func[node]
+        fn = profile.functions[f] if f >= 0 else None
+        where = f" ({fn.file}:{fn.line})" if fn else ""
+        dens = energy[node] / cpu[node] if cpu[node] > 0 else float("nan")
+        pct = 100.0 * total[node] / total[0] if total[0] else 0.0
+        err = sampling_error(samples[node], n_all, e_all)
+        tip = (f"{names[node]}{where}\n{fmt_num(energy[node], 'J')} ± {fmt_num(err, 'J')}, "
+               f"{fmt_num(co2[node], 'g')} CO2eq, {fmt_num(cpu[node], 's')} CPU, "
+               f"{'%.3g W/CPU-s' % dens if dens == dens else 'no CPU time'}, "
+               f"{int(samples[node]):,} samples; {pct:.2f}% of {label}")
+        boxes.append((x, w, depth, names[node], tip, density_color(dens, lo, hi)))
+    meta = profile.meta
+    cmd = meta.get("command")
+    cmd = " ".join(cmd) if isinstance(cmd, (list, tuple)) else (cmd or "")
+    title = options.get("title") or f"Energy flame graph — {cmd}".strip(" —")
+    sub = (f"width: {label} (total {fmt_num(total[0], unit)}); "
+           f"{fmt_num(e_all, 'J')}, {fmt_num(co2[0], 'g')} CO2eq, {int(n_all):,} samples")
+    legend = f"color: power density, yellow {lo:.3g} W → red {hi:.3g} W per CPU-second; grey-blue: no CPU time"
+    return svg_document(boxes, width, title, sub, float(total[0]), legend, icicle=bool(options.get("icicle")))
