@@ -43,26 +43,21 @@ def energy_label(profile: Profile) -> str:
     return ", ".join(f"{m['domain']} {'measured' if m['measured'] else 'estimated'}" for m in meters)
 
 
+def fmt_si(value: float, unit: str) -> str:
+    """2.51 J, 331.4 µg, 1.20 kJ: a value with an SI prefix that keeps it readable."""
+    a = abs(value)
+    for scale, prefix in ((1e3, "k"), (1.0, ""), (1e-3, "m")):
+        if a >= scale or (a == 0 and scale == 1.0):
+            return f"{value / scale:.2f} {prefix}{unit}"
+    return f"{value * 1e6:.1f} µ{unit}"
+
+
 def fmt_j(j: float) -> str:
-    a = abs(j)
-    if a >= 1000:
-        return f"{j / 1000:.2f} kJ"
-    if a >= 1 or a == 0:
-        return f"{j:.2f} J"
-    if a >= 1e-3:
-        return f"{j * 1e3:.2f} mJ"
-    return f"{j * 1e6:.1f} µJ"
+    return fmt_si(j, "J")
 
 
 def fmt_g(g: float) -> str:
-    a = abs(g)
-    if a >= 1000:
-        return f"{g / 1000:.2f} kg"
-    if a >= 1 or a == 0:
-        return f"{g:.2f} g"
-    if a >= 1e-3:
-        return f"{g * 1e3:.2f} mg"
-    return f"{g * 1e6:.1f} µg"
+    return fmt_si(g, "g")
 
 
 def table(headers: Sequence[str], rows: List[Sequence[str]], align: str, style: Style) -> List[str]:
