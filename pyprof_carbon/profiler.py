@@ -18,7 +18,7 @@ import numpy as np
 
 from . import __version__
 from .errors import UserError
-from .meters.base import Meter, MeterUnavailable, Ticks
+from .meters.base import Meter, Ticks
 from .profile import FunctionInfo
 from .recording import Recording
 
@@ -108,7 +108,6 @@ class Profiler:
     def _measure_baseline(self, native, sources, cadence_ms) -> Dict[str, float]:
         """Power of each domain before the script starts (policy `dynamic`): the collector reads
         the same counters for `baseline_s` with sampling off."""
-        import numpy as np
         baseline = native.Collector(0, "auto", int(cadence_ms * 1e6), sources)
         baseline.start()
         for m in self.meters:
@@ -192,7 +191,6 @@ class Profiler:
 
 def achieved_rate(engine: str, requested: float, samples: dict, user_cpu_s: float) -> dict:
     """Samples per CPU-second of the program (CPU engines) or per thread per second (wall)."""
-    import numpy as np
     n = len(samples["t_ns"])
     if engine != "wall":
         return {"requested": requested, "achieved": n / user_cpu_s, "per": "CPU-second of the program's threads"}

@@ -1,7 +1,7 @@
 """`diff` shows the saving on the right function and gates regressions; `doctor` explains itself."""
 import json
 
-from pcrun import pc, script
+from pcrun import pc
 
 
 def test_diff_shows_saving_and_gates_increase(tmp_path):
