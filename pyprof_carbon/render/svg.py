@@ -92,7 +92,11 @@ def density_range(energy: np.ndarray, cpu_s: np.ndarray, weight: np.ndarray) -> 
     c /= c[-1]
     lo = d[order][min(np.searchsorted(c, 0.02), len(d) - 1)]
     hi = d[order][min(np.searchsorted(c, 0.98), len(d) - 1)]
-    return float(lo), float(max(hi, lo))
+    hi = max(hi, lo)
+    if hi < 2 * lo:  # nearly equal densities get the middle colors, not the extremes
+        gm = math.sqrt(lo * hi)
+        lo, hi = gm / math.sqrt(2), gm * math.sqrt(2)
+    return float(lo), float(hi)
 
 
 def fmt_num(v: float, unit: str) -> str:

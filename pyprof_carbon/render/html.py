@@ -1,0 +1,216 @@
+"""One self-contained HTML report: an interactive energy flame graph (widths in joules, or CO2,
+CPU time, samples; colors by power density), a top-functions table, a per-thread view, a power
+timeline per domain whose dragged range re-computes everything for that range, and the run's
+metadata, meters, carbon intensity source, profiler cost and "same work elsewhere" table.
+
+No network: our own JS and CSS (render/assets/) are inlined. The rows are aggregated before
+they are embedded: call stacks are merged by function into a tree, frames below a small share of
+the run are folded into their caller, and time bins are coarsened until the rows fit a budget,
+so a profile of a million samples stays a file of a few MB.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from html import escape
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..profile import Profile
+from .svg import CallTree, fmt_num
+
+ASSETS = os.path.join(os.path.dirname(__file__), "assets")
+MAX_NODES = 6000      # call tree nodes embedded at most
+MIN_SHARE = 2e-5      # a node below this share of energy, CPU and samples folds into its caller
+MAX_ROWS = 60_000     # (node, thread, bin) rows embedded at most: bins are coarsened to fit
+MAX_TIMELINE = 800    # points per power domain
+
+
+def _asset(name: str) -> str:
+    with open(os.path.join(ASSETS, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def _quantize(v: np.ndarray) -> Tuple[List[int], float]:
+    """Integers in a unit of total/1e9 (so rounding loses at most a billionth per row)."""
+    v = np.asarray(v, np.float64)
+    tot = float(np.abs(v).sum())
+    unit = tot / 1e9 if tot > 0 else 1.0
+    return np.rint(v / unit).astype(np.int64).tolist(), unit
+
+
+def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN_SHARE,
+            max_rows: int = MAX_ROWS) -> dict:
+    """The data the page's script needs, aggregated (see module docstring)."""
+    tree = CallTree(profile)
+    row_node = tree.node_of_stack[profile.row_stack] if len(profile.row_stack) else np.zeros(0, np.int64)
+    e_row = profile.row_energy_total
+    cols = {"e": e_row, "co2": profile.row_co2_g, "cpu": profile.row_cpu_ns.astype(np.float64),
+            "n": profile.row_samples.astype(np.float64)}
+    share = np.zeros(tree.n)
+    for v in cols.values():
+        tot = tree.totals(np.bincount(row_node, weights=v, minlength=tree.n))
+        if tot[0] > 0:
+            share = np.maximum(share, tot / tot[0])
+    thr = min_share
+    if (share >= thr).sum() > max_nodes:
+        thr = float(np.sort(share)[::-1][max_nodes - 1])
+    keep = share >= thr
+    keep[0] = True
+    # a folded node's rows go to its nearest kept ancestor (parents come before children)
+    target = np.arange(tree.n)
+    par = tree.parent
+    for i in range(1, tree.n):
+        if not keep[i]:
+            target[i] = target[par[i]]
+    kept = np.nonzero(keep)[0]
+    new_id = np.full(tree.n, -1, np.int64)
+    new_id[kept] = np.arange(len(kept))
+    node_parent = [int(new_id[par[i]]) if i else -1 for i in kept]
+    node_func = [int(tree.func[i]) for i in kept]
+    row_node = new_id[target[row_node]]
+
+    tids = sorted({int(t) for t in np.unique(profile.row_tid)})
+    tid_index = {t: i for i, t in enumerate(tids)}
+    row_thread = np.searchsorted(np.array(tids, np.int64), profile.row_tid) if tids else np.zeros(0, np.int64)
+    edges = np.asarray(profile.bin_edges_s, np.float64)
+    nb = max(len(edges) - 1, 1)
+    factor = 1
+    while True:
+        nbc = int(math.ceil(nb / factor))
+        row_bin = np.asarray(profile.row_bin, np.int64) // factor
+        key = (row_node * max(len(tids), 1) + row_thread) * nbc + row_bin
+        uniq, inv = np.unique(key, return_inverse=True)
+        if len(uniq) <= max_rows or nbc == 1:
+            break
+        factor *= 2
+    bin_edges = list(edges[::factor]) + ([float(edges[-1])] if (len(edges) - 1) % factor else [])
+    node = uniq // (max(len(tids), 1) * nbc)
+    rows = {"node": np.diff(node, prepend=0).tolist(),  # delta-coded (rows are sorted by node)
+            "thread": ((uniq // nbc) % max(len(tids), 1)).tolist(), "bin": (uniq % nbc).tolist()}
+    units = {}
+    for k, v in cols.items():
+        agg = np.bincount(inv, weights=v, minlength=len(uniq))
+        if k == "n":
+            rows[k], units[k] = np.rint(agg).astype(np.int64).tolist(), 1.0
+        else:
+            rows[k], units[k] = _quantize(agg)
+    units["cpu"] /= 1e9  # -> seconds
+
+    used = sorted({f for f in node_func if f >= 0})
+    fmap = {f: i for i, f in enumerate(used)}
+    funcs = [[profile.functions[f].qualname, profile.functions[f].file, profile.functions[f].line] for f in used]
+    node_func = [fmap[f] if f >= 0 else -1 for f in node_func]
+
+    meters = {m.get("domain"): m for m in profile.meta.get("meters") or [] if isinstance(m, dict)}
+    timeline = []
+    for d, (t, w) in (profile.timeline or {}).items():
+        t, w = np.asarray(t, np.float64), np.asarray(w, np.float64)
+        if len(t) > MAX_TIMELINE:  # average into MAX_TIMELINE points
+            k = int(math.ceil(len(t) / MAX_TIMELINE))
+            n = len(t) // k * k
+            t = np.concatenate([t[:n:k], t[n:][:1]])
+            w = np.concatenate([w[:n].reshape(-1, k).mean(axis=1), [w[n:].mean()] if len(w) > n else []])
+        m = meters.get(d, {})
+        timeline.append({"domain": d, "t": [round(x, 4) for x in t.tolist()],
+                         "w": [float(f"{x:.4g}") for x in w.tolist()],
+                         "measured": bool(m.get("measured", False)), "meter": m.get("meter", "?")})
+    return {
+        "funcs": funcs, "parent": node_parent, "func": node_func,
+        "threads": [{"tid": t, "name": profile.thread_names.get(t, str(t))} for t in tids],
+        "bins": [round(float(x), 6) for x in bin_edges], "rows": rows, "units": units,
+        "timeline": timeline, "duration": float(edges[-1]) if len(edges) else 0.0,
+        "folded": {"nodes": int(tree.n - len(kept)), "share": thr, "bin_factor": factor},
+    }
+
+
+# ---- the static parts: metadata, meters, carbon -----------------------------------------------
+def _kv(rows: List[Tuple[str, object]]) -> str:
+    return "<dl class='kv'>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows
+                                       if v not in (None, "", [])) + "</dl>"
+
+
+def _table(head: List[str], rows: List[List[str]], cls: str = "") -> str:
+    h = "".join(f"<th>{escape(x)}</th>" for x in head)
+    b = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table class='static {cls}'><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+
+
+def _details(profile: Profile) -> str:
+    meta = profile.meta or {}
+    tot = profile.totals()
+    cmd = meta.get("command")
+    cmd = " ".join(map(str, cmd)) if isinstance(cmd, (list, tuple)) else cmd
+    rate = meta.get("rate_hz") or {}
+    rate_s = (f"{rate.get('achieved', 0):.0f} Hz achieved of {rate.get('requested', 0):.0f} Hz requested"
+              if isinstance(rate, dict) and rate else rate)
+    sched = meta.get("sched") or {}
+    sched_s = (f"{sched.get('backend', '?')}, {sched.get('ncpu', '?')} CPUs"
+               + (f" ({sched['resolution_note']})" if sched.get("resolution_note") else "")) if isinstance(sched, dict) else sched
+    run = _kv([("command", cmd), ("python", meta.get("python")), ("pyprof-carbon", meta.get("tool_version")),
+               ("started", meta.get("start_time") or meta.get("start_unix_s")),
+               ("duration", fmt_num(float(meta["duration_s"]), "s") if meta.get("duration_s") is not None else None),
+               ("sampling", rate_s), ("engine", meta.get("engine")), ("lost samples", meta.get("lost_samples")),
+               ("scheduler accounting", sched_s), ("attribution policy", meta.get("attribution")),
+               ("samples", f"{tot['samples']:,}"), ("CPU time", fmt_num(tot["cpu_s"], "s"))])
+    meter_rows = []
+    meters = meta.get("meters") or [{"domain": d} for d in profile.domains]
+    for m in meters:
+        d = m.get("domain", "?")
+        attributed = tot["energy_j"].get(d, 0.0)
+        meter_rows.append([d, m.get("meter", "?"), "measured" if m.get("measured") else "estimated",
+                           fmt_num(profile.measured_j.get(d, float("nan")), "J") if d in profile.measured_j else "–",
+                           fmt_num(attributed, "J"),
+                           fmt_num(profile.unattributed_j[d], "J") if d in profile.unattributed_j else "–",
+                           m.get("notes") or ""])
+    meters_html = _table(["domain", "meter", "kind", "measured over the run", "this process (attributed)",
+                          "not this process", "notes"], meter_rows)
+    it = meta.get("intensity") or {}
+    carbon = _kv([("region", f"{it.get('name', '?')} ({it.get('code', '?')})" if it else None),
+                  ("intensity", f"{it['g_per_kwh']:.4g} gCO2eq/kWh" if "g_per_kwh" in it else None),
+                  ("chosen by", it.get("origin")), ("source", ", ".join(str(x) for x in (it.get("source"), it.get("year")) if x)),
+                  ("kind", it.get("kind")), ("live", "yes" if it.get("live") else None),
+                  ("PUE", meta.get("pue")), ("CO2eq of this run", fmt_num(tot["co2_g"], "g"))])
+    cost = profile.profiler_cost or {}
+    cost_html = _kv([("profiler CPU time", fmt_num(cost["cpu_s"], "s") if "cpu_s" in cost else None),
+                     ("profiler energy (not charged to your code)",
+                      fmt_num(cost["energy_j"], "J") if "energy_j" in cost else None)])
+    if not cost:
+        cost_html = "<p class='muted'>not recorded</p>"
+    ew = meta.get("elsewhere") or []
+    ew_html = _table(["region", "gCO2eq/kWh", "CO2eq for the same energy", ""],
+                     [[f"{r.get('name', '?')} ({r.get('code', '?')})", f"{r.get('g_per_kwh', 0):.4g}",
+                       fmt_num(float(r.get("co2_g", 0.0)), "g"), r.get("note", "")] for r in ew]) \
+        if ew else "<p class='muted'>no comparison regions</p>"
+    return (f"<div class='grid2'><div><h3>Run</h3>{run}</div><div><h3>Carbon</h3>{carbon}"
+            f"<h3>Profiler's own cost</h3>{cost_html}</div></div>"
+            f"<h3>Meters</h3>{meters_html}<h3>Same work elsewhere</h3>{ew_html}")
+
+
+def _summary(profile: Profile) -> str:
+    tot = profile.totals()
+    cards = [("energy", fmt_num(tot["energy_j"]["total"], "J"),
+              " + ".join(f"{d} {fmt_num(v, 'J')}" for d, v in tot["energy_j"].items() if d != "total")),
+             ("CO2eq", fmt_num(tot["co2_g"], "g"), (profile.meta.get("intensity") or {}).get("name", "")),
+             ("CPU time", fmt_num(tot["cpu_s"], "s"), f"{tot['samples']:,} samples"),
+             ("wall time", fmt_num(tot["wall_s"], "s"), ""),
+             ("avg power", fmt_num(tot["energy_j"]["total"] / tot["cpu_s"], "W") if tot["cpu_s"] else "–", "per CPU-second")]
+    return "".join(f"<div class='card'><div class='k'>{escape(k)}</div><div class='v'>{escape(v)}</div>"
+                   f"<div class='s'>{escape(s)}</div></div>" for k, v, s in cards)
+
+
+def render(profile: Profile, options: dict) -> str:
+    data = compact(profile)
+    meta = profile.meta or {}
+    cmd = meta.get("command")
+    cmd = " ".join(map(str, cmd)) if isinstance(cmd, (list, tuple)) else (cmd or "")
+    title = options.get("title") or f"pyprof-carbon — {cmd}".strip(" —")
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    return _asset("report.html").format(
+        title=escape(title), cmd=escape(cmd or "profile"), summary=_summary(profile), details=_details(profile),
+        css=_asset("report.css"), js=_asset("report.js"), data=payload,
+        folded=escape(f"{data['folded']['nodes']:,} call tree nodes below {data['folded']['share']:.2g} of the run "
+                      f"folded into their callers; time bins × {data['folded']['bin_factor']}"
+                      if data["folded"]["nodes"] or data["folded"]["bin_factor"] > 1 else ""))

@@ -1,0 +1,99 @@
+"""The HTML report opened in headless Chromium: the script ran without errors and drew the flame
+graph, the top-functions table, the threads table and the power timeline; a time range and a
+thread given in the URL re-compute the view. Screenshots are saved in the test's tmp dir."""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from profile_fixtures import big, realistic
+from pyprof_carbon.render import html
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed: run scripts/setup.sh")
+
+
+def chromium(tmp_path, url, *extra, timeout=90):
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chrome-profile'}", "--window-size=1300,1500",
+           *extra, url]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return r
+
+
+def dom(tmp_path, path, fragment=""):
+    r = chromium(tmp_path, f"file://{path}{fragment}", "--virtual-time-budget=5000", "--dump-dom")
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+
+def frames(page):
+    """(function name, width px) of the flame graph nodes the script created."""
+    return [(m.group(2), float(m.group(1))) for m in
+            re.finditer(r'<div class="fr[^"]*" data-i="\d+" style="left:[\d.]+px;width:([\d.]+)px;[^"]*">([^<]*)</div>', page)]
+
+
+def check_page(page):
+    assert "JS error" not in page.split("</title>")[0], page[:500]
+    assert re.search(r'<div id="errors" hidden="">', page), "the page reported script errors"
+    assert 'data-ready="1"' in page
+
+
+def test_html_report_draws_in_chromium(tmp_path):
+    path = tmp_path / "report.html"
+    path.write_text(html.render(realistic(), {}), encoding="utf-8")
+    page = dom(tmp_path, path)
+    check_page(page)
+    fr = frames(page)
+    assert len(fr) >= 15
+    widest = {}
+    for name, w in fr:
+        widest[name] = max(widest.get(name, 0), w)
+    # matmul is the hot leaf: the widest frame that is not an ancestor of everything
+    assert widest["matmul"] > widest["compress"] > widest.get("Parser.parse", 0)
+    # the top-functions table has a row for the hot function, first by self energy
+    body = page.split('<table id="functions"', 1)[1].split("</table>")[0]
+    first = re.search(r'<tr data-fn="([^"]+)"', body)
+    assert first and first.group(1) == "matmul"
+    threads = page.split('<table id="threads"', 1)[1].split("</table>")[0]
+    assert threads.count("<tr data-t=") == 3 and "compressor" in threads
+    # the power timeline drew a line per domain, estimated dram dashed, and the process's area
+    assert re.search(r'<polyline class="pw" data-domain="package" points="[\d.]+,[\d.]+ ', page)
+    assert re.search(r'data-domain="dram"[^>]*stroke-dasharray', page)
+    assert 'class="proc"' in page
+    assert "Same work elsewhere" in page and "Poland" in page
+    shot = tmp_path / "shot.png"
+    r = chromium(tmp_path, f"file://{path}", "--virtual-time-budget=5000", f"--screenshot={shot}")
+    assert r.returncode == 0 and shot.stat().st_size > 10_000
+
+
+def test_time_range_and_thread_in_the_url_recompute_the_view(tmp_path):
+    path = tmp_path / "report.html"
+    path.write_text(html.render(realistic(), {}), encoding="utf-8")
+    # the last second: the main thread only runs the recursive fib
+    page = dom(tmp_path, path, "#t=8.2-10&thread=1001")
+    check_page(page)
+    names = {n for n, _ in frames(page)}
+    assert "fib" in names and "matmul" not in names and "compress" not in names
+    assert "8.20 s – 10.00 s" in page
+    body = page.split('<table id="functions"', 1)[1].split("</table>")[0]
+    assert re.search(r'<tr data-fn="([^"]+)"', body).group(1) == "fib"
+    # searching highlights the matching frames and says how much of the graph they are
+    page = dom(tmp_path, path, "#q=compress&w=cpu&icicle=1")
+    check_page(page)
+    assert 'class="fr hit"' in page and re.search(r'matched \d+\.\d%', page)
+
+
+def test_big_profile_opens(tmp_path):
+    path = tmp_path / "big.html"
+    path.write_text(html.render(big(), {}), encoding="utf-8")
+    assert os.path.getsize(path) < 4_000_000
+    page = dom(tmp_path, path)
+    check_page(page)
+    assert len(frames(page)) > 100
+    shot = tmp_path / "big.png"
+    r = chromium(tmp_path, f"file://{path}", "--virtual-time-budget=5000", f"--screenshot={shot}")
+    assert r.returncode == 0 and shot.stat().st_size > 10_000
