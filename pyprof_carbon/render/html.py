@@ -55,9 +55,10 @@ def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN
         if tot[0] > 0:
             share = np.maximum(share, tot / tot[0])
     thr = min_share
-    if (share >= thr).sum() > max_nodes:
-        thr = float(np.sort(share)[::-1][max_nodes - 1])
     keep = share >= thr
+    if keep.sum() > max_nodes:  # strictly above the next one: ties never split a parent from its child
+        thr = float(np.sort(share)[::-1][max_nodes])
+        keep = share > thr
     keep[0] = True
     # a folded node's rows go to its nearest kept ancestor (parents come before children)
     target = np.arange(tree.n)
