@@ -141,7 +141,7 @@ def layout(tree: CallTree, total: np.ndarray, width: float, min_px: float = 0.3,
 
 
 _SCRIPT = """
-var svg=document.documentElement,W=%(width)d,PAD=10,frames=[].slice.call(document.querySelectorAll('g.f'));
+var svg=document.getElementById('fg'),W=%(width)d,PAD=10,frames=[].slice.call(document.querySelectorAll('g.f'));
 frames.forEach(function(g){var r=g.querySelector('rect');g.ox=+r.getAttribute('x');g.ow=+r.getAttribute('width');
  g.onclick=function(){zoom(g)};});
 function fit(g){var t=g.querySelector('text'),r=g.querySelector('rect'),w=+r.getAttribute('width'),n=g.dataset.n;
@@ -172,7 +172,7 @@ def svg_document(boxes, width: int, title: str, subtitle: str, total: float, leg
     height = top + (max_depth + 1) * row_h + 40
     out = [f'<?xml version="1.0" standalone="no"?>\n'
            f'<svg version="1.1" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-           f'xmlns="http://www.w3.org/2000/svg" data-total="{total!r}">',
+           f'xmlns="http://www.w3.org/2000/svg" id="fg" class="flame" data-total="{total!r}">',
            '<style>text{font:12px Verdana,sans-serif;fill:#222}g.f text{pointer-events:none;font-size:11px}'
            'g.f:hover rect{stroke:#000;stroke-width:0.7}g.f{cursor:pointer}.b{cursor:pointer;fill:#1d4ed8}</style>',
            f'<rect width="100%" height="100%" fill="#fbfbf8"/>',
