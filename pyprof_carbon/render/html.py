@@ -139,6 +139,13 @@ def _table(head: List[str], rows: List[List[str]], cls: str = "") -> str:
     return f"<table class='static {cls}'><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
 
 
+def _iso(unix_s) -> Optional[str]:
+    if unix_s is None:
+        return None
+    import datetime
+    return datetime.datetime.fromtimestamp(float(unix_s), datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def _details(profile: Profile) -> str:
     meta = profile.meta or {}
     tot = profile.totals()
@@ -151,7 +158,7 @@ def _details(profile: Profile) -> str:
     sched_s = (f"{sched.get('backend', '?')}, {sched.get('ncpu', '?')} CPUs"
                + (f" ({sched['resolution_note']})" if sched.get("resolution_note") else "")) if isinstance(sched, dict) else sched
     run = _kv([("command", cmd), ("python", meta.get("python")), ("pyprof-carbon", meta.get("tool_version")),
-               ("started", meta.get("start_time") or meta.get("start_unix_s")),
+               ("started", meta.get("start_time") or _iso(meta.get("start_unix_s"))),
                ("duration", fmt_num(float(meta["duration_s"]), "s") if meta.get("duration_s") is not None else None),
                ("sampling", rate_s), ("engine", meta.get("engine")), ("lost samples", meta.get("lost_samples")),
                ("scheduler accounting", sched_s), ("attribution policy", meta.get("attribution")),

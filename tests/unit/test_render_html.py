@@ -74,3 +74,16 @@ def test_million_samples_aggregate_to_a_small_file():
     assert abs(v["e"].sum() - tot["energy_j"]["total"]) < 1e-6 * tot["energy_j"]["total"]
     assert v["n"].sum() == tot["samples"]  # folded frames' samples go to their callers
     assert d["folded"]["nodes"] > 0
+
+
+def test_every_renderer_takes_an_attributed_recording():
+    from synthetic import recording
+    from pyprof_carbon.attribution import attribute
+    from pyprof_carbon.render import renderer
+    p = attribute(recording(), policy="share")
+    for fmt in ("html", "svg", "speedscope", "pprof"):
+        render, _, binary = renderer(fmt)
+        out = render(p, {})
+        assert isinstance(out, bytes if binary else str) and len(out) > 300
+    doc = renderer("html")[0](p, {})
+    assert "2023-11-14T22:13:20+00:00" in doc  # start_unix_s 1.7e9 shown as a date

@@ -341,7 +341,9 @@
     loadHash();
     $("weight").value = S.w; $("search").value = S.q; $("leftheavy").checked = S.left;
     $("orient").textContent = S.icicle ? "Flame" : "Icicle";
+    var w0 = $("flame").clientWidth;
     update();
+    if ($("flame").clientWidth !== w0) { drawTimeline(); drawFlame(); } // a scrollbar appeared
     document.body.setAttribute("data-ready", errors.length ? "error" : "1");
   } catch (e) { fail(String(e && e.stack || e)); }
 })();
