@@ -1,28 +1,30 @@
 """`diff` shows the saving on the right function and gates regressions; `doctor` explains itself."""
 import json
 
-from pcrun import pc
+from pcrun import ROOT, pc
 
 
 def test_diff_shows_saving_and_gates_increase(tmp_path):
-    slow, fast = tmp_path / "slow.py", tmp_path / "fast.py"
-    body = "def hot(n):\n    return sum(i * i for i in range(n))\n\ndef cold(n):\n    return sum(range(n))\n\n"
-    slow.write_text(body + "hot(3_000_000)\ncold(300_000)\n")
-    fast.write_text(body + "hot(300_000)\ncold(300_000)\n")
-    for name in ("slow", "fast"):
-        r = pc(["run", "-q", "-o", str(tmp_path / f"{name}.pcarbon"), str(tmp_path / f"{name}.py")])
+    """The optimization in examples/: before_optimization.py -> after_optimization.py."""
+    for name in ("before", "after"):
+        r = pc(["run", "-q", "-o", str(tmp_path / f"{name}.pcarbon"), f"{ROOT}/examples/{name}_optimization.py"])
         assert r.returncode == 0, r.stderr
-    a, b = str(tmp_path / "slow.pcarbon"), str(tmp_path / "fast.pcarbon")
-    r = pc(["diff", a, b, "--fail-if-increase", "5"])
+    a, b = str(tmp_path / "before.pcarbon"), str(tmp_path / "after.pcarbon")
+    r = pc(["diff", a, b, "--fail-if-increase", "5", "--format", "text"])
     assert r.returncode == 0, r.stderr
-    first = r.stdout.splitlines()[3]  # the function that changed most comes first
-    assert "hot" in first and "-" in first.split()[2]
-    r = pc(["diff", b, a, "--fail-if-increase", "5"])  # reversed: energy rose
-    assert r.returncode == 1 and "energy rose" in r.stderr
-    r = pc(["diff", a, b, "--format", "collapsed"])
-    rows = {ln.rsplit(" ", 2)[0]: (int(ln.split()[-2]), int(ln.split()[-1])) for ln in r.stdout.splitlines()}
-    hot = [v for k, v in rows.items() if k.endswith("hot;<genexpr>") or k.endswith("hot")]
-    assert hot and sum(v[0] for v in hot) > sum(v[1] for v in hot)
+    table = [ln for ln in r.stdout.splitlines() if ln.rstrip().endswith("total_by_key") or " total_by_key" in ln]
+    assert table, r.stdout
+    reversed_ = pc(["diff", b, a, "--fail-if-increase", "5"])  # reversed: energy rose
+    assert reversed_.returncode == 1, reversed_.stdout + reversed_.stderr
+    from pyprof_carbon.diff import by_function
+    from pyprof_carbon.commands.report import profile_from_args
+    import argparse
+    ns = argparse.Namespace(attribution=None, pue=None, compare=None)
+    rows = by_function(profile_from_args(a, ns), profile_from_args(b, ns))
+    saved = min((row for row in rows if row["qualname"] != "<module>"), key=lambda row: row["total_delta_j"])
+    assert saved["qualname"] == "total_by_key", saved  # the biggest saving below the script itself
+    tbk = next(row for row in rows if row["qualname"] == "total_by_key")
+    assert tbk["total_delta_j"] < 0  # the function that was optimized saved energy
 
 
 def test_doctor_explains_every_meter_and_backend():
