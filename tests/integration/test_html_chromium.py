@@ -97,3 +97,17 @@ def test_big_profile_opens(tmp_path):
     shot = tmp_path / "big.png"
     r = chromium(tmp_path, f"file://{path}", "--virtual-time-budget=5000", f"--screenshot={shot}")
     assert r.returncode == 0 and shot.stat().st_size > 10_000
+
+
+def test_run_format_html_on_the_example(tmp_path):
+    """Issue 6 acceptance: `pyprof-carbon run --format html examples/hotspots.py`, opened in Chromium."""
+    from pcrun import ROOT, pc
+    r = pc(["run", "-q", "--format", "html", "-o", str(tmp_path / "hs.pcarbon"), f"{ROOT}/examples/hotspots.py"])
+    assert r.returncode == 0, r.stderr
+    page = dom(tmp_path, tmp_path / "hs.html")
+    check_page(page)
+    names = {n for n, _ in frames(page)}
+    assert {"crunch", "parse"} <= names
+    body = page.split('<table id="functions"', 1)[1].split("</table>")[0]
+    assert re.search(r'<tr data-fn="crunch"', body)
+    assert re.search(r'<polyline class="pw" data-domain="package" points="[\d.]+,[\d.]+ ', page)
