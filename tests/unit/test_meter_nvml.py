@@ -1,0 +1,90 @@
+"""nvml against the fake pynvml: energy-counter and power-only devices, process share, errors."""
+import os
+import time
+
+import numpy as np
+import pytest
+
+from fakes import fake_pynvml as nv
+from pyprof_carbon.meters.base import MeterUnavailable
+from pyprof_carbon.meters.nvml import Nvml
+
+
+def run(m, seconds=0.4):
+    m.start()
+    time.sleep(seconds)
+    m.stop()
+    return m.energy(None, None)
+
+
+def test_energy_counter_and_power_only_devices():
+    me = os.getpid()
+    nv.reset([nv.FakeGpu("NVIDIA H100 80GB HBM3", watts=300.0, utilization={me: 60, 4242: 20}),
+              nv.FakeGpu("Tesla K80", watts=75.0, energy_counter=False, processes=[me])])
+    m = Nvml(pynvml=nv, interval_s=0.01)
+    m.open()
+    try:
+        assert [d["mode"] for d in m.devices()] == ["energy", "power"]
+        doms = m.domains()
+        assert [d.name for d in doms] == ["gpu:0", "gpu:1"] and all(d.kind == "gpu" for d in doms)
+        assert "H100" in doms[0].notes and "nvmlDeviceGetTotalEnergyConsumption" in doms[0].notes
+        assert "integrated" in doms[1].notes and "Tesla K80" in doms[1].notes
+        assert m.sources() == ()
+        e = run(m)
+        for dom, watts in (("gpu:0", 300.0), ("gpu:1", 75.0)):
+            s = e[dom]
+            dt = (s.t_ns[-1] - s.t_ns[0]) / 1e9
+            assert len(s.t_ns) > 10
+            assert s.energy_j[0] == 0 and (np.diff(s.energy_j) >= 0).all()
+            assert s.energy_j[-1] == pytest.approx(watts * dt, rel=0.02), dom
+        sh = m.shares()
+        assert sh["gpu:0"][1][0] == pytest.approx(0.75)  # 60 of 80 SM-% is ours
+        assert sh["gpu:1"][1][0] == 1.0                  # no utilization: the only compute process
+    finally:
+        m.close()
+    assert nv._state.init_count == 0  # nvmlShutdown matched nvmlInit
+
+
+def test_share_unknown_when_others_share_the_device():
+    nv.reset([nv.FakeGpu(energy_counter=False, processes=[os.getpid(), 1234])])
+    m = Nvml(pynvml=nv)
+    m.open()
+    m.poll()
+    assert np.isnan(m.shares()["gpu:0"][1][0])
+    m.close()
+
+
+def test_driver_not_loaded():
+    nv.reset([], init_error=nv.NVML_ERROR_DRIVER_NOT_LOADED)
+    with pytest.raises(MeterUnavailable) as ei:
+        Nvml(pynvml=nv).open()
+    assert "Driver Not Loaded" in ei.value.reason and "nvidia-smi" in ei.value.fix
+
+
+def test_no_gpu():
+    nv.reset([])
+    with pytest.raises(MeterUnavailable, match="no GPU"):
+        Nvml(pynvml=nv).open()
+    assert nv._state.init_count == 0
+
+
+def test_calls_before_init_raise_uninitialized():
+    nv.reset([nv.FakeGpu()])
+    with pytest.raises(nv.NVMLError) as ei:
+        nv.nvmlDeviceGetCount()
+    assert ei.value.value == nv.NVML_ERROR_UNINITIALIZED
+
+
+def test_pynvml_missing(monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def imp(name, *a, **k):
+        if name == "pynvml":
+            raise ImportError("No module named 'pynvml'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", imp)
+    with pytest.raises(MeterUnavailable) as ei:
+        Nvml().open()
+    assert "pynvml is not installed" in ei.value.reason and "pyprof-carbon[gpu]" in ei.value.fix
