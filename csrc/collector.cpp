@@ -36,6 +36,12 @@ Collector::~Collector() {
 }
 
 std::string Collector::start() {
+  for (const SourceSpec& s : cfg_.sources)
+    if (!sched_perf_ && (s.kind == SourceKind::SchedPerfBusy || s.kind == SourceKind::SchedPerfProcess)) {
+      auto sp = std::make_unique<SchedPerf>();
+      sp->open();  // throws std::runtime_error with the reason
+      sched_perf_ = std::move(sp);
+    }
   Collector* expected = nullptr;
   if (!g_collector.compare_exchange_strong(expected, this))
     throw std::runtime_error("another pyprof-carbon profiler is already running in this process");
@@ -116,9 +122,15 @@ void Collector::tick() {
   uint64_t now = monotonic_ns();
   uint64_t profiler_cpu = collector_cpu_ns + g_sampler.handler_ns();
   size_t n = cfg_.sources.size();
+  if (sched_perf_) sched_perf_->poll(now, nullptr, nullptr);
   std::lock_guard<std::mutex> lk(mu_);
   tick_t.push_back(now);
-  for (size_t i = 0; i < n; ++i) tick_raw.push_back(read_counter(cfg_.sources[i], profiler_cpu, scratch_));
+  for (size_t i = 0; i < n; ++i) {
+    const SourceSpec& s = cfg_.sources[i];
+    bool sp = sched_perf_ && (s.kind == SourceKind::SchedPerfBusy || s.kind == SourceKind::SchedPerfProcess);
+    tick_raw.push_back(sp ? sched_perf_->value(s.kind == SourceKind::SchedPerfProcess, s.offset)
+                          : read_counter(s, profiler_cpu, scratch_));
+  }
   drain_locked();
   if (running_ && cfg_.rate_hz > 0 && tick_no_++ % scan_every_ == 0) scan_threads(now);
 }
@@ -253,6 +265,7 @@ void Collector::stop() {
   g_sampler.set_active(false);
   g_sampler.disarm_all();
   tick();  // the last reading closes the last interval
+  sched_perf_.reset();
 }
 
 void Collector::resolve() {

@@ -21,6 +21,7 @@
 #include "counters.h"
 #include "ring.h"
 #include "sampler.h"
+#include "sched_perf.h"
 
 namespace pyprof {
 
@@ -114,6 +115,7 @@ class Collector {
   std::vector<int32_t> frame_buf_;
   std::vector<uint8_t> scratch_;
   bool watching_ = false;
+  std::unique_ptr<SchedPerf> sched_perf_;  // when a source is SchedPerfBusy/SchedPerfProcess
 };
 
 }  // namespace pyprof

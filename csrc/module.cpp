@@ -93,6 +93,7 @@ PYBIND11_MODULE(_native, m) {
   m.attr("MAX_DEPTH") = kMaxDepth;
   m.attr("PY_VERSION_HEX") = PY_VERSION_HEX;  // the interpreter this was compiled against
   m.def("probe_perf", &probe_perf);
+  m.def("probe_sched_perf", &SchedPerf::probe);  // "" or why sched_switch cannot be read here
   m.def("monotonic_ns", &monotonic_ns);
   py::class_<Collector>(m, "Collector")
       .def(py::init([](double rate_hz, std::string engine, uint64_t cadence_ns,
