@@ -121,14 +121,19 @@ class FakeMsrWriter(threading.Thread):
         self.fake, self.period_s = fake, period_s
         self._stop_ev = threading.Event()
         self.t0_ns = time.monotonic_ns()
+        self.max_gap_s = 0.0  # longest time between two writes: the most a read can lag the truth
         self.wraps = 0
 
     def run(self) -> None:
         fds = {n: os.open(self.fake.path(n), os.O_WRONLY) for n in self.fake.cpus()}
         last = {}
         try:
+            prev = None
             while not self._stop_ev.is_set():
                 now = time.monotonic_ns()
+                if prev is not None:
+                    self.max_gap_s = max(self.max_gap_s, (now - prev) / 1e9)
+                prev = now
                 for i, c in enumerate(self.fake.counters):
                     counts = c["start"] + c["watts"] * (now - self.t0_ns) / 1e9 * 2.0 ** c["esu"]
                     v = int(counts) & 0xFFFFFFFF

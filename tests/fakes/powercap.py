@@ -110,6 +110,7 @@ class FakeRaplWriter(threading.Thread):
         self._stop_ev = threading.Event()
         self._fds: Dict[str, int] = {}
         self.t0_ns = time.monotonic_ns()
+        self.max_gap_s = 0.0  # longest time between two writes: the most a read can lag the truth
         self.writes = 0
         self.wraps = 0
 
@@ -121,8 +122,12 @@ class FakeRaplWriter(threading.Thread):
         fds = {z.dir: os.open(z.energy_path, os.O_WRONLY) for z in self.zones}
         last = {z.dir: z.start_uj for z in self.zones}
         try:
+            prev = None
             while not self._stop_ev.is_set():
                 now = time.monotonic_ns()
+                if prev is not None:
+                    self.max_gap_s = max(self.max_gap_s, (now - prev) / 1e9)
+                prev = now
                 for z in self.zones:
                     v = self.value(z, now)
                     if v < last[z.dir]:
