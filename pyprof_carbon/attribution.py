@@ -127,7 +127,7 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         q = np.ones(len(q))  # no CPU time measured at all: weigh samples equally
     tid = s["tid"].astype(np.int64)
     wall = wall_weights(t, tid)
-    t_prev_cpu = previous_sample_time(t, tid, q)
+    t_prev_cpu = np.maximum(previous_sample_time(t, tid, q), t - q)  # CPU time is spent just before its sample
     t_prev_wall = t - wall
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
     baseline_w = baseline_w or rec.meta.get("baseline_w", {})

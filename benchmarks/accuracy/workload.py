@@ -1,0 +1,62 @@
+"""The profiled workload: phase functions of known power, alternating every 50-100 ms.
+
+Each phase function reports itself on the phase board (enter/leave) and spins in its own body (so
+its samples' leaf frame is the phase function: the profiler's *self* energy of it is what is
+compared). Usage: workload.py BOARD SECONDS THREADS SEED
+"""
+import random
+import sys
+import threading
+import time
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from shared import Board  # noqa: E402
+
+BOARD = Board(sys.argv[1])
+SECONDS, THREADS, SEED = float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+
+
+def phase_low(seconds):
+    BOARD.enter(1)
+    end = time.thread_time() + seconds  # CPU time: with several threads each phase gets its CPU share
+    x = 0
+    while time.thread_time() < end:
+        for i in range(200):
+            x += i * i
+    BOARD.leave()
+    return x
+
+
+def phase_high(seconds):
+    BOARD.enter(2)
+    end = time.thread_time() + seconds
+    x = 0
+    while time.thread_time() < end:
+        for i in range(200):
+            x += i * i
+    BOARD.leave()
+    return x
+
+
+def worker(seed):
+    BOARD.register()
+    rng = random.Random(seed)
+    end = time.monotonic() + SECONDS
+    while time.monotonic() < end:
+        phase_low(rng.uniform(0.05, 0.10))
+        phase_high(rng.uniform(0.05, 0.10))
+
+
+def main():
+    threads = [threading.Thread(target=worker, args=(SEED * 100 + i,), name=f"worker-{i}")
+               for i in range(1, THREADS)]
+    for t in threads:
+        t.start()
+    worker(SEED * 100)
+    for t in threads:
+        t.join()
+    BOARD.done()
+
+
+if __name__ == "__main__":
+    main()
