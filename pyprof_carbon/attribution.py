@@ -102,7 +102,7 @@ def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: 
     density_after = np.cumsum(np.concatenate((dens, -dens))[order])
     area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
     cpu_in = np.diff(np.interp(T, times, area))  # CPU time of all samples' spans in each interval
-    has = cpu_in > 0
+    has = cpu_in > 1.0  # under 1 ns of CPU is none: rounding of area differences is not CPU time
     out = []
     for values in (user_j, *also):
         if not has.any():

@@ -1,0 +1,163 @@
+"""A pure-Python reference of the attribution math (DESIGN §4), written from the specification
+with plain loops over intervals and samples, independently of pyprof_carbon/attribution.py's
+numpy code; tests check the fast path against it.
+
+Per energy domain, meter interval i = [T_i, T_i+1) carries dE_i:
+  1. the scheduler's cumulative series are taken at T by linear interpolation; over the interval
+     (widened by 0.5 s on each side for the tick-resolution `procfs` backend) B = machine busy,
+     C = this process, and s = min(1, C / B) (1 when B is 0 but C is not, 0 when both are 0).
+     share:   A = dE * s
+     active:  A = dE * min(1, B / (ncpu * dt)) * s
+     dynamic: A = max(0, dE - baseline_w * dt) * s
+  2. the profiler's own part is A * min(1, P / C) over the plain interval (P: profiler CPU); the
+     rest, U, goes to the samples. Sample k of thread h at t_k stands for q_k ns of CPU time spent
+     in [a_k, t_k], a_k = max(the thread's previous sample time, t_k - q_k) (the first sample of a
+     thread: t_k - q_k), evenly (density q_k / max(t_k - a_k, 1)). The CPU time of all samples in
+     interval i is cpu_i; an interval with none (under 1 ns) hands U_i to the nearest later one that has some
+     (else the nearest earlier one); each interval's price U_i / cpu_i per CPU-ns is paid by each
+     sample for the CPU time its window puts in the interval.
+     GPU domains use wall time: the window of a sample is the gap since its thread's previous
+     sample (the first sample of a thread: the median gap of all threads), and q_k is that gap.
+  3. unattributed = sum dE - sum of sample energy - sum of the profiler's part.
+"""
+from __future__ import annotations
+
+import bisect
+import statistics
+from typing import Dict, List, Tuple
+
+SMOOTHING_NS = 500_000_000
+MIN_CPU_NS = 1.0  # an interval with less CPU time of samples than this counts as having none
+
+
+def interp(x: float, xs: List[float], ys: List[float]) -> float:
+    """Linear interpolation, constant beyond the ends (like numpy.interp)."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    j = bisect.bisect_right(xs, x)
+    x0, x1, y0, y1 = xs[j - 1], xs[j], ys[j - 1], ys[j]
+    if x1 == x0:
+        return y1
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def windows_cpu(samples) -> List[Tuple[float, float, float]]:
+    """(start, end, q) of each sample's CPU-time window."""
+    t, q, tid = samples
+    last: Dict[int, float] = {}
+    out = [None] * len(t)
+    for k in sorted(range(len(t)), key=lambda k: (tid[k], t[k], k)):
+        prev = last.get(tid[k])
+        start = t[k] - q[k] if prev is None else max(prev, t[k] - q[k])
+        out[k] = (start, t[k], q[k])
+        last[tid[k]] = t[k]
+    return out
+
+
+def windows_wall(samples) -> List[Tuple[float, float, float]]:
+    t, _q, tid = samples
+    gaps: Dict[int, float] = {}
+    last: Dict[int, float] = {}
+    for k in sorted(range(len(t)), key=lambda k: (tid[k], t[k], k)):
+        if tid[k] in last:
+            gaps[k] = t[k] - last[tid[k]]
+        last[tid[k]] = t[k]
+    med = statistics.median(gaps.values()) if gaps else 1.0
+    out = []
+    for k in range(len(t)):
+        g = gaps.get(k, med)
+        out.append((t[k] - g, t[k], g))
+    return out
+
+
+def attribute_reference(rec, policy: str = "share", baseline_w=None):
+    """-> (per-sample joules per domain, measured, unattributed, profiler joules)."""
+    baseline_w = baseline_w if baseline_w is not None else rec.meta.get("baseline_w", {})
+    s = rec.samples
+    t = [float(x) for x in s["t_ns"]]
+    q = [float(x) for x in s["cpu_ns"]]
+    if q and sum(q) == 0:
+        q = [1.0] * len(q)
+    tid = [int(x) for x in s["tid"]]
+    sched = rec.sched
+    st = [float(x) for x in sched.t_ns]
+    series = {k: [float(x) for x in getattr(sched, k)] for k in ("machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns")}
+    window = SMOOTHING_NS if sched.backend == "procfs" else 0
+    per_sample: Dict[str, List[float]] = {}
+    measured: Dict[str, float] = {}
+    unattributed: Dict[str, float] = {}
+    profiler_j = 0.0
+    for d in rec.domains:
+        es = rec.energy[d.name]
+        T = [float(x) for x in es.t_ns]
+        E = [float(x) for x in es.energy_j]
+        n = len(T) - 1
+        if n < 1:
+            per_sample[d.name] = [0.0] * len(t)
+            measured[d.name] = unattributed[d.name] = 0.0
+            continue
+        cum = {k: [interp(x, st, v) for x in T] for k, v in series.items()}
+
+        def over(k, i, widen):
+            if not widen:
+                return cum[k][i + 1] - cum[k][i]
+            lo_t, hi_t = T[i] - widen // 2, T[i + 1] + widen // 2
+            lo = min(bisect.bisect_left(T, lo_t), len(T) - 1)
+            hi = min(max(bisect.bisect_right(T, hi_t) - 1, 0), len(T) - 1)
+            return cum[k][hi] - cum[k][lo]
+
+        user = [0.0] * n
+        prof_total = 0.0
+        for i in range(n):
+            dE = E[i + 1] - E[i]
+            dt = T[i + 1] - T[i]
+            B, C = over("machine_busy_ns", i, window), over("process_cpu_ns", i, window)
+            if B > 0:
+                share = min(1.0, max(0.0, C / B))
+            else:
+                share = 1.0 if C > 0 else 0.0
+            if policy == "share":
+                base = dE
+            elif policy == "active":
+                util = min(1.0, max(0.0, B / (sched.ncpu * dt))) if dt > 0 else 0.0
+                base = dE * util
+            elif policy == "dynamic":
+                base = max(0.0, dE - baseline_w.get(d.name, 0.0) * dt / 1e9)
+            else:
+                raise ValueError(policy)
+            A = base * share
+            c_plain = cum["process_cpu_ns"][i + 1] - cum["process_cpu_ns"][i]
+            p_plain = cum["profiler_cpu_ns"][i + 1] - cum["profiler_cpu_ns"][i]
+            prof = A * min(1.0, max(0.0, p_plain / c_plain)) if c_plain > 0 else 0.0
+            prof_total += prof
+            user[i] = A - prof
+        wins = windows_wall((t, q, tid)) if d.kind == "gpu" else windows_cpu((t, q, tid))
+        dens = [qq / max(b - a, 1.0) for a, b, qq in wins]
+        cpu_in = [0.0] * n
+        for k, (a, b, _) in enumerate(wins):
+            for i in range(n):
+                cpu_in[i] += dens[k] * overlap(a, b, T[i], T[i + 1])
+        has = [c > MIN_CPU_NS for c in cpu_in]
+        energy = [0.0] * len(t)
+        if any(has):
+            moved = [0.0] * n
+            for i in range(n):
+                j = next((j for j in range(i, n) if has[j]), None)
+                if j is None:
+                    j = max(j for j in range(0, i + 1) if has[j])
+                moved[j] += user[i]
+            price = [moved[i] / cpu_in[i] if has[i] else 0.0 for i in range(n)]
+            for k, (a, b, _) in enumerate(wins):
+                energy[k] = dens[k] * sum(price[i] * overlap(a, b, T[i], T[i + 1]) for i in range(n))
+        per_sample[d.name] = energy
+        total = E[-1] - E[0]
+        measured[d.name] = total
+        profiler_j += prof_total
+        unattributed[d.name] = total - sum(energy) - prof_total
+    return per_sample, measured, unattributed, profiler_j

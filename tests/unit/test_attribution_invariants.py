@@ -1,0 +1,135 @@
+"""Invariants of attribution on synthetic recordings, for every policy and every scheduler
+backend's timeline shape: conservation per domain, no negative joules, the profiler's own cost
+apart; and the timelines the backends build from raw counters are monotonic after wrap and
+failed-read correction."""
+import numpy as np
+import pytest
+
+from pyprof_carbon.attribution import attribute
+from pyprof_carbon.meters.base import MISSING, Ticks, unwrap_counter
+from pyprof_carbon.sched import ebpf, perf, procfs
+from test_attribution_reference import random_recording
+
+POLICIES = ("share", "active", "dynamic")
+BACKENDS = ("procfs", "perf", "ebpf")
+
+
+def assert_conserved(rec, prof):
+    for d in rec.domains:
+        measured = float(rec.energy[d.name].energy_j[-1] - rec.energy[d.name].energy_j[0])
+        rows = float(prof.row_energy_j[d.name].sum())
+        assert prof.measured_j[d.name] == pytest.approx(measured, rel=1e-9, abs=1e-12)
+        # the profiler's part of this domain is what remains once rows and unattributed are out
+        prof_d = measured - rows - prof.unattributed_j[d.name]
+        assert prof_d >= -1e-9 * max(measured, 1e-9)
+    total = sum(prof.measured_j.values())
+    parts = (sum(float(v.sum()) for v in prof.row_energy_j.values()) + prof.profiler_cost["energy_j"]
+             + sum(prof.unattributed_j.values()))
+    assert parts == pytest.approx(total, rel=1e-6, abs=1e-12)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", range(8))
+def test_conservation_and_signs(policy, backend, seed):
+    rec = random_recording(seed, backend, 300, 60, gpu=seed % 2 == 0)
+    prof = attribute(rec, policy=policy)
+    assert_conserved(rec, prof)
+    for d, v in prof.row_energy_j.items():
+        assert (v >= -1e-12).all(), d
+    for d, u in prof.unattributed_j.items():
+        assert u >= -1e-9 * max(prof.measured_j[d], 1e-9), d
+    assert prof.profiler_cost["energy_j"] >= 0
+    assert (prof.row_co2_g >= -1e-15).all()
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_profiler_cost_reported_apart(policy):
+    """The profiler's CPU time is its own line: never in any stack's joules, and proportional to
+    its CPU share of the process when that is the only difference."""
+    rec = random_recording(1, "perf", 400, 50, gpu=False)
+    base = attribute(rec, policy=policy)
+    rec.sched.profiler_cpu_ns = np.zeros_like(rec.sched.profiler_cpu_ns)
+    none = attribute(rec, policy=policy)
+    assert none.profiler_cost["energy_j"] == 0
+    assert base.profiler_cost["energy_j"] > 0
+    assert base.profiler_cost["cpu_s"] > 0 and none.profiler_cost["cpu_s"] == 0
+    rows_base = sum(float(v.sum()) for v in base.row_energy_j.values())
+    rows_none = sum(float(v.sum()) for v in none.row_energy_j.values())
+    assert rows_base + base.profiler_cost["energy_j"] == pytest.approx(rows_none, rel=1e-6)
+
+
+def test_all_energy_to_the_process_when_alone():
+    """share policy, process = machine, no profiler: every joule goes to a stack."""
+    rec = random_recording(2, "ebpf", 500, 40, gpu=False)
+    s = rec.sched
+    s.process_cpu_ns = s.machine_busy_ns.copy()
+    s.profiler_cpu_ns = np.zeros_like(s.profiler_cpu_ns)
+    rec.samples["t_ns"] = np.sort(np.random.default_rng(0).integers(0, int(s.t_ns[-1]), len(rec.samples["t_ns"])))
+    prof = attribute(rec, "share")
+    for d in ("package", "dram"):
+        assert prof.unattributed_j[d] == pytest.approx(0.0, abs=1e-9)
+        assert prof.row_energy_j[d].sum() == pytest.approx(prof.measured_j[d], rel=1e-9)
+
+
+# ---- timelines from raw counters --------------------------------------------------------------
+
+def test_unwrap_counter_monotonic_across_wraps():
+    wrap = 2**32
+    true = np.cumsum(np.random.default_rng(0).integers(0, 2**30, 200)).astype(np.float64)
+    raw = np.mod(true, wrap)
+    out = unwrap_counter(raw, wrap)
+    assert (np.diff(out) >= 0).all()
+    assert out[-1] == pytest.approx(true[-1] - true[0])
+    assert (np.diff(unwrap_counter(raw, None)) >= 0).all()  # unknown wrap: a step back counts 0
+
+
+def ticks_for(owner, raw):
+    raw = np.asarray(raw, dtype=np.uint64)
+    return Ticks(np.arange(len(raw), dtype=np.int64) * 1_000_000 + 10**12, raw, {owner: slice(0, raw.shape[1])})
+
+
+def test_perf_timeline_monotonic_with_failed_reads():
+    n = 50
+    rng = np.random.default_rng(3)
+    busy = np.cumsum(rng.integers(0, 2_000_000, n)).astype(np.uint64) + 5
+    proc = np.cumsum(rng.integers(0, 1_000_000, n)).astype(np.uint64)
+    raw = np.stack([busy, proc, proc, proc // 10, np.zeros(n, np.uint64), np.full(n, 3, np.uint64)], axis=1)
+    raw[7, 0] = MISSING
+    raw[20, 1] = MISSING
+    tl = perf.PerfSchedBackend().timeline(ticks_for("perf", raw))
+    for arr in (tl.machine_busy_ns, tl.process_cpu_ns, tl.profiler_cpu_ns):
+        assert arr[0] == 0 and (np.diff(arr) >= 0).all()
+    assert tl.machine_busy_ns[-1] == int(busy[-1] - busy[0])
+    assert "did not report 3 switches" in tl.resolution_note
+
+
+def test_ebpf_timeline_adds_running_intervals_and_stays_monotonic():
+    # one CPU: busy_ns, ours_ns, last_ts, cur ; then PROCESS_CPU, PROFILER_CPU
+    t0 = 10**12
+    t = t0 + np.arange(6) * 1_000_000
+    rows = [
+        # a thread of ours runs since t0 - 0.5 ms, switches out at t0 + 2.5 ms to an idle CPU
+        (0, 0, t0 - 500_000, ebpf.CUR_KNOWN | ebpf.CUR_BUSY | ebpf.CUR_OURS),
+        (0, 0, t0 - 500_000, ebpf.CUR_KNOWN | ebpf.CUR_BUSY | ebpf.CUR_OURS),
+        (0, 0, t0 - 500_000, ebpf.CUR_KNOWN | ebpf.CUR_BUSY | ebpf.CUR_OURS),
+        (3_000_000, 3_000_000, t0 + 2_500_000, ebpf.CUR_KNOWN),
+        (3_000_000, 3_000_000, t0 + 2_500_000, ebpf.CUR_KNOWN),
+        (3_000_000, 3_000_000, t0 + 2_500_000, ebpf.CUR_KNOWN),
+    ]
+    raw = np.array([[*r, 0, 0] for r in rows], dtype=np.uint64)
+    ticks = Ticks(t.astype(np.int64), raw, {"ebpf": slice(0, 6)})
+    tl = ebpf.EbpfBackend().timeline(ticks)
+    want = np.array([0.5, 1.5, 2.5, 3.0, 3.0, 3.0]) * 1e6 - 0.5e6
+    assert np.allclose(tl.machine_busy_ns, want)
+    assert np.allclose(tl.process_cpu_ns, want)
+    assert (np.diff(tl.machine_busy_ns) >= 0).all()
+
+
+def test_procfs_timeline_monotonic_with_failed_reads():
+    n = 30
+    busy = (np.arange(n) * 10_000_000).astype(np.uint64)
+    raw = np.stack([busy, busy // 2, busy // 20], axis=1)
+    raw[4, 0] = MISSING
+    tl = procfs.ProcfsBackend().timeline(ticks_for("procfs", raw))
+    assert (np.diff(tl.machine_busy_ns) >= 0).all() and tl.machine_busy_ns[0] == 0
