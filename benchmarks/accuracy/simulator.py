@@ -4,7 +4,7 @@ Creates ROOT/intel-rapl:0/{name, energy_uj, max_energy_range_uj} (the layout of
 /sys/class/powercap) and, every PERIOD (0.5 ms), adds to energy_uj:
     BASE_W * dt  +  sum over the workload's threads of  POWER_W[phase] * (its CPU time in dt)
 i.e. 2 W of base power plus 10 W (phase_low) or 40 W (phase_high) per CPU-second. A thread's CPU
-time is read from /proc/PID/task/TID/schedstat (the scheduler's ns); its phase from the board.
+time and phase are read from the board, where the thread keeps them current (see shared.py).
 The truth is kept alongside: each phase's dynamic energy, plus the base energy of each step split
 over the phases in proportion to the CPU time the workload's threads spent in them (what the
 `share` policy would hand out if the workload were alone on the machine). Steps without workload
@@ -47,14 +47,6 @@ def make_tree(root: str, wrap_uj: int) -> str:
     return path
 
 
-def thread_cpu_ns(pid: int, tid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def simulate(root: str, board_path: str, truth_path: str, period_s: float, wrap_uj: int, timeout: float):
     energy_path = make_tree(root, wrap_uj)
     fd = os.open(energy_path, os.O_WRONLY)
@@ -83,14 +75,12 @@ def simulate(root: str, board_path: str, truth_path: str, period_s: float, wrap_
         pid = board.pid()
         dyn_j, base_split = 0.0, {}
         if pid:
-            for tid, phase in board.threads():
-                c = thread_cpu_ns(pid, tid)
-                if c is None:
-                    continue
+            for tid, phase, c in board.threads():
                 d = (c - last_cpu.get(tid, c)) / 1e9
-                last_cpu[tid] = c
                 if d <= 0:
+                    last_cpu.setdefault(tid, c)
                     continue
+                last_cpu[tid] = c
                 name = NAMES.get(phase, "other")
                 e = POWER_W.get(phase, POWER_W[0]) * d
                 dyn_j += e

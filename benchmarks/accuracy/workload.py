@@ -17,23 +17,27 @@ SECONDS, THREADS, SEED = float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 
 
 def phase_low(seconds):
-    BOARD.enter(1)
+    cell = BOARD.enter(1)
+    tick = BOARD.tick
     end = time.thread_time() + seconds  # CPU time: with several threads each phase gets its CPU share
     x = 0
     while time.thread_time() < end:
         for i in range(200):
             x += i * i
+        tick(cell)
     BOARD.leave()
     return x
 
 
 def phase_high(seconds):
-    BOARD.enter(2)
+    cell = BOARD.enter(2)
+    tick = BOARD.tick
     end = time.thread_time() + seconds
     x = 0
     while time.thread_time() < end:
         for i in range(200):
             x += i * i
+        tick(cell)
     BOARD.leave()
     return x
 
