@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from shared import PHASES, create  # noqa: E402
 
-CADENCE_MS = 1.0  # the finest cadence rapl-powercap supports (RAPL itself updates about every 1 ms)
+CADENCE_MS = float(os.environ.get("PCARBON_CADENCE_MS", "1.0"))  # the finest cadence rapl-powercap supports (RAPL itself updates about every 1 ms)
 RATE_HZ = 4000.0  # samples per CPU-second: see docs/attribution.md (GIL slices of 5 ms need finer samples)
 SIM_PERIOD_MS = float(os.environ.get("PCARBON_SIM_PERIOD_MS", "0.5"))  # how often the simulated counter moves
 

@@ -8,9 +8,10 @@ bound is widened by three standard deviations of sampling noise: the share is in
 count over N samples, sd = sqrt(s (1 - s) / N) (N ~ 8000 at 4 kHz for 2 s: sd ~ 0.005, 3 sd ~ 0.014).
 Two GIL-bound threads hand the GIL over every 5 ms (CPython's switch interval) while the meter is
 read every 1 ms: an interval holding a hand-over between phases is split by CPU time, not by power,
-so on average 1/6 of a 1 ms interval per 5 ms slice is mixed (3%), half of the hand-overs between
-different phases, moving shares toward 0.5; measured 0.03-0.045 over 8 s runs. That variant is held
-to 0.03 + 0.03 (the mixing bound) + 3 sd.
+so on average 1/6 of a 1 ms interval per 5 ms slice is mixed, half of the hand-overs between
+different phases, moving shares toward 0.5 (with the 0.25 ms lag of the simulated counter):
+measured 0.027-0.039 over 8 s runs, 0.019 with a 0.5 ms cadence (docs/attribution.md). That
+variant is held to 0.03 + 0.03 (this systematic bias, with room) + 3 sd.
 """
 import os
 import sys
