@@ -40,7 +40,7 @@ def default_path(recording_path: str, fmt: str) -> str:
 
 def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str], pue: float = 1.0,
                   intensity=None, policy: str = "share", options: Optional[dict] = None,
-                  compare=None) -> Tuple[Profile, List[str]]:
+                  compare=None, split: str = "power") -> Tuple[Profile, List[str]]:
     """Save the recording (if `output`), attribute it, render each format beside it."""
     written = []
     if output:
@@ -49,7 +49,7 @@ def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str],
         except OSError as e:
             raise UserError(f"cannot write {output}: {e.strerror}") from None
         written.append(output)
-    profile = attribute(rec, policy=policy, intensity=intensity, pue=pue, compare=compare)
+    profile = attribute(rec, policy=policy, intensity=intensity, pue=pue, compare=compare, split=split)
     for fmt in formats:
         if fmt == "text":
             continue

@@ -29,16 +29,27 @@ import os
 from typing import Optional
 
 
-def drop_to_invoking_user() -> Optional[str]:
-    """Become the user who ran sudo, in every thread; a description of what was done, or None."""
+def _invoking_user() -> Optional[tuple]:
+    """(uid, gid) of the user who ran sudo, when this process is root under sudo for someone else."""
     if os.geteuid() != 0:
         return None
     try:
         uid, gid = int(os.environ["SUDO_UID"]), int(os.environ["SUDO_GID"])
     except (KeyError, ValueError):
         return None
-    if uid == 0:
+    return None if uid == 0 else (uid, gid)
+
+
+def would_drop() -> bool:
+    return _invoking_user() is not None
+
+
+def drop_to_invoking_user() -> Optional[str]:
+    """Become the user who ran sudo, in every thread; a description of what was done, or None."""
+    who = _invoking_user()
+    if who is None:
         return None
+    uid, gid = who
     import pwd
     try:
         pw = pwd.getpwuid(uid)

@@ -15,6 +15,24 @@ import numpy as np
 Frame = Tuple[int, int]  # (function index, line number)
 
 
+def total_domains(names) -> List[str]:
+    """The domains that add up to "the energy" without counting a joule twice: RAPL's core,
+    uncore and per-core domains lie inside package, and psys (the whole platform) contains
+    package and DRAM, so those are shown but left out of totals when their container is there."""
+    present = set(names)
+    def counted(d: str) -> bool:
+        if d in ("core", "uncore") or d.startswith("core:"):
+            return "package" not in present
+        if d == "psys":
+            return not present & {"package", "dram"}
+        return True
+    return [d for d in names if counted(d)]
+
+
+def sum_total(per_domain: Dict[str, float]) -> float:
+    return float(sum(per_domain[d] for d in total_domains(per_domain)))
+
+
 @dataclasses.dataclass(frozen=True)
 class FunctionInfo:
     name: str
@@ -34,7 +52,7 @@ class Profile:
     row_tid: np.ndarray                     # int64 [rows]
     row_bin: np.ndarray                     # int32 [rows]
     row_energy_j: Dict[str, np.ndarray]     # domain -> float64 [rows]
-    row_co2_g: np.ndarray                   # float64 [rows], all domains, PUE included
+    row_co2_g: np.ndarray                   # float64 [rows], total_domains only, PUE included
     row_cpu_ns: np.ndarray                  # int64 [rows]
     row_samples: np.ndarray                 # int64 [rows]
     measured_j: Dict[str, float]            # domain -> energy the meter measured over the run
@@ -49,9 +67,10 @@ class Profile:
 
     @property
     def row_energy_total(self) -> np.ndarray:
-        if not self.row_energy_j:
+        counted = total_domains(self.row_energy_j)
+        if not counted:
             return np.zeros(len(self.row_stack))
-        return np.sum([v for v in self.row_energy_j.values()], axis=0)
+        return np.sum([self.row_energy_j[d] for d in counted], axis=0)
 
     def frame_label(self, frame: Frame) -> str:
         return self.functions[frame[0]].qualname
@@ -71,7 +90,7 @@ class Profile:
     def totals(self) -> dict:
         e = {d: float(v.sum()) for d, v in self.row_energy_j.items()}
         return {
-            "energy_j": {**e, "total": float(sum(e.values()))},
+            "energy_j": {**e, "total": sum_total(e)},
             "co2_g": float(self.row_co2_g.sum()),
             "cpu_s": float(self.row_cpu_ns.sum()) / 1e9,
             "wall_s": float(self.meta.get("duration_s", 0.0)),

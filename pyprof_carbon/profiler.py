@@ -23,7 +23,6 @@ from .profile import FunctionInfo
 from .recording import Recording
 
 DEFAULT_RATE = 997.0
-DEFAULT_CADENCE_MS = 10.0
 ENGINES = ("auto", "perf", "timer", "wall")
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0)
@@ -79,7 +78,12 @@ class Profiler:
             srcs = list(owner.sources())
             self._columns[owner.name] = slice(len(sources), len(sources) + len(srcs))
             sources += [(SOURCE_KINDS.index(s.kind), s.fd, s.offset, s.key, s.size) for s in srcs]
-        cadence_ms = self.cadence_ms or min([DEFAULT_CADENCE_MS] + [getattr(m, "cadence_ms", DEFAULT_CADENCE_MS) for m in self.meters])
+        cadence_ms = self.cadence_ms or min(m.cadence_ms for m in self.meters)
+        for m in self.meters:
+            if cadence_ms > m.max_interval_s() * 1e3:
+                self._close()
+                raise UserError(f"--cadence {cadence_ms:g} ms is too long for {m.name}: its counters can wrap "
+                                f"unseen between reads longer than {m.max_interval_s() * 1e3:.0f} ms")
         self._cadence_ms = cadence_ms
         self._baseline_w = self._measure_baseline(native, sources, cadence_ms) if self.policy == "dynamic" else {}
         self._collector = native.Collector(self.rate, self.engine, int(cadence_ms * 1e6), sources)

@@ -18,6 +18,11 @@ Per energy domain, meter interval i = [T_i, T_i+1) carries dE_i:
      sample for the CPU time its window puts in the interval.
      GPU domains use wall time: the window of a sample is the gap since its thread's previous
      sample (the first sample of a thread: the median gap of all threads), and q_k is that gap.
+     Split `power` (measured domains): before step 2, each sample's q_k is multiplied by the
+     power per CPU-second of its leaf function f relative to the run's mean. The powers P_f come
+     from POWER_ITERATIONS EM steps from P = 1: with each sample's q placed in the interval holding
+     its window's midpoint, E_f = sum over samples k of f of U_i(k) * P_f q_k / (sum over samples j
+     in i(k) of P_f(j) q_j), P_f = E_f / (sum of q over f's samples); weights below 1e-3 are 1e-3.
   3. unattributed = sum dE - sum of sample energy - sum of the profiler's part.
 """
 from __future__ import annotations
@@ -28,6 +33,34 @@ from typing import Dict, List, Tuple
 
 SMOOTHING_NS = 500_000_000
 MIN_CPU_NS = 1.0  # an interval with less CPU time of samples than this counts as having none
+POWER_ITERATIONS = 4
+MIN_WEIGHT = 1e-3
+
+
+def power_weights(user: List[float], T: List[float], wins, cls: List[int]) -> List[float]:
+    n = len(T) - 1
+    home = []
+    for a, b, _ in wins:
+        mid = (a + b) / 2
+        home.append(min(max(bisect.bisect_right(T, mid) - 1, 0), n - 1))
+    C: Dict[int, float] = {}
+    for (_, _, qq), f in zip(wins, cls):
+        C[f] = C.get(f, 0.0) + qq
+    P = {f: 1.0 for f in C}
+    for _ in range(POWER_ITERATIONS):
+        den = [0.0] * n
+        for (_, _, qq), f, i in zip(wins, cls, home):
+            den[i] += P[f] * qq
+        E = {f: 0.0 for f in C}
+        for (_, _, qq), f, i in zip(wins, cls, home):
+            if den[i] > 0:
+                E[f] += user[i] * P[f] * qq / den[i]
+        P = {f: (E[f] / C[f] if C[f] > 0 else 1.0) for f in C}
+    total_q = sum(C.values())
+    mean = sum(P[f] * C[f] for f in C) / total_q if total_q > 0 else 0.0
+    if mean <= 0:
+        return [1.0] * len(cls)
+    return [max(P[f] / mean, MIN_WEIGHT) for f in cls]
 
 
 def interp(x: float, xs: List[float], ys: List[float]) -> float:
@@ -76,7 +109,7 @@ def windows_wall(samples) -> List[Tuple[float, float, float]]:
     return out
 
 
-def attribute_reference(rec, policy: str = "share", baseline_w=None):
+def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str = "power"):
     """-> (per-sample joules per domain, measured, unattributed, profiler joules)."""
     baseline_w = baseline_w if baseline_w is not None else rec.meta.get("baseline_w", {})
     s = rec.samples
@@ -85,6 +118,7 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None):
     if q and sum(q) == 0:
         q = [1.0] * len(q)
     tid = [int(x) for x in s["tid"]]
+    cls = [(rec.stacks[int(k)][-1][0] + 1) if rec.stacks[int(k)] else 0 for k in s["stack"]]
     sched = rec.sched
     st = [float(x) for x in sched.t_ns]
     series = {k: [float(x) for x in getattr(sched, k)] for k in ("machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns")}
@@ -138,6 +172,9 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None):
             prof_total += prof
             user[i] = A - prof
         wins = windows_wall((t, q, tid)) if d.kind == "gpu" else windows_cpu((t, q, tid))
+        if split == "power" and d.measured and wins:
+            m = power_weights(user, T, wins, cls)
+            wins = [(a, b, qq * mk) for (a, b, qq), mk in zip(wins, m)]
         dens = [qq / max(b - a, 1.0) for a, b, qq in wins]
         cpu_in = [0.0] * n
         for k, (a, b, _) in enumerate(wins):

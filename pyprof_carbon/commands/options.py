@@ -15,6 +15,9 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
                    help=f"output format, repeatable: {', '.join(FORMAT_CHOICES)}")
     p.add_argument("--attribution", choices=("share", "active", "dynamic"), default=None,
                    help="how machine energy is handed to the process (default: share; see DESIGN §4)")
+    p.add_argument("--split", choices=("power", "cpu"), default=None,
+                   help="inside a meter interval, weigh samples by their function's estimated power "
+                        "(default, measured domains) or by CPU time alone (docs/attribution.md)")
     p.add_argument("--lines", action="store_true", help="text: add the hottest source lines")
     p.add_argument("--top", type=int, default=15, help="text: rows in the top-functions table")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")

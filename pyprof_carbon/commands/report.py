@@ -37,7 +37,8 @@ def profile_from_args(path: str, args):
     pue = getattr(args, "pue", None)
     profile = attribute(rec, policy=getattr(args, "attribution", None) or rec.meta.get("attribution") or "share",
                         intensity=intensity, pue=pue if pue is not None else rec.meta.get("pue", 1.0),
-                        compare=getattr(args, "compare", None))
+                        compare=getattr(args, "compare", None),
+                        split=getattr(args, "split", None) or rec.meta.get("split") or "power")
     if progress:
         sys.stderr.write("\033[K")  # clear the progress line
     return profile

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Optional
 
 from .. import runner
 from ..errors import UserError
@@ -59,14 +60,34 @@ def main(args) -> int:
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
     target = runner.prepare(script, args.module, script_args)
     prof.start()
+    dropped = _drop_privileges(args.formats or [])
     outcome = runner.run(target)
     rec = prof.stop()
     if rec is not None:
         rec.meta["pue"] = args.pue
+        rec.meta["privileges"] = dropped
         formats = args.formats or []
         profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
                                          policy=args.attribution or "share", compare=args.compare,
+                                         split=args.split or "power",
                                          options=vars(args))
         if not args.quiet:
             sys.stderr.write(summary(profile, vars(args), written, stream=sys.stderr))
     return runner.finish(outcome)
+
+
+def _drop_privileges(formats) -> Optional[str]:
+    """Under sudo, the meters are open now: run the script as the invoking user (privileges.py).
+    What the stop path imports is imported first, so a package installed where only root can
+    read it (a root-owned Python under /root) still writes the profile after the drop."""
+    import importlib
+    from .. import privileges
+    if not privileges.would_drop():
+        return None
+    from ..render import renderer
+    for mod in ("uuid", "platform", "zipfile", "numpy.ma", "pyprof_carbon.output", "pyprof_carbon.attribution",
+                "pyprof_carbon.carbon", "pyprof_carbon.meters.model"):
+        importlib.import_module(mod)
+    for fmt in {"text", *formats}:
+        renderer(fmt)
+    return privileges.drop_to_invoking_user()

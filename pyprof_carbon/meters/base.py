@@ -80,6 +80,11 @@ class Meter:
     """Base class of the energy meters. Subclasses set `name` and implement the methods."""
 
     name = "meter"
+    cadence_ms = 10.0  # the reading interval this meter asks for; a run reads at its meters' finest
+
+    def max_interval_s(self) -> float:
+        """Longest time between two reads that cannot hide a whole counter wrap."""
+        return float("inf")
 
     def open(self) -> None:
         """Discover and open the counters; raise MeterUnavailable with the reason and the fix."""

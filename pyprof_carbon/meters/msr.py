@@ -111,6 +111,7 @@ def topology(cpu_root: str) -> List[Tuple[int, int, int]]:
 
 class RaplMsr(Meter):
     name = "rapl-msr"
+    cadence_ms = 1.0  # RAPL updates its counters about every 1 ms (REFERENCE)
 
     def __init__(self, root: Optional[str] = None, cpuinfo: Optional[str] = None, cpu_root: Optional[str] = None):
         self.root = root or os.environ.get("PYPROF_CARBON_MSR_ROOT", "/dev/cpu")

@@ -91,6 +91,7 @@ def paranoid() -> Optional[int]:
 
 class RaplPerf(Meter):
     name = "rapl-perf"
+    cadence_ms = 1.0  # RAPL updates its counters about every 1 ms (REFERENCE)
 
     def __init__(self, root: Optional[str] = None, opener: Optional[Opener] = None,
                  cpu_root: Optional[str] = None, cpuinfo: Optional[str] = None):

@@ -173,6 +173,7 @@ def energy_from_columns(ticks: Ticks, owner: str, columns: Sequence[Column]) -> 
 
 class RaplPowercap(Meter):
     name = "rapl-powercap"
+    cadence_ms = 1.0  # RAPL updates about every 1 ms; a read costs 2-3 µs here (benchmarks/meter_read_cost.py)
 
     def __init__(self, root: Optional[str] = None, readable: Optional[Callable[[str], bool]] = None,
                  cpuinfo: Optional[str] = None):

@@ -64,8 +64,15 @@ class Subset(Meter):
         self.inner, self.keep = inner, list(keep)
         self.name = inner.name
 
-    def __getattr__(self, attr):  # cadence_ms, constants(), devices()...
+    def __getattr__(self, attr):  # constants(), devices()...
         return getattr(self.inner, attr)
+
+    @property
+    def cadence_ms(self) -> float:
+        return self.inner.cadence_ms
+
+    def max_interval_s(self) -> float:
+        return self.inner.max_interval_s()
 
     def open(self) -> None:
         self.inner.open()

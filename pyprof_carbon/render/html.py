@@ -161,7 +161,7 @@ def _details(profile: Profile) -> str:
                ("started", meta.get("start_time") or _iso(meta.get("start_unix_s"))),
                ("duration", fmt_num(float(meta["duration_s"]), "s") if meta.get("duration_s") is not None else None),
                ("sampling", rate_s), ("engine", meta.get("engine")), ("lost samples", meta.get("lost_samples")),
-               ("scheduler accounting", sched_s), ("attribution policy", meta.get("attribution")),
+               ("scheduler accounting", sched_s), ("attribution policy", f"{meta.get('attribution')}, split by {meta.get('split', 'cpu')}"),
                ("samples", f"{tot['samples']:,}"), ("CPU time", fmt_num(tot["cpu_s"], "s"))])
     meter_rows = []
     meters = meta.get("meters") or [{"domain": d} for d in profile.domains]

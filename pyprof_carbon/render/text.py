@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Sequence
 
-from ..profile import Profile
+from ..profile import Profile, sum_total
 
 
 class Style:
@@ -80,10 +80,10 @@ def header_lines(profile: Profile, style: Style) -> List[str]:
            f"{rate.get('achieved', 0):.0f} achieved per {rate.get('per', 'CPU-second')}; "
            f"lost {m.get('lost_samples', 0)})"]
     label = energy_label(profile)
-    measured_total = sum(profile.measured_j.values())
+    measured_total = sum_total(profile.measured_j)
     out.append(f"  energy of this program: {style.bold(fmt_j(tot['energy_j']['total']))} ({label}) of "
                f"{fmt_j(measured_total)} for the whole machine; unattributed "
-               f"{fmt_j(sum(profile.unattributed_j.values()))}")
+               f"{fmt_j(sum_total(profile.unattributed_j))}")
     for mt in m.get("meters", []):
         out.append(style.dim(f"    {mt['domain']}: {mt['meter']}, {'measured' if mt['measured'] else 'estimated'}"
                              f" ({fmt_j(profile.measured_j.get(mt['domain'], 0.0))}). {mt.get('notes', '')}"))

@@ -57,9 +57,9 @@ def per_stack_thread(rec, values):
     return out
 
 
-def check_against_reference(rec, policy):
-    prof = attribute(rec, policy=policy)
-    ref, measured, unattributed, profiler_j = attribute_reference(rec, policy)
+def check_against_reference(rec, policy, split="power"):
+    prof = attribute(rec, policy=policy, split=split)
+    ref, measured, unattributed, profiler_j = attribute_reference(rec, policy, split=split)
     scale = max(measured.values()) or 1.0
     for d in measured:
         assert prof.measured_j[d] == pytest.approx(measured[d], rel=1e-9, abs=1e-12)
@@ -77,9 +77,9 @@ def check_against_reference(rec, policy):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), backend=st.sampled_from(["procfs", "perf", "ebpf"]),
        policy=st.sampled_from(["share", "active", "dynamic"]), n_samples=st.integers(0, 120),
-       n_intervals=st.integers(1, 40), gpu=st.booleans())
-def test_vectorized_matches_reference(seed, backend, policy, n_samples, n_intervals, gpu):
-    check_against_reference(random_recording(seed, backend, n_samples, n_intervals, gpu), policy)
+       n_intervals=st.integers(1, 40), gpu=st.booleans(), split=st.sampled_from(["power", "cpu"]))
+def test_vectorized_matches_reference(seed, backend, policy, n_samples, n_intervals, gpu, split):
+    check_against_reference(random_recording(seed, backend, n_samples, n_intervals, gpu), policy, split)
 
 
 @pytest.mark.parametrize("policy", ["share", "active", "dynamic"])
@@ -93,3 +93,12 @@ def test_reference_is_not_trivially_equal():
     a, _, _, _ = attribute_reference(rec, "share")
     b, _, _, _ = attribute_reference(rec, "dynamic")
     assert sum(a["package"]) > 0 and abs(sum(a["package"]) - sum(b["package"])) > 1e-6
+
+
+def test_power_split_differs_from_cpu_split():
+    """The two splits are compared separately above; they do give different answers."""
+    rec = random_recording(3, "perf", 200, 30, False)
+    a, _, _, _ = attribute_reference(rec, "share", split="power")
+    b, _, _, _ = attribute_reference(rec, "share", split="cpu")
+    assert sum(a["package"]) == pytest.approx(sum(b["package"]), rel=1e-9)  # same energy handed out
+    assert max(abs(x - y) for x, y in zip(a["package"], b["package"])) > 1e-6  # handed differently
