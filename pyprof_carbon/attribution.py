@@ -121,6 +121,25 @@ def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: 
     return tuple(out) if also else out[0]
 
 
+def home_interval(T: np.ndarray, t: np.ndarray, t_prev: np.ndarray) -> np.ndarray:
+    """Per sample: the meter interval holding the midpoint of its span."""
+    return np.clip(np.searchsorted(T, (t + t_prev) / 2, side="right") - 1, 0, len(T) - 2)
+
+
+def core_time(T, t, t_prev, q, on_core, dB, dC, ncpu: int, core_cpus: int):
+    """Machine busy and process CPU time on one core's CPUs, per interval (a per-core domain).
+
+    The process's part is its CPU time times the fraction of its sampled CPU time that was spent on
+    the core (samples record their CPU); other processes' busy time is taken as spread evenly over
+    the CPUs, since the timeline keeps machine totals, not per-CPU busy time."""
+    n = len(T) - 1
+    home = home_interval(T, t, t_prev)
+    all_q = np.bincount(home, weights=q, minlength=n)
+    frac = np.divide(np.bincount(home, weights=q * on_core, minlength=n), all_q, out=np.zeros(n), where=all_q > 0)
+    mine = dC * frac
+    return mine + np.maximum(dB - dC, 0.0) * core_cpus / ncpu, mine
+
+
 def power_weights(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: np.ndarray,
                   q: np.ndarray, cls: np.ndarray, iterations: int = POWER_ITERATIONS) -> np.ndarray:
     """Per-sample weight: the power per CPU-second of the sample's class (its leaf function),
@@ -134,8 +153,7 @@ def power_weights(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: np.n
     in the interval holding its span's midpoint (c_if is only needed to estimate P; the final
     split uses the exact spans)."""
     n = len(T) - 1
-    mid = (t + t_prev) / 2
-    i = np.clip(np.searchsorted(T, mid, side="right") - 1, 0, n - 1)
+    i = home_interval(T, t, t_prev)
     F = int(cls.max()) + 1 if len(cls) else 1
     C = np.bincount(cls, weights=q, minlength=F)
     P = np.ones(F)
@@ -201,13 +219,23 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         dB, dC, dP = (np.diff(cum[k]) for k in ("machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns"))
         dB_w = windowed_diff(cum["machine_busy_ns"], T, window)
         dC_w = windowed_diff(cum["process_cpu_ns"], T, window)
-        A = process_energy(dE, dt_ns, dB, dC, dB_w, dC_w, sched.ncpu, policy, baseline_w.get(d.name, 0.0))
+        # GPU energy follows wall time, so a thread waiting on the GPU is charged
+        t_prev, weight = (t_prev_wall, wall) if d.kind == "gpu" else (t_prev_cpu, q)
+        ncpu = sched.ncpu
+        if d.cpus and len(t):  # a core's own counter (AMD core:N): only that core's samples share it
+            ncpu = len(d.cpus)
+            on_core = np.isin(s["cpu"], d.cpus)
+            tf = t.astype(np.float64)
+            sB, sC = core_time(T, tf, t_prev, weight, on_core, dB, dC, sched.ncpu, len(d.cpus))
+            sB_w, sC_w = core_time(T, tf, t_prev, weight, on_core, dB_w, dC_w, sched.ncpu, len(d.cpus))
+            weight = weight * on_core
+        else:
+            sB, sC, sB_w, sC_w = dB, dC, dB_w, dC_w
+        A = process_energy(dE, dt_ns, sB, sC, sB_w, sC_w, ncpu, policy, baseline_w.get(d.name, 0.0))
         prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
         user = A - prof
         # CO2 is priced per interval, at the intensity in force then (DESIGN §4 step 4)
         user_co2 = carbon.co2_g(user, unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)
-        # GPU energy follows wall time, so a thread waiting on the GPU is charged
-        t_prev, weight = (t_prev_wall, wall) if d.kind == "gpu" else (t_prev_cpu, q)
         if cls is not None and d.measured and len(t):  # an estimate has no per-function power to find
             weight = weight * power_weights(user, T, t.astype(np.float64), t_prev, weight, cls)
         e_s, c_s = spread_to_samples(user, T, t, t_prev, weight, user_co2)

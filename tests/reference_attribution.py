@@ -23,6 +23,10 @@ Per energy domain, meter interval i = [T_i, T_i+1) carries dE_i:
      from POWER_ITERATIONS EM steps from P = 1: with each sample's q placed in the interval holding
      its window's midpoint, E_f = sum over samples k of f of U_i(k) * P_f q_k / (sum over samples j
      in i(k) of P_f(j) q_j), P_f = E_f / (sum of q over f's samples); weights below 1e-3 are 1e-3.
+     Per-core domains (d.cpus, AMD core:N): only samples taken on those CPUs share it; in step 1
+     C becomes C * (the fraction of the samples' q, placed by window midpoint, that is on the
+     core in interval i) and B becomes that C plus (B - C) * len(cpus) / ncpu; `active` uses
+     len(cpus) for ncpu.
   3. unattributed = sum dE - sum of sample energy - sum of the profiler's part.
 """
 from __future__ import annotations
@@ -127,6 +131,9 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
     measured: Dict[str, float] = {}
     unattributed: Dict[str, float] = {}
     profiler_j = 0.0
+    names = {d.name for d in rec.domains}
+    counted = {n for n in names if not (n in ("core", "uncore") or n.startswith("core:")) or "package" not in names}
+    counted -= {"psys"} if names & {"package", "dram"} else set()
     for d in rec.domains:
         es = rec.energy[d.name]
         T = [float(x) for x in es.t_ns]
@@ -146,12 +153,27 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
             hi = min(max(bisect.bisect_right(T, hi_t) - 1, 0), len(T) - 1)
             return cum[k][hi] - cum[k][lo]
 
+        wins = windows_wall((t, q, tid)) if d.kind == "gpu" else windows_cpu((t, q, tid))
+        ncpu = sched.ncpu
+        frac = None
+        if d.cpus and wins:  # per-core domain
+            on = [int(c) in d.cpus for c in s["cpu"]]
+            all_q, core_q = [0.0] * n, [0.0] * n
+            for (a, b, qq), o in zip(wins, on):
+                i = min(max(bisect.bisect_right(T, (a + b) / 2) - 1, 0), n - 1)
+                all_q[i] += qq
+                core_q[i] += qq if o else 0.0
+            frac = [core_q[i] / all_q[i] if all_q[i] > 0 else 0.0 for i in range(n)]
+            ncpu = len(d.cpus)
+            wins = [(a, b, qq if o else 0.0) for (a, b, qq), o in zip(wins, on)]
         user = [0.0] * n
         prof_total = 0.0
         for i in range(n):
             dE = E[i + 1] - E[i]
             dt = T[i + 1] - T[i]
             B, C = over("machine_busy_ns", i, window), over("process_cpu_ns", i, window)
+            if frac is not None:  # the process's part on the core; others' busy time spread evenly
+                B, C = C * frac[i] + max(B - C, 0.0) * ncpu / sched.ncpu, C * frac[i]
             if B > 0:
                 share = min(1.0, max(0.0, C / B))
             else:
@@ -159,7 +181,7 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
             if policy == "share":
                 base = dE
             elif policy == "active":
-                util = min(1.0, max(0.0, B / (sched.ncpu * dt))) if dt > 0 else 0.0
+                util = min(1.0, max(0.0, B / (ncpu * dt))) if dt > 0 else 0.0
                 base = dE * util
             elif policy == "dynamic":
                 base = max(0.0, dE - baseline_w.get(d.name, 0.0) * dt / 1e9)
@@ -171,7 +193,6 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
             prof = A * min(1.0, max(0.0, p_plain / c_plain)) if c_plain > 0 else 0.0
             prof_total += prof
             user[i] = A - prof
-        wins = windows_wall((t, q, tid)) if d.kind == "gpu" else windows_cpu((t, q, tid))
         if split == "power" and d.measured and wins:
             m = power_weights(user, T, wins, cls)
             wins = [(a, b, qq * mk) for (a, b, qq), mk in zip(wins, m)]
@@ -195,6 +216,7 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
         per_sample[d.name] = energy
         total = E[-1] - E[0]
         measured[d.name] = total
-        profiler_j += prof_total
+        if d.name in counted:  # core/uncore/core:N lie inside package: their cost is in package's
+            profiler_j += prof_total
         unattributed[d.name] = total - sum(energy) - prof_total
     return per_sample, measured, unattributed, profiler_j

@@ -9,7 +9,7 @@ interval, 5 ms); keeping the semantics in Python keeps them testable against fak
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -62,6 +62,10 @@ class Domain:
     measured: bool    # False: an estimate; `notes` then names the constants it used
     kind: str = "cpu"  # "cpu" | "dram" | "gpu" | "psys": which samples share it (CPU or wall-clock)
     notes: str = ""
+    cpus: Tuple[int, ...] = ()  # a per-core domain (AMD core:N): only samples taken on these CPUs share it
+
+    def __post_init__(self):
+        object.__setattr__(self, "cpus", tuple(int(c) for c in self.cpus))  # a list when loaded from JSON
 
 
 @dataclasses.dataclass

@@ -203,9 +203,11 @@ class RaplMsr(Meter):
                                    "use --meter rapl-powercap or the model meter")
         self._build_columns()
 
-    def _add(self, domain: str, kind: str, cpu: int, pkg: int, addr: int, esu: int, note: str = "") -> None:
+    def _add(self, domain: str, kind: str, cpu: int, pkg: int, addr: int, esu: int, note: str = "",
+             cpus: Sequence[int] = ()) -> None:
         self.reads.append({"domain": domain, "kind": kind, "cpu": cpu, "package": pkg, "addr": addr, "esu": esu,
-                           "fd": self._fd(cpu), "path": os.path.join(self.root, str(cpu), "msr"), "note": note})
+                           "fd": self._fd(cpu), "path": os.path.join(self.root, str(cpu), "msr"), "note": note,
+                           "cpus": tuple(cpus)})
 
     def _open_intel(self, packages, esu: int, pu: int) -> None:
         for i, (pkg, cpus) in enumerate(sorted(packages.items())):
@@ -251,7 +253,8 @@ class RaplMsr(Meter):
                 reader = siblings[-1]
                 if self._probe(reader, MSR_AMD_CORE_ENERGY_STATUS):
                     self._add(f"core:{cpu}", "cpu", reader, pkg, MSR_AMD_CORE_ENERGY_STATUS, esu,
-                              f"physical core {core} of package {pkg}, CPUs {','.join(map(str, siblings))}")
+                              f"physical core {core} of package {pkg}, CPUs {','.join(map(str, siblings))}",
+                              cpus=siblings)
             self.max_w[pkg], self.max_w_source[pkg] = DEFAULT_MAX_PACKAGE_W, "stated default (AMD reports no maximum)"
 
     def _build_columns(self) -> None:
@@ -293,7 +296,7 @@ class RaplMsr(Meter):
                 note += "; inside package, not to be added to it"
             if d == "psys":
                 note += "; the whole platform: contains package and DRAM, never added to them"
-            out.append(Domain(d, self.name, True, r["kind"], note))
+            out.append(Domain(d, self.name, True, r["kind"], note, cpus=r["cpus"]))
         return out
 
     def sources(self) -> Sequence[CounterSource]:

@@ -79,6 +79,11 @@ def test_rapl_msr_amd_per_core_measured_across_wrap(tmp_path):
     assert sorted(d for d in rec.energy if d.startswith("core:")) == ["core:0", "core:2"]
     for core, first_cpu in ((0, 0), (1, 2)):
         check_domain(rec, rep, f"core:{first_cpu}", 5.0 + core, "rapl-msr", w.max_gap_s)
+    # per-core attribution: this VM's CPUs 0-1 are the fake's core 0; nothing of ours ran on CPUs 2-3
+    assert set(rec.samples["cpu"].tolist()) <= {0, 1}
+    assert rep["totals"]["energy_j"]["core:0"] > 0
+    assert rep["totals"]["energy_j"]["core:2"] == 0
+    assert rep["unattributed_j"]["core:2"] == pytest.approx(rep["measured_j"]["core:2"], rel=1e-9)
 
 
 def test_cadence_longer_than_msr_wrap_time_is_refused(tmp_path):

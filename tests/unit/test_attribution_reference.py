@@ -15,7 +15,7 @@ from synthetic import WORLD
 
 
 def random_recording(seed: int, backend: str, n_samples: int, n_intervals: int, gpu: bool,
-                     zero_q: bool = False) -> Recording:
+                     zero_q: bool = False, cores: bool = False) -> Recording:
     rng = np.random.default_rng(seed)
     # irregular meter ticks (and a second, coarser domain), sched ticks of their own
     T = np.concatenate(([0], np.cumsum(rng.integers(200_000, 3_000_000, n_intervals)))).astype(np.int64)
@@ -34,7 +34,7 @@ def random_recording(seed: int, backend: str, n_samples: int, n_intervals: int, 
     funcs = [FunctionInfo("main", "main", "/s/app.py", 1), FunctionInfo("a", "a", "/s/app.py", 10),
              FunctionInfo("b", "b", "/s/app.py", 20)]
     stacks = [((0, 5),), ((0, 5), (1, 12)), ((0, 6), (2, 22))]
-    samples = {"t_ns": t, "cpu_ns": q, "tid": tids, "cpu": np.zeros(n_samples, np.int16),
+    samples = {"t_ns": t, "cpu_ns": q, "tid": tids, "cpu": rng.integers(0, 2, n_samples).astype(np.int16),
                "stack": rng.integers(0, 3, n_samples).astype(np.int32)}
     e1 = np.concatenate(([0.0], np.cumsum(rng.uniform(0, 0.05, len(T) - 1) * (rng.random(len(T) - 1) > 0.1))))
     e2 = np.concatenate(([0.0], np.cumsum(rng.uniform(0, 0.02, len(T2) - 1))))
@@ -43,6 +43,10 @@ def random_recording(seed: int, backend: str, n_samples: int, n_intervals: int, 
     if gpu:
         domains.append(Domain("gpu:0", "test", True, "gpu"))
         energy["gpu:0"] = EnergySeries(T, np.cumsum(np.concatenate(([0.0], rng.uniform(0, 0.1, len(T) - 1)))))
+    if cores:  # AMD-style per-core counters, one CPU each
+        for c in (0, 1):
+            domains.append(Domain(f"core:{c}", "test", True, "cpu", cpus=(c,)))
+            energy[f"core:{c}"] = EnergySeries(T, np.cumsum(np.concatenate(([0.0], rng.uniform(0, 0.02, len(T) - 1)))))
     sched = SchedTimeline(S, busy, proc, prof, ncpu=2, backend=backend)
     meta = {"start_unix_s": 1.7e9, "start_monotonic_ns": 0, "duration_s": T[-1] / 1e9,
             "threads": [], "intensity": WORLD, "baseline_w": {"package": rng.uniform(0, 20), "dram": 1.0}}
@@ -77,9 +81,10 @@ def check_against_reference(rec, policy, split="power"):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), backend=st.sampled_from(["procfs", "perf", "ebpf"]),
        policy=st.sampled_from(["share", "active", "dynamic"]), n_samples=st.integers(0, 120),
-       n_intervals=st.integers(1, 40), gpu=st.booleans(), split=st.sampled_from(["power", "cpu"]))
-def test_vectorized_matches_reference(seed, backend, policy, n_samples, n_intervals, gpu, split):
-    check_against_reference(random_recording(seed, backend, n_samples, n_intervals, gpu), policy, split)
+       n_intervals=st.integers(1, 40), gpu=st.booleans(), split=st.sampled_from(["power", "cpu"]),
+       cores=st.booleans())
+def test_vectorized_matches_reference(seed, backend, policy, n_samples, n_intervals, gpu, split, cores):
+    check_against_reference(random_recording(seed, backend, n_samples, n_intervals, gpu, cores=cores), policy, split)
 
 
 @pytest.mark.parametrize("policy", ["share", "active", "dynamic"])
