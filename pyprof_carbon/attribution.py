@@ -61,10 +61,38 @@ def process_energy(dE, dt_ns, dB, dC, dB_w, dC_w, ncpu, policy, baseline_w) -> n
     return base * share
 
 
+def codes(values: np.ndarray, dense_limit: int = 1 << 24):
+    """(sorted distinct values, index of each value among them), as np.unique(return_inverse=True);
+    by a lookup table, without sorting, when the values are non-negative ints below dense_limit
+    (thread ids, row keys of a normal profile)."""
+    values = np.asarray(values, dtype=np.int64)
+    if len(values) == 0:
+        return values, np.zeros(0, np.int64)
+    lo, hi = int(values.min()), int(values.max())
+    if lo < 0 or hi >= dense_limit:
+        return np.unique(values, return_inverse=True)
+    present = np.zeros(hi + 1, bool)
+    present[values] = True
+    uniq = np.flatnonzero(present)
+    index = np.zeros(hi + 1, np.int64)
+    index[uniq] = np.arange(len(uniq))
+    return uniq, index[values]
+
+
+def thread_order(t: np.ndarray, tid: np.ndarray) -> np.ndarray:
+    """Indices that sort the samples by (thread, time). Recordings keep samples in time order, so
+    a stable radix sort of small thread codes is enough (lexsort otherwise)."""
+    if len(t) > 1 and (t[1:] >= t[:-1]).all():
+        _, code = codes(tid)
+        if code.max() < 1 << 16:
+            return np.argsort(code.astype(np.uint16), kind="stable")
+    return np.lexsort((t, tid))
+
+
 def previous_sample_time(t: np.ndarray, tid: np.ndarray, q: np.ndarray) -> np.ndarray:
     """For each sample, when the same thread's previous sample was taken (its CPU time q was
     spent since then); a thread's first sample assumes it ran continuously just before."""
-    order = np.lexsort((t, tid))
+    order = thread_order(t, tid)
     ts, ids = t[order], tid[order]
     prev = np.empty(len(t), dtype=np.float64)
     prev_sorted = np.concatenate(([0.0], ts[:-1].astype(np.float64)))
@@ -103,7 +131,7 @@ def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: 
     span = np.maximum(t - t_prev, 1.0)
     dens = q / span
     times = np.concatenate((t_prev, t))
-    order = np.argsort(times, kind="stable")
+    order = np.argsort(times)  # ties need no order: they add no area (diff of times is 0)
     times = times[order]
     density_after = np.cumsum(np.concatenate((dens, -dens))[order])
     area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
@@ -267,7 +295,7 @@ def wall_weights(t: np.ndarray, tid: np.ndarray) -> np.ndarray:
     w = np.zeros(len(t))
     if len(t) == 0:
         return w
-    order = np.lexsort((t, tid))
+    order = thread_order(t, tid)
     ts, ids = t[order].astype(np.float64), tid[order]
     gap = np.diff(ts, prepend=np.nan)
     first = np.concatenate(([True], ids[1:] != ids[:-1]))
@@ -297,10 +325,10 @@ def aggregate(rec: Recording, t, per_sample, co2, nbins) -> Profile:
     dur = max(t1 - t0, 1.0)
     nb = max(1, nbins)
     edges = np.linspace(0.0, dur / 1e9, nb + 1)
-    tids, tid_idx = np.unique(s["tid"].astype(np.int64), return_inverse=True)
+    tids, tid_idx = codes(s["tid"])
     b = np.clip(((t - t0) / dur * nb).astype(np.int64), 0, nb - 1) if len(t) else np.zeros(0, np.int64)
     key = (stack * max(len(tids), 1) + tid_idx) * nb + b
-    uniq, inv = np.unique(key, return_inverse=True)
+    uniq, inv = codes(key)
     rows = len(uniq)
     names = {int(th["tid"]): th.get("name") or th.get("comm") or str(th["tid"])
              for th in rec.meta.get("threads", [])}

@@ -164,8 +164,10 @@ class Profiler:
             domains += m.domains()
             energy.update(m.energy(ticks, timeline))
         functions, stacks, stack_map = convert_stacks(r, self._launcher)
-        samples = {"t_ns": r["t_ns"].astype(np.int64), "cpu_ns": r["cpu_ns"].astype(np.int64),
-                   "tid": r["tid"], "cpu": r["cpu"], "stack": stack_map[r["stack"]].astype(np.int32)}
+        by_time = np.argsort(r["t_ns"], kind="stable")  # threads' samples interleave slightly in the ring
+        samples = {"t_ns": r["t_ns"].astype(np.int64)[by_time], "cpu_ns": r["cpu_ns"].astype(np.int64)[by_time],
+                   "tid": r["tid"][by_time], "cpu": r["cpu"][by_time],
+                   "stack": stack_map[r["stack"]].astype(np.int32)[by_time]}
         st = r["stats"]
         duration = (timeline.t_ns[-1] - self._start_ns) / 1e9 if len(timeline.t_ns) else 0.0
         user_cpu_s = max((timeline.process_cpu_ns[-1] - timeline.profiler_cpu_ns[-1]) / 1e9, 1e-9) \
