@@ -12,7 +12,8 @@ Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
      q_s of CPU time spread over the span since its thread's previous sample, and gets each
      interval's energy in proportion to the CPU time its span puts there (GPU domains: wall time
      instead of CPU time, so a thread waiting on the GPU is charged; the `wall` engine samples
-     waiting threads). An interval no span covers hands its energy to the nearest later one (or
+     waiting threads; a device that reports the process's share, NVML, gives A_i from that share
+     instead of the CPU share, and `active` treats it like `share`). An interval no span covers hands its energy to the nearest later one (or
      earlier, at the end of the run), so nothing is lost.
      Split `power` (default, measured domains only): inside an interval, samples are weighted by
      their leaf function's power per CPU-second, estimated from the whole run (power_weights), so
@@ -259,8 +260,13 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
             weight = weight * on_core
         else:
             sB, sC, sB_w, sC_w = dB, dC, dB_w, dC_w
-        A = process_energy(dE, dt_ns, sB, sC, sB_w, sC_w, ncpu, policy, baseline_w.get(d.name, 0.0))
-        prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
+        if es.share is not None:  # the device says how much of it this process used (NVML, DESIGN §4.3)
+            base = np.maximum(dE - baseline_w.get(d.name, 0.0) * dt_ns / 1e9, 0.0) if policy == "dynamic" else dE
+            A = base * es.share[1:]
+            prof = np.zeros_like(A)  # the profiler does not use the device
+        else:
+            A = process_energy(dE, dt_ns, sB, sC, sB_w, sC_w, ncpu, policy, baseline_w.get(d.name, 0.0))
+            prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
         user = A - prof
         # CO2 is priced per interval, at the intensity in force then (DESIGN §4 step 4)
         user_co2 = carbon.co2_g(user, unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)

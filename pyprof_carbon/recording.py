@@ -6,6 +6,7 @@ File format (version 1): a zip archive written by numpy (`.npz`, no pickles), me
   s_t_ns s_cpu_ns s_tid s_cpu s_stack         one entry per sample
   stack_offsets stack_func stack_line          stacks, root -> leaf, as (function, line) frames
   e_<i>_t_ns e_<i>_j                           energy domain i (meta["domains"][i]): cumulative J
+  e_<i>_share                                  (GPU) this process's share of the device per reading
   sched_t_ns sched_busy_ns sched_proc_ns sched_prof_ns   scheduler timeline (cumulative ns)
 Everything a report needs is in the file, so reports can be re-rendered, re-attributed and diffed.
 """
@@ -51,6 +52,8 @@ class Recording:
         for i, d in enumerate(self.domains):
             arrays[f"e_{i}_t_ns"] = self.energy[d.name].t_ns
             arrays[f"e_{i}_j"] = self.energy[d.name].energy_j
+            if self.energy[d.name].share is not None:
+                arrays[f"e_{i}_share"] = self.energy[d.name].share
         s = self.sched
         arrays.update(sched_t_ns=s.t_ns, sched_busy_ns=s.machine_busy_ns,
                       sched_proc_ns=s.process_cpu_ns, sched_prof_ns=s.profiler_cpu_ns)
@@ -88,7 +91,9 @@ def load(path: str) -> Recording:
         stacks = [tuple(zip(func[off[i]:off[i + 1]], line[off[i]:off[i + 1]])) for i in range(len(off) - 1)]
         samples = {k[2:]: z[k] for k in z.files if k.startswith("s_")}
         domains = [Domain(**d) for d in meta.pop("domains")]
-        energy = {d.name: EnergySeries(z[f"e_{i}_t_ns"], z[f"e_{i}_j"]) for i, d in enumerate(domains)}
+        energy = {d.name: EnergySeries(z[f"e_{i}_t_ns"], z[f"e_{i}_j"],
+                                       z[f"e_{i}_share"] if f"e_{i}_share" in z.files else None)
+                  for i, d in enumerate(domains)}
         sm = meta.pop("sched")
         sched = SchedTimeline(z["sched_t_ns"], z["sched_busy_ns"], z["sched_proc_ns"], z["sched_prof_ns"],
                               ncpu=sm["ncpu"], backend=sm["backend"], resolution_note=sm["resolution_note"])

@@ -27,6 +27,8 @@ Per energy domain, meter interval i = [T_i, T_i+1) carries dE_i:
      C becomes C * (the fraction of the samples' q, placed by window midpoint, that is on the
      core in interval i) and B becomes that C plus (B - C) * len(cpus) / ncpu; `active` uses
      len(cpus) for ncpu.
+     A domain whose series carries the process's share of the device (NVML): A = base * share at
+     the interval's end reading (base: dE, or dE minus the baseline for `dynamic`), no profiler part.
   3. unattributed = sum dE - sum of sample energy - sum of the profiler's part.
 """
 from __future__ import annotations
@@ -171,6 +173,10 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
         for i in range(n):
             dE = E[i + 1] - E[i]
             dt = T[i + 1] - T[i]
+            if es.share is not None:  # the device's own share of this process (NVML); no profiler part
+                base = max(0.0, dE - baseline_w.get(d.name, 0.0) * dt / 1e9) if policy == "dynamic" else dE
+                user[i] = base * float(es.share[i + 1])
+                continue
             B, C = over("machine_busy_ns", i, window), over("process_cpu_ns", i, window)
             if frac is not None:  # the process's part on the core; others' busy time spread evenly
                 B, C = C * frac[i] + max(B - C, 0.0) * ncpu / sched.ncpu, C * frac[i]

@@ -9,7 +9,7 @@ interval, 5 ms); keeping the semantics in Python keeps them testable against fak
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -122,12 +122,19 @@ class Meter:
 class EnergySeries:
     t_ns: np.ndarray       # int64, increasing
     energy_j: np.ndarray   # float64 cumulative, energy_j[0] == 0, non-decreasing
+    # A device that knows which process used it (NVML): this process's share of the interval
+    # ending at each reading, in [0, 1]. None: the CPU share from the scheduler applies.
+    share: Optional[np.ndarray] = None
 
     def __post_init__(self):
         self.t_ns = np.asarray(self.t_ns, dtype=np.int64)
         self.energy_j = np.asarray(self.energy_j, dtype=np.float64)
         if self.t_ns.shape != self.energy_j.shape:
             raise ValueError("t_ns and energy_j differ in length")
+        if self.share is not None:
+            self.share = np.asarray(self.share, dtype=np.float64)
+            if self.share.shape != self.t_ns.shape:
+                raise ValueError("t_ns and share differ in length")
 
 
 def unwrap_counter(values: np.ndarray, wrap: float | None) -> np.ndarray:

@@ -11,7 +11,10 @@ time (Yang, Adamek, Armour, SC24, arXiv 2312.02741).
 
 The process's share of a device (DESIGN §4.3) is `shares()`: this process's SM utilization over
 all processes' from `nvmlDeviceGetProcessUtilization` where the driver gives it, else 1.0 when
-this process is the only one in `nvmlDeviceGetComputeRunningProcesses` (unknown, NaN, otherwise).
+this process is the only one in `nvmlDeviceGetComputeRunningProcesses` (an equal split among the
+processes listed there otherwise; NaN when NVML answers neither). `energy()` puts it on each
+reading (the first share read at or after it: utilization is read over the window before), and
+attribution hands the device's energy out by it instead of by CPU share; unknown counts as 1.
 """
 from __future__ import annotations
 
@@ -159,9 +162,9 @@ class Nvml(Meter):
             pids = {p.pid for p in nv.nvmlDeviceGetComputeRunningProcesses(h)}
         except err:
             return float("nan")
-        if pids == {self.pid}:
-            return 1.0
-        return 0.0 if self.pid not in pids else float("nan")
+        if self.pid not in pids:
+            return 0.0
+        return 1.0 / len(pids)  # no per-process utilization: an equal split among its users
 
     def _run(self) -> None:
         nxt = time.monotonic()
@@ -200,7 +203,9 @@ class Nvml(Meter):
             else:
                 note = (f"measured power, integrated: {d['name']} has no energy counter; nvmlDeviceGetPowerUsage "
                         f"(mW) read every {self.interval_s * 1e3:g} ms and integrated with the trapezoid rule")
-            note += "; NVML on A100/H100 samples power only ~25% of the time (Yang et al., SC24)"
+            note += ("; this process's share from NVML per-process SM utilization, else an equal split among "
+                     "the device's compute processes, else 1; NVML on A100/H100 samples power only ~25% of the "
+                     "time (Yang et al., SC24)")
             out.append(Domain(f"gpu:{d['index']}", self.name, True, "gpu", note))
         return out
 
@@ -209,6 +214,7 @@ class Nvml(Meter):
         no NVML column): counter mode = (mJ - first mJ) / 1000, negative steps (a driver reload)
         count 0; power mode = trapezoid integral of W over the readings."""
         out = {}
+        shares = self.shares()
         with self._lock:
             series = [(np.array(t, dtype=np.int64), np.array(v, dtype=np.float64)) for t, v in zip(self._t, self._v)]
         for d, (t, v) in zip(self.devs, series):
@@ -219,7 +225,8 @@ class Nvml(Meter):
                 step = np.maximum(np.diff(v), 0.0) / 1e3
             else:
                 step = (v[1:] + v[:-1]) / 2 / 1e3 * np.diff(t) / 1e9
-            out[f"gpu:{d['index']}"] = EnergySeries(t, np.concatenate(([0.0], np.cumsum(step))))
+            out[f"gpu:{d['index']}"] = EnergySeries(t, np.concatenate(([0.0], np.cumsum(step))),
+                                                    share_at(t, *shares[f"gpu:{d['index']}"]))
         return out
 
     def shares(self) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
@@ -236,3 +243,13 @@ class Nvml(Meter):
             except Exception:  # noqa: BLE001 (shutdown errors change nothing)
                 pass
             self.nv = None
+
+
+def share_at(t: np.ndarray, share_t: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """The process's share for the interval ending at each reading t: the first share read at or
+    after it (the last one beyond the end); 1 where unknown (NaN, or never read)."""
+    if len(share_t) == 0:
+        return np.ones(len(t))
+    k = np.minimum(np.searchsorted(share_t, t, side="left"), len(share_t) - 1)
+    s = share[k]
+    return np.where(np.isfinite(s), np.clip(s, 0.0, 1.0), 1.0)

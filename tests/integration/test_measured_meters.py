@@ -12,7 +12,7 @@ import pytest
 
 from fakes.msr import FakeMsr, FakeMsrWriter
 from fakes.powercap import FakePowercap, FakeRaplWriter
-from pcrun import pc, script
+from pcrun import ROOT, pc, script
 from pyprof_carbon.recording import load
 
 WORK = script("cpu_spin.py")
@@ -129,3 +129,33 @@ def _sudo_run(tmp_path):
     assert "dropped root" in rep["meta"]["privileges"]
     check_domain(rec, rep, "package", 25.0, "rapl-powercap", w.max_gap_s)
     assert rep["totals"]["energy_j"]["total"] > 0  # the scheduler backend kept working as the user
+
+
+NVML_SHIM = '''"""pynvml for this test: the fake module, one H200 at {watts} W, this process using 60 of 80 SM-%."""
+import os, sys
+sys.path.insert(0, {tests!r})
+from fakes import fake_pynvml as _fake
+from fakes.fake_pynvml import *  # noqa: F401,F403
+_fake.reset([_fake.FakeGpu("NVIDIA H200", watts={watts}, utilization={{os.getpid(): 60, 4242: 20}})])
+'''
+
+
+def test_nvml_run_measures_gpu_and_charges_its_share(tmp_path):
+    """`run --meter nvml` with a fake pynvml on the path: the device's energy is measured, and
+    this process's share of it (75 % from per-process utilization) goes to its samples."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    (shim / "pynvml.py").write_text(NVML_SHIM.format(watts=300.0, tests=tests))
+    out = str(tmp_path / "gpu.pcarbon")
+    r = pc(["run", "-q", "--meter", "nvml", "--meter", "model", "--engine", "wall", "--format", "json",
+            "-o", out, WORK, "0.6"], env={"PYTHONPATH": str(shim) + os.pathsep + ROOT}, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rec = load(out)
+    with open(str(tmp_path / "gpu.json")) as f:
+        rep = json.load(f)
+    check_domain(rec, rep, "gpu:0", 300.0, "nvml", 0.03)  # polled every 20 ms from a Python thread
+    assert "NVIDIA H200" in next(m["notes"] for m in rep["meta"]["meters"] if m["domain"] == "gpu:0")
+    share = rep["totals"]["energy_j"]["gpu:0"] / rep["measured_j"]["gpu:0"]
+    assert share == pytest.approx(0.75, abs=0.02)
+    assert rep["meta"]["engine"] == "wall"

@@ -42,7 +42,8 @@ def random_recording(seed: int, backend: str, n_samples: int, n_intervals: int, 
     energy = {"package": EnergySeries(T, e1), "dram": EnergySeries(T2, e2)}
     if gpu:
         domains.append(Domain("gpu:0", "test", True, "gpu"))
-        energy["gpu:0"] = EnergySeries(T, np.cumsum(np.concatenate(([0.0], rng.uniform(0, 0.1, len(T) - 1)))))
+        share = rng.uniform(0, 1, len(T)) if rng.random() < 0.5 else None  # NVML's per-process share
+        energy["gpu:0"] = EnergySeries(T, np.cumsum(np.concatenate(([0.0], rng.uniform(0, 0.1, len(T) - 1)))), share)
     if cores:  # AMD-style per-core counters, one CPU each
         for c in (0, 1):
             domains.append(Domain(f"core:{c}", "test", True, "cpu", cpus=(c,)))

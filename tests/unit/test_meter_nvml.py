@@ -45,13 +45,44 @@ def test_energy_counter_and_power_only_devices():
     assert nv._state.init_count == 0  # nvmlShutdown matched nvmlInit
 
 
-def test_share_unknown_when_others_share_the_device():
+def test_equal_split_when_others_share_the_device_without_utilization():
     nv.reset([nv.FakeGpu(energy_counter=False, processes=[os.getpid(), 1234])])
     m = Nvml(pynvml=nv)
     m.open()
     m.poll()
-    assert np.isnan(m.shares()["gpu:0"][1][0])
+    assert m.shares()["gpu:0"][1][0] == pytest.approx(0.5)
     m.close()
+
+
+def test_no_share_when_not_using_the_device():
+    nv.reset([nv.FakeGpu(energy_counter=False, processes=[1234])])
+    m = Nvml(pynvml=nv)
+    m.open()
+    m.poll()
+    assert m.shares()["gpu:0"][1][0] == 0.0
+    m.close()
+
+
+def test_share_put_on_the_readings_it_covers():
+    from pyprof_carbon.meters.nvml import share_at
+    t = np.array([0, 10, 20, 30, 40])
+    got = share_at(t, np.array([15, 35]), np.array([0.25, np.nan]))
+    # readings 0..15 get the share read at 15; 20..35 the one at 35 (unknown: 1); beyond: the last
+    assert got.tolist() == [0.25, 0.25, 1.0, 1.0, 1.0]
+    assert share_at(t, np.zeros(0, np.int64), np.zeros(0)).tolist() == [1.0] * 5
+
+
+def test_energy_series_carry_the_share():
+    me = os.getpid()
+    nv.reset([nv.FakeGpu(watts=100.0, utilization={me: 30, 4242: 90})])
+    m = Nvml(pynvml=nv, interval_s=0.005)
+    m.open()
+    try:
+        e = run(m, 0.2)["gpu:0"]
+    finally:
+        m.close()
+    assert e.share is not None and len(e.share) == len(e.t_ns)
+    assert e.share[-1] == pytest.approx(0.25)  # 30 of 120 SM-%
 
 
 def test_driver_not_loaded():
