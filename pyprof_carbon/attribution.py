@@ -16,7 +16,7 @@ Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
      instead of the CPU share, and `active` treats it like `share`). An interval no span covers hands its energy to the nearest later one (or
      earlier, at the end of the run), so nothing is lost.
      Split `power` (default, measured domains only): inside an interval, samples are weighted by
-     their leaf function's power per CPU-second, estimated from the whole run (power_weights), so
+     their call stack's power per CPU-second, estimated from the whole run (power_weights), so
      an interval in which a 10 W and a 40 W function both ran is not split as if they drew alike.
   3. unattributed = dE - A: energy of the machine not spent by this process.
 Conservation per domain: stacks + profiler + unattributed = measured, to rounding (tests assert it).
@@ -171,8 +171,9 @@ def core_time(T, t, t_prev, q, on_core, dB, dC, ncpu: int, core_cpus: int):
 
 def power_weights(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: np.ndarray,
                   q: np.ndarray, cls: np.ndarray, iterations: int = POWER_ITERATIONS) -> np.ndarray:
-    """Per-sample weight: the power per CPU-second of the sample's class (its leaf function),
-    relative to the run's mean, for splitting each interval's energy among its samples.
+    """Per-sample weight: the power per CPU-second of the sample's class (its call stack: the same
+    function can draw differently from different callers, on different data), relative to the
+    run's mean, for splitting each interval's energy among its samples.
 
     Model: interval i's energy is sum over classes f of P_f * c_if (c_if: CPU time of class f in
     i). P is the maximum-likelihood estimate by EM (the multiplicative updates of Poisson
@@ -198,12 +199,6 @@ def power_weights(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: np.n
     return np.maximum(P / mean, MIN_WEIGHT)[cls]
 
 
-def leaf_classes(rec: Recording) -> np.ndarray:
-    """Per sample: 1 + its leaf function's index (0: a sample with no Python frame)."""
-    leaf = np.array([st[-1][0] + 1 if len(st) else 0 for st in rec.stacks] or [0], dtype=np.int64)
-    return leaf[rec.samples["stack"].astype(np.int64)] if len(rec.samples["stack"]) else np.zeros(0, np.int64)
-
-
 def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float = 1.0,
               baseline_w: Optional[Dict[str, float]] = None, nbins: int = 100,
               compare=None, split: str = "power") -> Profile:
@@ -222,7 +217,7 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
     wall = wall_weights(t, tid) if has_gpu else None
     t_prev_cpu = np.maximum(previous_sample_time(t, tid, q), t - q)  # CPU time is spent just before its sample
     t_prev_wall = t - wall if has_gpu else None
-    cls = leaf_classes(rec) if split == "power" else None
+    cls = s["stack"].astype(np.int64) if split == "power" else None
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
     baseline_w = baseline_w or rec.meta.get("baseline_w", {})
     if intensity is None:  # re-rendering: the intensity resolved when the run was recorded

@@ -19,7 +19,7 @@ Per energy domain, meter interval i = [T_i, T_i+1) carries dE_i:
      GPU domains use wall time: the window of a sample is the gap since its thread's previous
      sample (the first sample of a thread: the median gap of all threads), and q_k is that gap.
      Split `power` (measured domains): before step 2, each sample's q_k is multiplied by the
-     power per CPU-second of its leaf function f relative to the run's mean. The powers P_f come
+     power per CPU-second of its call stack f relative to the run's mean. The powers P_f come
      from POWER_ITERATIONS EM steps from P = 1: with each sample's q placed in the interval holding
      its window's midpoint, E_f = sum over samples k of f of U_i(k) * P_f q_k / (sum over samples j
      in i(k) of P_f(j) q_j), P_f = E_f / (sum of q over f's samples); weights below 1e-3 are 1e-3.
@@ -124,7 +124,7 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
     if q and sum(q) == 0:
         q = [1.0] * len(q)
     tid = [int(x) for x in s["tid"]]
-    cls = [(rec.stacks[int(k)][-1][0] + 1) if rec.stacks[int(k)] else 0 for k in s["stack"]]
+    cls = [int(k) for k in s["stack"]]
     sched = rec.sched
     st = [float(x) for x in sched.t_ns]
     series = {k: [float(x) for x in getattr(sched, k)] for k in ("machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns")}

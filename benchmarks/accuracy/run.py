@@ -7,7 +7,8 @@ For each scheduler backend and each variant (single-threaded, and two threads wh
 interleave), runs `pyprof-carbon run --meter rapl-powercap --sched B --cadence 1` on
 workload.py with PYPROF_CARBON_POWERCAP_ROOT at the simulated tree, then prints per phase
 function the profiler's share of the energy of the two phases (self energy), the truth, and what a
-split by CPU time alone would say. Target: |profiler - truth| <= 0.03 per backend that works here.
+split by CPU time alone would say (and the error of `--split cpu`, which splits each meter interval
+by CPU time rather than by the functions' estimated power). Target: |profiler - truth| <= 0.03 per backend that works here.
 """
 from __future__ import annotations
 
@@ -63,14 +64,20 @@ def run_case(sched: str, threads: int, seconds: float, seed: int, workdir: str,
         if sim.poll() is None:
             sim.kill()
             sim.wait()
-    rep = subprocess.run([python, "-m", "pyprof_carbon", "report", rec, "--format", "json"], env=env(),
+    with open(truth_path) as f:
+        truth = json.load(f)
+    out = compare(report_json(python, rec), truth, sched, threads)
+    # the same recording split by CPU time alone inside each meter interval (--split cpu)
+    out["cpu_split"] = compare(report_json(python, rec, "--split", "cpu"), truth, sched, threads)["max_abs_error"]
+    return out
+
+
+def report_json(python: str, rec: str, *extra: str) -> dict:
+    rep = subprocess.run([python, "-m", "pyprof_carbon", "report", rec, "--format", "json", *extra], env=env(),
                          capture_output=True, text=True, timeout=300)
     if rep.returncode != 0:
         raise RuntimeError(f"pyprof-carbon report failed: {rep.stderr[-2000:]}")
-    report = json.loads(rep.stdout)
-    with open(truth_path) as f:
-        truth = json.load(f)
-    return compare(report, truth, sched, threads)
+    return json.loads(rep.stdout)
 
 
 def compare(report: dict, truth: dict, sched: str, threads: int) -> dict:
@@ -130,7 +137,8 @@ def main(argv=None):
                       f"{v['error']:+7.4f} {v['samples']:8d}")
             t = res["truth"]
             print(f"{'':7} {'':7} max |error| {res['max_abs_error']:.4f} (target 0.03; sampling sd "
-                  f"{res['sampling_sd']:.4f}); simulator {t['steps']} steps, {t['late_steps']} late")
+                  f"{res['sampling_sd']:.4f}; with --split cpu {res['cpu_split']:.4f}); simulator "
+                  f"{t['steps']} steps, {t['late_steps']} late")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1, default=str)
