@@ -13,8 +13,9 @@ Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
      interval's energy in proportion to the CPU time its span puts there (GPU domains: wall time
      instead of CPU time, so a thread waiting on the GPU is charged; the `wall` engine samples
      waiting threads; a device that reports the process's share, NVML, gives A_i from that share
-     instead of the CPU share, and `active` treats it like `share`). An interval no span covers hands its energy to the nearest later one (or
-     earlier, at the end of the run), so nothing is lost.
+     instead of the CPU share, and `active` treats it like `share`). An interval no span covers
+     hands its energy to the nearest later one (or earlier, at the end of the run), so nothing is
+     lost.
      Split `power` (default, measured domains only): inside an interval, samples are weighted by
      their call stack's power per CPU-second, estimated from the whole run (power_weights), so
      an interval in which a 10 W and a 40 W function both ran is not split as if they drew alike.
@@ -280,7 +281,7 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
     profile.measured_j, profile.unattributed_j, profile.timeline = measured, unattributed, timeline
     total_prof_cpu = float(sched.profiler_cpu_ns[-1] - sched.profiler_cpu_ns[0]) / 1e9 if len(sched.t_ns) else 0.0
     profile.profiler_cost = {"cpu_s": total_prof_cpu, "energy_j": profiler_j}
-    total_j = float(sum(v.sum() for v in per_sample.values()))
+    total_j = float(sum(v.sum() for d, v in per_sample.items() if d in counted))
     profile.meta.update(
         sched={"backend": sched.backend, "ncpu": sched.ncpu, "resolution_note": sched.resolution_note},
         attribution=policy, split=split, pue=pue, intensity=intensity.to_meta(),

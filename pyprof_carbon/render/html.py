@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..profile import Profile
+from ..profile import Profile, total_domains
 from .svg import CallTree, fmt_num
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
@@ -199,8 +199,11 @@ def _details(profile: Profile) -> str:
 
 def _summary(profile: Profile) -> str:
     tot = profile.totals()
-    cards = [("energy", fmt_num(tot["energy_j"]["total"], "J"),
-              " + ".join(f"{d} {fmt_num(v, 'J')}" for d, v in tot["energy_j"].items() if d != "total")),
+    e = {d: v for d, v in tot["energy_j"].items() if d != "total"}
+    counted = total_domains(e)
+    parts = " + ".join(f"{d} {fmt_num(e[d], 'J')}" for d in counted)
+    inside = ", ".join(f"{d} {fmt_num(v, 'J')}" for d, v in e.items() if d not in counted)
+    cards = [("energy", fmt_num(tot["energy_j"]["total"], "J"), parts + (f"; not added: {inside}" if inside else "")),
              ("CO2eq", fmt_num(tot["co2_g"], "g"), (profile.meta.get("intensity") or {}).get("name", "")),
              ("CPU time", fmt_num(tot["cpu_s"], "s"), f"{tot['samples']:,} samples"),
              ("wall time", fmt_num(tot["wall_s"], "s"), ""),
