@@ -44,3 +44,11 @@ def test_text_labels_each_domain_and_lists_threads():
     assert "Top functions by self energy" in out and "Threads" in out and "Top lines" in out
     assert "\033[" not in out  # no color unless asked
     assert "\033[1m" in text.render(profile(), {}, text.Style(True))
+
+
+def test_total_counts_no_joule_twice():
+    from pyprof_carbon.profile import total_domains
+    assert total_domains(["package", "core", "uncore", "dram", "psys", "gpu:0"]) == ["package", "dram", "gpu:0"]
+    assert total_domains(["package", "core:0", "core:2"]) == ["package"]
+    assert total_domains(["psys", "gpu:0"]) == ["psys", "gpu:0"]  # a platform counter alone is the total
+    assert total_domains(["core"]) == ["core"]                    # nothing contains it here
