@@ -28,6 +28,10 @@ size_t Collector::VecHash::operator()(const std::vector<int32_t>& v) const {
 Collector::Collector(CollectorConfig cfg) : cfg_(std::move(cfg)), ring_(cfg_.ring_capacity) {
   uint64_t five_ms = 5000000;
   scan_every_ = cfg_.cadence_ns >= five_ms ? 1 : (five_ms + cfg_.cadence_ns - 1) / cfg_.cadence_ns;
+  // /proc/stat counts in USER_HZ (10 ms) and costs tens of µs (it walks every CPU and IRQ): at a
+  // 1 ms cadence it is read every 10th tick (and at the first and last); other ticks store kMissing.
+  const uint64_t ten_ms = 10000000ull;
+  stat_every_ = cfg_.cadence_ns >= ten_ms ? 1 : (ten_ms + cfg_.cadence_ns - 1) / cfg_.cadence_ns;
 }
 
 Collector::~Collector() {
@@ -113,7 +117,7 @@ void Collector::run() {
   }
 }
 
-void Collector::tick() {
+void Collector::tick(bool every_source) {
   if (thread_ && std::this_thread::get_id() == thread_->get_id()) {
     timespec c;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
@@ -125,11 +129,16 @@ void Collector::tick() {
   if (sched_perf_) sched_perf_->poll(now, nullptr, nullptr);
   std::lock_guard<std::mutex> lk(mu_);
   tick_t.push_back(now);
+  bool read_stat = every_source || reads_++ % stat_every_ == 0;
+  scratch_.new_tick();
   for (size_t i = 0; i < n; ++i) {
     const SourceSpec& s = cfg_.sources[i];
     bool sp = sched_perf_ && (s.kind == SourceKind::SchedPerfBusy || s.kind == SourceKind::SchedPerfProcess);
-    tick_raw.push_back(sp ? sched_perf_->value(s.kind == SourceKind::SchedPerfProcess, s.offset)
-                          : read_counter(s, profiler_cpu, scratch_));
+    if (s.kind == SourceKind::ProcStatBusy && !read_stat)
+      tick_raw.push_back(kMissing);
+    else
+      tick_raw.push_back(sp ? sched_perf_->value(s.kind == SourceKind::SchedPerfProcess, s.offset)
+                            : read_counter(s, profiler_cpu, scratch_));
   }
   drain_locked();
   if (running_ && cfg_.rate_hz > 0 && tick_no_++ % scan_every_ == 0) scan_threads(now);
@@ -264,7 +273,7 @@ void Collector::stop() {
   if (thread_ && thread_->joinable()) thread_->join();
   g_sampler.set_active(false);
   g_sampler.disarm_all();
-  tick();  // the last reading closes the last interval
+  tick(true);  // the last reading closes the last interval
   sched_perf_.reset();
 }
 

@@ -94,7 +94,7 @@ class Collector {
   static void on_code_dying(struct _object* code);  // PyObject*, GIL held
   void start_thread();
   void run();
-  void tick();
+  void tick(bool every_source = false);
   void drain_locked();
   void scan_threads(uint64_t now);
   int32_t intern_code(void* ptr);
@@ -108,12 +108,13 @@ class Collector {
   int32_t collector_tid_ = 0;
   int proc_task_fd_ = -1;
   uint64_t scan_every_ = 1, tick_no_ = 0;
+  uint64_t stat_every_ = 1, reads_ = 0;  // /proc/stat is read every stat_every_ ticks (below)
   std::unordered_map<void*, int32_t> code_ids_;
   std::unordered_map<LocKey, int32_t, LocHash> loc_ids_;
   std::unordered_map<std::vector<int32_t>, int32_t, VecHash> stack_ids_;
   std::unordered_map<int32_t, size_t> live_threads_;  // tid -> index in threads
   std::vector<int32_t> frame_buf_;
-  std::vector<uint8_t> scratch_;
+  ReadScratch scratch_;
   bool watching_ = false;
   std::unique_ptr<SchedPerf> sched_perf_;  // when a source is SchedPerfBusy/SchedPerfProcess
 };

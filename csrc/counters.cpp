@@ -37,22 +37,27 @@ static uint64_t proc_stat_busy_ns(int fd) {
   return busy * (1000000000ull / uint64_t(hz));
 }
 
-static uint64_t bpf_lookup(const SourceSpec& s, std::vector<uint8_t>& scratch) {
-  if (scratch.size() < s.size) scratch.resize(s.size);
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof attr);
-  uint32_t key = s.key;
-  attr.map_fd = uint32_t(s.fd);
-  attr.key = uint64_t(uintptr_t(&key));
-  attr.value = uint64_t(uintptr_t(scratch.data()));
-  if (syscall(SYS_bpf, BPF_MAP_LOOKUP_ELEM, &attr, sizeof attr) != 0) return kMissing;
+static uint64_t bpf_lookup(const SourceSpec& s, ReadScratch& scratch) {
   if (s.offset + 8 > s.size) return kMissing;
+  if (scratch.bpf_fd != s.fd || scratch.bpf_key != s.key || scratch.buf.size() < s.size) {
+    if (scratch.buf.size() < s.size) scratch.buf.resize(s.size);
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    uint32_t key = s.key;
+    attr.map_fd = uint32_t(s.fd);
+    attr.key = uint64_t(uintptr_t(&key));
+    attr.value = uint64_t(uintptr_t(scratch.buf.data()));
+    scratch.bpf_ok = syscall(SYS_bpf, BPF_MAP_LOOKUP_ELEM, &attr, sizeof attr) == 0;
+    scratch.bpf_fd = s.fd;
+    scratch.bpf_key = s.key;
+  }
+  if (!scratch.bpf_ok) return kMissing;
   uint64_t v;
-  memcpy(&v, scratch.data() + s.offset, 8);
+  memcpy(&v, scratch.buf.data() + s.offset, 8);
   return v;
 }
 
-uint64_t read_counter(const SourceSpec& s, uint64_t profiler_cpu_ns, std::vector<uint8_t>& scratch) {
+uint64_t read_counter(const SourceSpec& s, uint64_t profiler_cpu_ns, ReadScratch& scratch) {
   switch (s.kind) {
     case SourceKind::TextU64: {
       char buf[64];

@@ -3,7 +3,7 @@
 The program keeps, per CPU, in a BPF array (one value struct per CPU, layout `CpuState` below):
 the busy time so far (a non-idle task ran), the time this process's threads ran, when the CPU's
 current interval started, and what is running in it (busy? ours?). The native collector reads the
-fields each tick with bpf(MAP_LOOKUP_ELEM) (`BPF_LOOKUP` sources: no Python in the loop), and
+fields each tick with one bpf(MAP_LOOKUP_ELEM) per CPU (`BPF_LOOKUP` sources: no Python in the loop), and
 `timeline()` adds each CPU's running interval up to the tick's timestamp (bpf_ktime_get_ns is
 CLOCK_MONOTONIC, the collector's clock). A switched-out thread's owner is exact (the program runs
 in its context: bpf_get_current_pid_tgid); the thread coming in is ours when its tid is in a hash
@@ -185,8 +185,9 @@ class EbpfBackend(SchedBackend):
         prof = fill_missing(raw[:, ncpu * nf + 1])
 
         def cumulative(v):
-            # the fields of one CPU are read one lookup at a time: a switch between two reads can
-            # make a sum dip by that switch's running time for one tick; never report a decrease
+            # a CPU's fields come from one lookup (csrc/counters.h), but the tick's timestamp is
+            # taken before it: a switch in between counts its interval up to after the timestamp,
+            # and the next tick can then sum to a little less; never report a decrease
             return np.maximum.accumulate(v - v[0]) if len(v) else v
 
         return SchedTimeline(t_ns=ticks.t_ns, machine_busy_ns=cumulative(busy), process_cpu_ns=cumulative(ours),
