@@ -47,11 +47,17 @@ def windowed_diff(cum: np.ndarray, t: np.ndarray, window_ns: int) -> np.ndarray:
     return cum[hi] - cum[lo]
 
 
-def process_energy(dE, dt_ns, dB, dC, dB_w, dC_w, ncpu, policy, baseline_w) -> np.ndarray:
-    """A_i: the part of each interval's energy that belongs to this process (step 1)."""
-    share = np.clip(np.divide(dC_w, dB_w, out=np.zeros_like(dE), where=dB_w > 0), 0.0, 1.0)
-    share = np.where((dB_w <= 0) & (dC_w > 0), 1.0, share)  # process ran, machine count lagged
-    if policy == "share":
+def process_energy(dE, dt_ns, dB_w, dC_w, ncpu, policy, baseline_w, device_share=None) -> np.ndarray:
+    """A_i: the part of each interval's energy that belongs to this process (step 1), from the
+    machine's busy and the process's CPU time over the (possibly widened) interval. A device that
+    reports the process's share itself (NVML) gives `device_share`, used instead of the CPU share;
+    its idle fraction is unknown, so `active` treats it like `share`."""
+    if device_share is not None:
+        share = device_share
+    else:
+        share = np.clip(np.divide(dC_w, dB_w, out=np.zeros_like(dE), where=dB_w > 0), 0.0, 1.0)
+        share = np.where((dB_w <= 0) & (dC_w > 0), 1.0, share)  # process ran, machine count lagged
+    if policy == "share" or (policy == "active" and device_share is not None):
         base = dE
     elif policy == "active":
         util = np.clip(np.divide(dB_w, ncpu * dt_ns, out=np.zeros_like(dE), where=dt_ns > 0), 0.0, 1.0)
@@ -156,16 +162,19 @@ def home_interval(T: np.ndarray, t: np.ndarray, t_prev: np.ndarray) -> np.ndarra
     return np.clip(np.searchsorted(T, (t + t_prev) / 2, side="right") - 1, 0, len(T) - 2)
 
 
-def core_time(T, t, t_prev, q, on_core, dB, dC, ncpu: int, core_cpus: int):
-    """Machine busy and process CPU time on one core's CPUs, per interval (a per-core domain).
-
-    The process's part is its CPU time times the fraction of its sampled CPU time that was spent on
-    the core (samples record their CPU); other processes' busy time is taken as spread evenly over
-    the CPUs, since the timeline keeps machine totals, not per-CPU busy time."""
+def core_fraction(T, t, t_prev, q, on_core) -> np.ndarray:
+    """Per interval: the fraction of the samples' CPU time spent on one core's CPUs (samples record
+    their CPU), each sample's time placed in the interval holding its span's midpoint."""
     n = len(T) - 1
     home = home_interval(T, t, t_prev)
     all_q = np.bincount(home, weights=q, minlength=n)
-    frac = np.divide(np.bincount(home, weights=q * on_core, minlength=n), all_q, out=np.zeros(n), where=all_q > 0)
+    return np.divide(np.bincount(home, weights=q * on_core, minlength=n), all_q, out=np.zeros(n), where=all_q > 0)
+
+
+def core_time(dB, dC, frac, ncpu: int, core_cpus: int):
+    """Machine busy and process CPU time on one core's CPUs, per interval (a per-core domain): the
+    process's part of the core is frac of its CPU time; other processes' busy time is taken as
+    spread evenly over the CPUs, since the timeline keeps machine totals, not per-CPU busy time."""
     mine = dC * frac
     return mine + np.maximum(dB - dC, 0.0) * core_cpus / ncpu, mine
 
@@ -217,6 +226,7 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
     has_gpu = any(d.kind == "gpu" for d in rec.domains)
     wall = wall_weights(t, tid) if has_gpu else None
     t_prev_cpu = np.maximum(previous_sample_time(t, tid, q), t - q)  # CPU time is spent just before its sample
+    tf = t.astype(np.float64)
     t_prev_wall = t - wall if has_gpu else None
     cls = s["stack"].astype(np.int64) if split == "power" else None
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
@@ -241,7 +251,7 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         dt_ns = np.diff(T)
         cum = {k: np.interp(T, sched_t, getattr(sched, k).astype(np.float64))
                for k in ("machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns")}
-        dB, dC, dP = (np.diff(cum[k]) for k in ("machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns"))
+        dC, dP = np.diff(cum["process_cpu_ns"]), np.diff(cum["profiler_cpu_ns"])  # the profiler's part of C
         dB_w = windowed_diff(cum["machine_busy_ns"], T, window)
         dC_w = windowed_diff(cum["process_cpu_ns"], T, window)
         # GPU energy follows wall time, so a thread waiting on the GPU is charged
@@ -250,24 +260,20 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         if d.cpus and len(t):  # a core's own counter (AMD core:N): only that core's samples share it
             ncpu = len(d.cpus)
             on_core = np.isin(s["cpu"], d.cpus)
-            tf = t.astype(np.float64)
-            sB, sC = core_time(T, tf, t_prev, weight, on_core, dB, dC, sched.ncpu, len(d.cpus))
-            sB_w, sC_w = core_time(T, tf, t_prev, weight, on_core, dB_w, dC_w, sched.ncpu, len(d.cpus))
+            frac = core_fraction(T, tf, t_prev, weight, on_core)
+            dB_w, dC_w = core_time(dB_w, dC_w, frac, sched.ncpu, ncpu)
             weight = weight * on_core
-        else:
-            sB, sC, sB_w, sC_w = dB, dC, dB_w, dC_w
-        if es.share is not None:  # the device says how much of it this process used (NVML, DESIGN §4.3)
-            base = np.maximum(dE - baseline_w.get(d.name, 0.0) * dt_ns / 1e9, 0.0) if policy == "dynamic" else dE
-            A = base * es.share[1:]
+        device_share = es.share[1:] if es.share is not None else None  # NVML, DESIGN §4.3
+        A = process_energy(dE, dt_ns, dB_w, dC_w, ncpu, policy, baseline_w.get(d.name, 0.0), device_share)
+        if device_share is not None:
             prof = np.zeros_like(A)  # the profiler does not use the device
         else:
-            A = process_energy(dE, dt_ns, sB, sC, sB_w, sC_w, ncpu, policy, baseline_w.get(d.name, 0.0))
             prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
         user = A - prof
         # CO2 is priced per interval, at the intensity in force then (DESIGN §4 step 4)
         user_co2 = carbon.co2_g(user, unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)
         if cls is not None and d.measured and len(t):  # an estimate has no per-function power to find
-            weight = weight * power_weights(user, T, t.astype(np.float64), t_prev, weight, cls)
+            weight = weight * power_weights(user, T, tf, t_prev, weight, cls)
         e_s, c_s = spread_to_samples(user, T, t, t_prev, weight, user_co2)
         per_sample[d.name] = e_s
         measured[d.name] = float(dE.sum())
