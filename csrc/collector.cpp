@@ -15,6 +15,7 @@
 namespace pyprof {
 
 static std::atomic<Collector*> g_collector{nullptr};
+static volatile sig_atomic_t g_term_caught = 0;
 
 size_t Collector::VecHash::operator()(const std::vector<int32_t>& v) const {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
@@ -110,6 +111,10 @@ void Collector::run() {
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
     }
     if (!running_.load(std::memory_order_acquire)) break;
+    if (g_term_caught) {
+      die_of_sigterm();
+      return;
+    }
     tick();
     next += cfg_.cadence_ns;
     uint64_t now = monotonic_ns();
@@ -142,6 +147,54 @@ void Collector::tick(bool every_source) {
   }
   drain_locked();
   if (running_ && cfg_.rate_hz > 0 && tick_no_++ % scan_every_ == 0) scan_threads(now);
+}
+
+bool Collector::save_on_sigterm(struct _object* save) {
+  struct sigaction old;
+  if (sigaction(SIGTERM, nullptr, &old) != 0 || old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+    return false;
+  Py_XINCREF(save);
+  Py_XDECREF(term_save_);
+  term_save_ = save;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = &Collector::on_sigterm;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  return sigaction(SIGTERM, &sa, nullptr) == 0;
+}
+
+// Async-signal-safe: sets a flag the collector thread polls at each tick (at most one cadence
+// later); on a second delivery, or when no collector runs, it dies as the default action would.
+void Collector::on_sigterm(int) {
+  if (g_term_caught || g_collector.load() == nullptr) {
+    signal(SIGTERM, SIG_DFL);
+    kill(getpid(), SIGTERM);
+    return;
+  }
+  g_term_caught = 1;
+}
+
+void Collector::die_of_sigterm() {
+  running_ = false;
+  g_sampler.set_active(false);
+  g_sampler.disarm_all();
+  tick(true);
+  sched_perf_.reset();
+  if (term_save_ != nullptr) {
+    PyGILState_STATE st = PyGILState_Ensure();
+    PyObject* r = PyObject_CallNoArgs(term_save_);
+    if (r == nullptr) PyErr_Clear();  // nothing to report to: the process dies now
+    Py_XDECREF(r);
+    PyGILState_Release(st);
+  }
+  signal(SIGTERM, SIG_DFL);
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  kill(getpid(), SIGTERM);  // process-directed: a thread that does not block it takes it and dies
+  pthread_sigmask(SIG_UNBLOCK, &term, nullptr);
+  for (;;) pause();
 }
 
 void Collector::scan_threads(uint64_t now) {
@@ -264,6 +317,9 @@ void Collector::on_code_dying(struct _object* code) {
 
 void Collector::stop() {
   if (!running_.exchange(false)) return;
+  struct sigaction cur;
+  if (term_save_ != nullptr && sigaction(SIGTERM, nullptr, &cur) == 0 && cur.sa_handler == &Collector::on_sigterm)
+    signal(SIGTERM, SIG_DFL);  // from now on a SIGTERM kills as it would have
   if (g_sampler.in_forked_child()) {
     // A child forked while profiling inherited this object but not the collector thread, and
     // maybe a mutex that thread held: touch neither (the std::thread is leaked, not destroyed).

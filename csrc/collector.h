@@ -63,6 +63,15 @@ class Collector {
   void stop();          // may be called without the GIL
   void resolve();       // GIL held: names and lines of every code still alive; stops watching
 
+  // SIGTERM with the default disposition kills a process without running Python's exit work, so
+  // `run` would lose the program's samples. While profiling, a SIGTERM whose disposition was the
+  // default is caught natively, unseen by the program (signal.getsignal() still says SIG_DFL; a
+  // handler the program installs replaces ours, as it would replace the default); the collector thread then
+  // stops sampling, takes the GIL, calls `save` (a Python callable, new reference kept) and kills
+  // the process with SIGTERM, so it dies exactly as it would have. A second SIGTERM while saving
+  // kills at once. Returns false when SIGTERM already had a handler (nothing installed).
+  bool save_on_sigterm(struct _object* save);
+
   // Results (after stop + resolve).
   std::vector<uint64_t> s_t, s_cpu;
   std::vector<int32_t> s_tid, s_stack;
@@ -94,6 +103,8 @@ class Collector {
   static void on_code_dying(struct _object* code);  // PyObject*, GIL held
   void start_thread();
   void run();
+  void die_of_sigterm();  // collector thread, after a caught SIGTERM
+  static void on_sigterm(int);
   void tick(bool every_source = false);
   void drain_locked();
   void scan_threads(uint64_t now);
@@ -116,6 +127,7 @@ class Collector {
   std::vector<int32_t> frame_buf_;
   ReadScratch scratch_;
   bool watching_ = false;
+  struct _object* term_save_ = nullptr;  // PyObject*: what save_on_sigterm() was given
   std::unique_ptr<SchedPerf> sched_perf_;  // when a source is SchedPerfBusy/SchedPerfProcess
 };
 

@@ -1,5 +1,4 @@
 // pybind11 bindings only: no policy here.
-#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -13,43 +12,44 @@
 namespace py = pybind11;
 using namespace pyprof;
 
+// Arrays leave as bytes (the caller gives them a dtype: pyprof_carbon/native_results.py), so that
+// the profiled program's process never imports numpy: a recording made by `run` is handed over
+// with marshal, which every interpreter has built in.
 template <typename T>
-static py::array_t<T> as_array(const std::vector<T>& v) {
-  return py::array_t<T>(py::ssize_t(v.size()), v.data());
+static py::bytes as_bytes(const std::vector<T>& v) {
+  return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
-static py::dict results(Collector& c) {
+static py::dict raw_results(Collector& c) {
   py::dict d;
-  d["t_ns"] = as_array(c.s_t);
-  d["cpu_ns"] = as_array(c.s_cpu);
-  d["tid"] = as_array(c.s_tid);
-  d["cpu"] = as_array(c.s_cpuno);
-  d["stack"] = as_array(c.s_stack);
+  d["t_ns"] = as_bytes(c.s_t);
+  d["cpu_ns"] = as_bytes(c.s_cpu);
+  d["tid"] = as_bytes(c.s_tid);
+  d["cpu"] = as_bytes(c.s_cpuno);
+  d["stack"] = as_bytes(c.s_stack);
   std::vector<int64_t> offsets{0};
   std::vector<int32_t> flat;
   for (const auto& s : c.stacks) {
     flat.insert(flat.end(), s.begin(), s.end());
     offsets.push_back(int64_t(flat.size()));
   }
-  d["stack_offsets"] = as_array(offsets);
-  d["stack_locs"] = as_array(flat);  // leaf first; -1 = deeper than MAX_DEPTH, -2 = unreadable
+  d["stack_offsets"] = as_bytes(offsets);
+  d["stack_locs"] = as_bytes(flat);  // leaf first; -1 = deeper than MAX_DEPTH, -2 = unreadable
   std::vector<int32_t> lc, ll, lline;
   for (const auto& l : c.locations) {
     lc.push_back(l.code);
     ll.push_back(l.lasti);
     lline.push_back(l.line);
   }
-  d["loc_code"] = as_array(lc);
-  d["loc_lasti"] = as_array(ll);
-  d["loc_line"] = as_array(lline);
+  d["loc_code"] = as_bytes(lc);
+  d["loc_lasti"] = as_bytes(ll);
+  d["loc_line"] = as_bytes(lline);
   py::list codes;
   for (const auto& ci : c.codes) codes.append(py::make_tuple(ci.name, ci.qualname, ci.file, ci.firstline));
   d["codes"] = codes;
-  size_t n = c.nsources();
-  py::array_t<uint64_t> raw({py::ssize_t(c.tick_t.size()), py::ssize_t(n)});
-  if (!c.tick_raw.empty()) memcpy(raw.mutable_data(), c.tick_raw.data(), c.tick_raw.size() * sizeof(uint64_t));
-  d["tick_t_ns"] = as_array(c.tick_t);
-  d["tick_raw"] = raw;
+  d["nsources"] = c.nsources();
+  d["tick_t_ns"] = as_bytes(c.tick_t);
+  d["tick_raw"] = as_bytes(c.tick_raw);  // ticks x sources, row-major
   py::list threads;
   for (const auto& t : c.threads) {
     py::dict td;
@@ -114,5 +114,8 @@ PYBIND11_MODULE(_native, m) {
       .def("start", &Collector::start)
       .def("stop", &Collector::stop, py::call_guard<py::gil_scoped_release>())
       .def("resolve", &Collector::resolve)
-      .def("results", &results);
+      .def("raw_results", &raw_results)
+      .def("save_on_sigterm", [](Collector& c, py::function save) { return c.save_on_sigterm(save.ptr()); },
+           "Until stop(): a SIGTERM (while its disposition is the default) runs `save` with the GIL "
+           "on the collector thread, then kills the process with SIGTERM as the default action would.");
 }

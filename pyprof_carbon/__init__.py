@@ -1,10 +1,19 @@
-"""pyprof-carbon: an energy profiler for Python."""
-__version__ = "0.1.0"
+"""pyprof-carbon: an energy profiler for Python.
 
-# `profile` is the public API (context manager / decorator). The submodule of the same name (the
-# Profile data model) is imported first by profiler.py, and this assignment then wins, so
-# `pyprof_carbon.profile(...)` is always the API; import the data model as
-# `from pyprof_carbon.profile import Profile`.
-from .profiler import Profiler, profile  # noqa: E402
+Importing the package imports nothing else: the program that `run` profiles imports
+`pyprof_carbon._native` through it, and must see no more modules than under plain python.
+`Profiler` and `profile` (the in-code API) load on first use.
+"""
+from ._version import __version__
 
 __all__ = ["Profiler", "profile", "__version__"]
+
+
+def __getattr__(name):
+    # `profile` is the API (context manager / decorator), not the submodule of the same name: the
+    # data model is `pyprof_carbon.profile.Profile`, reached by importing that module explicitly.
+    if name in ("Profiler", "profile"):
+        from . import profiler  # imports the data model, which binds `profile` to that module: rebind
+        globals().update(Profiler=profiler.Profiler, profile=profiler.profile)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from ._version import __version__
 from .errors import UserError
 
 COMMANDS = ("run", "report", "diff", "doctor", "regions")
@@ -25,7 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    program = None
+    if argv and argv[0] == "run":  # the program's own words never go through our parser
+        from .commands.run import split_program
+        run_parser = parser._subparsers._group_actions[0].choices["run"]
+        options, program = split_program(run_parser, argv[1:])
+        argv = ["run", *options]
     args = parser.parse_args(argv)
+    if program is not None:
+        args.program = program
     try:
         return int(args.func(args) or 0)
     except UserError as e:

@@ -29,7 +29,7 @@ import os
 from typing import Optional
 
 
-def _invoking_user() -> Optional[tuple]:
+def invoking_user() -> Optional[tuple]:
     """(uid, gid) of the user who ran sudo, when this process is root under sudo for someone else."""
     if os.geteuid() != 0:
         return None
@@ -41,12 +41,12 @@ def _invoking_user() -> Optional[tuple]:
 
 
 def would_drop() -> bool:
-    return _invoking_user() is not None
+    return invoking_user() is not None
 
 
 def drop_to_invoking_user() -> Optional[str]:
     """Become the user who ran sudo, in every thread; a description of what was done, or None."""
-    who = _invoking_user()
+    who = invoking_user()
     if who is None:
         return None
     uid, gid = who

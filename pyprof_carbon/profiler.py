@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import UserError
 from .meters.base import Meter, Ticks
 from .profile import FunctionInfo
@@ -54,7 +54,6 @@ class Profiler:
         self.cadence_ms, self.baseline_s = cadence_ms, baseline_s
         self.cpu_watts, self.tdp = cpu_watts, tdp
         self.command = command or [sys.argv[0]]
-        self._launcher = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
         self.intensity = intensity
         self.meters: List[Meter] = []
         self.meter_notes: List[dict] = []
@@ -65,7 +64,9 @@ class Profiler:
         self._prev_thread_hook = None
 
     # ---- start ----------------------------------------------------------------------
-    def start(self) -> None:
+    def open(self) -> None:
+        """Open the scheduler backend and the meters, fix the cadence, measure the baseline
+        (policy `dynamic`): everything but sampling, which runs where the program runs."""
         native = _native()
         from .meters.select import choose as choose_meters
         from .sched import choose as choose_sched
@@ -78,6 +79,7 @@ class Profiler:
             srcs = list(owner.sources())
             self._columns[owner.name] = slice(len(sources), len(sources) + len(srcs))
             sources += [(SOURCE_KINDS.index(s.kind), s.fd, s.offset, s.key, s.size) for s in srcs]
+        self.sources = sources
         cadence_ms = self.cadence_ms or min(m.cadence_ms for m in self.meters)
         for m in self.meters:
             if cadence_ms > m.max_interval_s() * 1e3:
@@ -86,21 +88,37 @@ class Profiler:
                                 f"unseen between reads longer than {m.max_interval_s() * 1e3:.0f} ms")
         self._cadence_ms = cadence_ms
         self._baseline_w = self._measure_baseline(native, sources, cadence_ms) if self.policy == "dynamic" else {}
-        self._collector = native.Collector(self.rate, self.engine, int(cadence_ms * 1e6), sources)
+
+    @property
+    def cadence_ns(self) -> int:
+        return int(self._cadence_ms * 1e6)
+
+    def follow(self, pid: int) -> None:
+        """Account for process `pid` (the program `run` started) and start the meters."""
+        self._pid = pid
         self._start_unix = time.time()
-        self._start_ns = native.monotonic_ns()
-        self._pid = os.getpid()
+        for owner in [self.sched, *self.meters]:
+            if hasattr(owner, "follow"):
+                owner.follow(pid)
+        for m in self.meters:
+            m.start()
+
+    def start(self) -> None:
+        """Profile this process (the in-code API) from now on."""
+        native = _native()
+        self.open()
+        self._collector = native.Collector(self.rate, self.engine, self.cadence_ns, self.sources)
         self._thread_names = {threading.get_native_id(): threading.current_thread().name}
         self._prev_thread_hook = threading.getprofile() if hasattr(threading, "getprofile") else None
         threading.setprofile(self._name_thread)  # removes itself in each new thread at once
+        self._start_unix = time.time()
         try:
-            self.engine_used = self._collector.start()
+            self._engine_used = self._collector.start()
         except RuntimeError as e:
             threading.setprofile(self._prev_thread_hook)
             self._close()
             raise UserError(f"cannot start sampling: {e}") from None
-        for m in self.meters:
-            m.start()
+        self.follow(os.getpid())
 
     def _name_thread(self, frame, event, arg):
         sys.setprofile(None)  # a profile hook left active would slow the thread 2x (REFERENCE)
@@ -121,7 +139,7 @@ class Profiler:
             m.stop()
         baseline.stop()
         baseline.resolve()
-        r = baseline.results()
+        r = decode_raw_results(baseline.raw_results())
         ticks = Ticks(r["tick_t_ns"].astype(np.int64), r["tick_raw"], self._columns)
         timeline = self.sched.timeline(ticks)
         power = {}
@@ -133,21 +151,32 @@ class Profiler:
 
     # ---- stop -----------------------------------------------------------------------
     def stop(self) -> Optional[Recording]:
-        """Stop sampling and return the Recording (None in a child forked while profiling)."""
+        """Stop sampling this process and return the Recording (None in a child forked while profiling)."""
         if self._collector is None or os.getpid() != self._pid:
             return None
         threading.setprofile(self._prev_thread_hook)
-        for m in self.meters:
-            m.stop()
         self._collector.stop()
         self._collector.resolve()
-        r = self._collector.results()
+        raw = self._collector.raw_results()
         self._collector = None
         for t in threading.enumerate():
             if t.native_id is not None:
                 self._thread_names.setdefault(t.native_id, t.name)
+        raw["engine"], raw["thread_names"] = self._engine_used, self._thread_names
+        return self.finish(raw)
+
+    def finish(self, raw: Optional[dict], exit_status: Optional[int] = None) -> Optional[Recording]:
+        """Stop the meters, close everything, and build the Recording from the raw results the
+        collector handed over (None: there are none, the program died before handing over)."""
+        for m in self.meters:
+            m.stop()
         try:
-            return self._recording(r)
+            if raw is None:
+                return None
+            rec = self._recording(decode_raw_results(raw), raw["engine"], raw.get("thread_names", {}))
+            if exit_status is not None:
+                rec.meta["exit_status"] = exit_status
+            return rec
         finally:
             self._close()
 
@@ -156,23 +185,23 @@ class Profiler:
             if owner is not None:
                 owner.close()
 
-    def _recording(self, r: dict) -> Recording:
+    def _recording(self, r: dict, engine_used: str, thread_names: Dict[int, str]) -> Recording:
         ticks = Ticks(r["tick_t_ns"].astype(np.int64), r["tick_raw"], self._columns)
         timeline = self.sched.timeline(ticks)
         domains, energy = [], {}
         for m in self.meters:
             domains += m.domains()
             energy.update(m.energy(ticks, timeline))
-        functions, stacks, stack_map = convert_stacks(r, self._launcher)
+        functions, stacks, stack_map = convert_stacks(r)
         by_time = np.argsort(r["t_ns"], kind="stable")  # threads' samples interleave slightly in the ring
         samples = {"t_ns": r["t_ns"].astype(np.int64)[by_time], "cpu_ns": r["cpu_ns"].astype(np.int64)[by_time],
                    "tid": r["tid"][by_time], "cpu": r["cpu"][by_time],
                    "stack": stack_map[r["stack"]].astype(np.int32)[by_time]}
         st = r["stats"]
-        duration = (timeline.t_ns[-1] - self._start_ns) / 1e9 if len(timeline.t_ns) else 0.0
+        duration = (timeline.t_ns[-1] - timeline.t_ns[0]) / 1e9 if len(timeline.t_ns) else 0.0
         user_cpu_s = max((timeline.process_cpu_ns[-1] - timeline.profiler_cpu_ns[-1]) / 1e9, 1e-9) \
             if len(timeline.t_ns) else 1e-9
-        threads = [{"tid": th["tid"], "name": self._thread_names.get(th["tid"], th["comm"]),
+        threads = [{"tid": th["tid"], "name": thread_names.get(th["tid"], th["comm"]),
                     "comm": th["comm"], "arm_error": th["arm_error"]} for th in r["threads"]]
         from .meters.model import cpu_model, ram_total_gb
         meta = {
@@ -180,19 +209,32 @@ class Profiler:
             "command": self.command, "python": platform.python_version(),
             "python_implementation": platform.python_implementation(),
             "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._start_unix)),
-            "start_unix_s": self._start_unix, "start_monotonic_ns": int(self._start_ns),
-            "duration_s": duration, "engine": self.engine_used,
-            "rate_hz": achieved_rate(self.engine_used, self.rate, samples, user_cpu_s),
+            "start_unix_s": self._start_unix,
+            "start_monotonic_ns": int(timeline.t_ns[0]) if len(timeline.t_ns) else 0,
+            "duration_s": duration, "engine": engine_used,
+            "rate_hz": achieved_rate(engine_used, self.rate, samples, user_cpu_s),
             "cadence_ms": self._cadence_ms, "samples": int(len(samples["t_ns"])),
             "lost_samples": int(st["lost"]), "unreadable_samples": int(st["unreadable"]), "lost_cpu_s": st["lost_cpu_ns"] / 1e9,
             "handler_s": st["handler_ns"] / 1e9, "collector_cpu_s": st["collector_cpu_ns"] / 1e9,
             "threads": threads, "meter_notes": self.meter_notes, "baseline_w": self._baseline_w,
             "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
-            "os": platform.platform(), "hostname": platform.node(), "pid": os.getpid(),
+            "os": platform.platform(), "hostname": platform.node(), "pid": self._pid,
         }
         if self.intensity is not None:
             meta["intensity"] = self.intensity.to_meta()
         return Recording(meta, functions, stacks, samples, domains, energy, timeline)
+
+
+def decode_raw_results(raw: dict) -> dict:
+    """The collector's raw results (arrays as bytes, csrc/module.cpp) as numpy arrays."""
+    r = dict(raw)
+    for name, dtype in (("t_ns", np.uint64), ("cpu_ns", np.uint64), ("tid", np.int32), ("cpu", np.int16),
+                        ("stack", np.int32), ("stack_offsets", np.int64), ("stack_locs", np.int32),
+                        ("loc_code", np.int32), ("loc_lasti", np.int32), ("loc_line", np.int32),
+                        ("tick_t_ns", np.uint64)):
+        r[name] = np.frombuffer(raw[name], dtype=dtype)
+    r["tick_raw"] = np.frombuffer(raw["tick_raw"], dtype=np.uint64).reshape(-1, raw["nsources"])
+    return r
 
 
 def achieved_rate(engine: str, requested: float, samples: dict, user_cpu_s: float) -> dict:
@@ -209,15 +251,12 @@ def achieved_rate(engine: str, requested: float, samples: dict, user_cpu_s: floa
             "per": "second of wall time, per thread (median)"}
 
 
-def _own_frame_test(launcher: str):
-    """Frames of the profiler, of its launcher script and of runpy, which stand above the user's code."""
-    def own(file: str) -> bool:
-        return (file.startswith(_PKG_DIR + os.sep) or file == launcher
-                or os.path.basename(file) == "runpy.py" or file == "<frozen runpy>")
-    return own
+def _is_own_root(file: str) -> bool:
+    """Frames of the profiler and of runpy (`python -m`), which stand below the user's code."""
+    return file.startswith(_PKG_DIR + os.sep) or os.path.basename(file) == "runpy.py" or file == "<frozen runpy>"
 
 
-def convert_stacks(r: dict, launcher: str = ""):
+def convert_stacks(r: dict):
     """Native stacks (code-object locations, leaf first) -> functions and (function, line) stacks,
     root first, with the profiler's own root frames removed."""
     func_ids: Dict[FunctionInfo, int] = {}
@@ -230,8 +269,7 @@ def convert_stacks(r: dict, launcher: str = ""):
         return func_ids[info]
 
     code_func = [fid(FunctionInfo(*c)) for c in r["codes"]]
-    is_own = _own_frame_test(launcher)
-    own = [is_own(functions[f].file) for f in code_func]
+    own = [_is_own_root(functions[f].file) for f in code_func]
     loc_code, loc_line = r["loc_code"].tolist(), r["loc_line"].tolist()
     offsets, locs = r["stack_offsets"].tolist(), r["stack_locs"].tolist()
     stack_ids: Dict[tuple, int] = {}

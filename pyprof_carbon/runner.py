@@ -1,28 +1,48 @@
-"""Running a script or module exactly as `python` would: same sys.argv, __main__, sys.path[0],
-exit status, tracebacks and Ctrl-C behaviour. The caller saves the profile before we exit."""
+"""Running the program in an interpreter of its own, exactly as `python` runs it.
+
+`run` does not execute the script inside the profiler's process: that process has imported
+argparse, numpy, bcc and the rest of the profiler, and a script run under it would see those
+modules, a different `__main__`, extra frames below its own and an exit sequence that is not
+python's. Instead the program runs as `python [flags] script.py ARGS` (or `-m module ARGS`) in a
+child process, with the sampler started inside it by `_boot/sitecustomize.py`; the profiler's
+process keeps the meters and the scheduler backend, passes their counter descriptors down,
+waits, and builds the recording from what the child hands over at its exit.
+
+Signals meant for the program reach it: a terminal's Ctrl-C (SIGINT, SIGQUIT) goes to the whole
+foreground process group, so the profiler ignores those while it waits and passes on only the ones
+sent to it alone (no terminal, or not in the foreground); SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 sent to the
+profiler are passed on. The profiler then exits as the program did: with its status, or by the
+same signal.
+"""
 from __future__ import annotations
 
 import dataclasses
+import marshal
 import os
-import runpy
+import shutil
 import signal
+import subprocess
 import sys
-import threading
-import traceback
-import types
-from typing import Callable, List, Optional
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
 
 from .errors import UserError
 
+BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+START_FAILED = 70  # the child's status when its sampler could not start (it then says why)
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+TERMINAL = (signal.SIGINT, signal.SIGQUIT)
+
 
 @dataclasses.dataclass
-class Outcome:
-    exit_code: int = 0
-    signal: Optional[int] = None  # re-raise this signal after saving (Ctrl-C, SIGTERM)
-
-
-class _Terminated(BaseException):
-    """SIGTERM, turned into an exception so the profile is saved before we die of it."""
+class Child:
+    process: subprocess.Popen
+    workdir: str
+    result: str
+    start_unix: float
+    status: Optional[int] = None  # as Popen.returncode: negative = killed by that signal
 
 
 def check_target(script: Optional[str], module: Optional[str]) -> None:
@@ -30,106 +50,109 @@ def check_target(script: Optional[str], module: Optional[str]) -> None:
         raise UserError(f"can't open file {os.path.abspath(script)!r}: no such file")
 
 
-def prepare(script: Optional[str], module: Optional[str], args: List[str]) -> Callable[[], None]:
-    """What can be done before profiling starts (reading and compiling the script), so that the
-    profile holds the script's own work. A script that does not compile fails inside run(), as
-    under python, with the profile still saved."""
-    if module is not None:
-        return lambda: _run_module(module, args)
-    try:
-        with open(script, "rb") as f:
-            code = compile(f.read(), script, "exec", dont_inherit=True)
-    except SyntaxError as e:
-        err = e
-        def fail():
-            raise err
-        return fail
-    path0 = os.path.dirname(os.path.realpath(script))
-    return lambda: _run_code(code, script, path0, args)
+def interpreter_command(script: Optional[str], module: Optional[str], args: Sequence[str]) -> List[str]:
+    """`python [the flags this interpreter was started with] script.py ARGS` or `... -m module ARGS`.
+    -E, -I and -S are left out: they would skip the bootstrap (PYTHONPATH, site)."""
+    flags = [f for f in subprocess._args_from_interpreter_flags() if f not in ("-E", "-I", "-S", "-s")]
+    target = ["-m", module] if module is not None else [script]
+    return [sys.executable, *flags, *target, *args]
 
 
-def run(target: Callable[[], None]) -> Outcome:
-    """Run a prepared target in this process. Never raises for what the script does."""
-    previous_term = signal.getsignal(signal.SIGTERM)
-    if previous_term == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources: Sequence[tuple],
+          drop_to: Optional[tuple] = None) -> Child:
+    """Start the program with the sampler bootstrap; `sources` are (kind, fd, offset, key, size),
+    whose descriptors the child inherits. `drop_to` (uid, gid): the child becomes that user (sudo)
+    after its sampler has started and before the script file is opened."""
+    workdir = tempfile.mkdtemp(prefix="pyprof-carbon-")
+    if drop_to is not None:
+        os.chown(workdir, *drop_to)
+    result = os.path.join(workdir, "samples.marshal")
+    config = {"pythonpath": os.environ.get("PYTHONPATH"), "package_parent": PACKAGE_PARENT,
+              "rate": float(rate), "engine": engine, "cadence_ns": int(cadence_ns),
+              "sources": [tuple(int(x) for x in s) for s in sources], "result": result,
+              "start_failed_status": START_FAILED, "drop_privileges": drop_to is not None}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYPROF_CARBON_CHILD"] = marshal.dumps(config).hex()
+    fds = sorted({s[1] for s in sources if s[1] >= 0})
+    start = time.time()
     try:
-        target()
-        _wait_for_threads()  # python waits for non-daemon threads before exiting
-        return Outcome(0)
-    except SystemExit as e:
-        return Outcome(_exit_code(e.code))
-    except KeyboardInterrupt as e:
-        traceback.print_exception(e.with_traceback(_user_frames(e.__traceback__)))
-        return Outcome(130, signal.SIGINT)
-    except _Terminated:
-        return Outcome(143, signal.SIGTERM)
-    except BaseException as e:  # the script's uncaught exception: print it as python does
-        e = e.with_traceback(_user_frames(e.__traceback__))  # the hook prints e.__traceback__
-        sys.excepthook(type(e), e, e.__traceback__)
-        return Outcome(1)
+        proc = subprocess.Popen(command, env=env, pass_fds=fds, restore_signals=True)
+    except OSError as e:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise UserError(f"cannot start {command[0]}: {e.strerror}") from None
+    return Child(proc, workdir, result, start)
+
+
+def wait(child: Child) -> int:
+    """Wait for the program, passing signals on (module docstring); its Popen-style status."""
+    pid = child.process.pid
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def terminal(signum, frame):
+        if not _in_terminal_foreground():
+            forward(signum, frame)
+
+    previous = {}
+    for sig in (*FORWARDED, *TERMINAL):
+        previous[sig] = signal.signal(sig, forward if sig in FORWARDED else terminal)
+    try:
+        child.status = child.process.wait()
     finally:
-        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-            signal.signal(signal.SIGTERM, previous_term)
-        sys.stdout.flush()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return child.status
 
 
-def _user_frames(tb):
-    """The traceback without this module's frames, so it reads as python's would."""
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    return tb
+def _in_terminal_foreground() -> bool:
+    """Whether a Ctrl-C typed now would reach the child by itself (we share its process group)."""
+    for stream in (sys.stdin, sys.stderr, sys.stdout):
+        try:
+            fd = stream.fileno()
+            if os.isatty(fd):
+                return os.tcgetpgrp(fd) == os.getpgrp()
+        except (AttributeError, OSError, ValueError):
+            continue
+    return False
 
 
-def _on_sigterm(signum, frame):
-    raise _Terminated()
+def handed_over(child: Child) -> Optional[Dict]:
+    """What the program's sampler handed over at exit (None when it died before it could), or
+    raises UserError when the sampler could not start."""
+    try:
+        with open(child.result, "rb") as f:
+            raw = marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    finally:
+        shutil.rmtree(child.workdir, ignore_errors=True)
+    if "error" in raw:
+        raise UserError(raw["error"])
+    return raw
 
 
-def _default_sigterm_in_child():
-    """A child forked by the script (a multiprocessing worker) dies of SIGTERM as it would have."""
-    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def describe(status: Optional[int]) -> str:
+    if status is None:
+        return "did not run"
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"
 
 
-os.register_at_fork(after_in_child=_default_sigterm_in_child)
-
-
-def _exit_code(code) -> int:
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1
-
-
-def _run_code(code, path: str, path0: str, args: List[str]) -> None:
-    sys.argv = [path, *args]
-    sys.path[0] = path0
-    main = types.ModuleType("__main__")
-    main.__dict__.update(__file__=path, __cached__=None, __loader__=None, __package__=None,
-                         __spec__=None, __builtins__=__builtins__)
-    sys.modules["__main__"] = main
-    exec(code, main.__dict__)
-
-
-def _run_module(module: str, args: List[str]) -> None:
-    sys.argv = [module, *args]  # runpy replaces argv[0] with the module's path, as `python -m`
-    sys.path[0] = os.getcwd()
-    runpy._run_module_as_main(module, alter_argv=True)
-
-
-def _wait_for_threads() -> None:
-    for t in threading.enumerate():
-        if t is not threading.main_thread() and not t.daemon and t.is_alive():
-            t.join()
-
-
-def finish(outcome: Outcome) -> int:
-    """Exit as python would have: by the signal that interrupted the script, or with its status."""
-    if outcome.signal is not None:
+def finish(status: int) -> int:
+    """Exit as the program did: by the signal that ended it, or with its status."""
+    if status < 0:
         sys.stdout.flush()
         sys.stderr.flush()
-        signal.signal(outcome.signal, signal.SIG_DFL)
-        os.kill(os.getpid(), outcome.signal)
-    return outcome.exit_code
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+        return 128 - status  # the signal is ignored or blocked here: its shell status
+    return status

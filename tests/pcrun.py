@@ -37,8 +37,11 @@ def env_for(extra=None):
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYPROF_CARBON_NO_CLOUD_METADATA", "1")
     env.pop("PYPROF_CARBON_REGION", None)
-    if extra:
-        env.update(extra)
+    for k, v in (extra or {}).items():  # None: remove the variable
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     return env
 
 

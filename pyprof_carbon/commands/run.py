@@ -1,10 +1,15 @@
-"""`pyprof-carbon run [OPTIONS] (script.py | -m module) [ARGS...]`"""
+"""`pyprof-carbon run [OPTIONS] (script.py | -m module) [ARGS...]`
+
+Everything after the script (or after `-m module`) belongs to the program, untouched, as with
+`python`: `run -m pytest -x -k name`, `run -m timeit -n 3 pass`. `--` may end the profiler's
+options explicitly (`run -- script.py`); it is not passed on.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from .. import runner
 from ..errors import UserError
@@ -13,7 +18,9 @@ from .options import add_report_options, positive_float
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="profile a script or module, like `python script.py`",
-                       description="Run a Python script or module under the energy profiler.")
+                       usage="pyprof-carbon run [OPTIONS] (script.py | -m module) [ARGS...]",
+                       description="Run a Python script or module under the energy profiler. "
+                                   "Everything after the script or -m MODULE goes to the program.")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="recording file (default: pyprof-carbon-<name>.pcarbon); other formats are written beside it")
     p.add_argument("--rate", type=positive_float, default=997.0, help="samples per CPU-second (default 997)")
@@ -36,56 +43,91 @@ def register(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
     add_report_options(p)
     p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
-    p.add_argument("target", nargs=argparse.REMAINDER, help="script.py [args...] (or args of -m MODULE)")
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, program=[])
+
+
+def split_program(parser: argparse.ArgumentParser, argv: List[str]) -> Tuple[List[str], List[str]]:
+    """(the profiler's options, the program: `script ARGS` or `-m module ARGS`). The program starts
+    at the first word that is neither an option nor an option's value, or at `-m MODULE`."""
+    takes_value = {s for a in parser._actions if a.nargs != 0 for s in a.option_strings}
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return argv[:i], argv[i + 1:]
+        if word == "-m" or (word.startswith("-m") and not word.startswith("--")):
+            return argv[:i], argv[i:]
+        if not word.startswith("-") or word == "-":
+            return argv[:i], argv[i:]
+        i += 2 if word in takes_value else 1
+    return argv, []
 
 
 def main(args) -> int:
-    from .. import carbon
+    from .. import carbon, privileges
     from ..output import write_outputs
     from ..profiler import Profiler
     from ..render.text import summary
 
-    if args.module is None and not args.target:
-        raise UserError("nothing to run: give a script (pyprof-carbon run script.py) or -m MODULE")
-    script = None if args.module else args.target[0]
-    script_args = args.target if args.module else args.target[1:]
-    runner.check_target(script, args.module)
-    name = args.module or os.path.splitext(os.path.basename(script))[0]
-    output = args.output or f"pyprof-carbon-{name}.pcarbon"
+    module, script, script_args = _program(args.program)
+    runner.check_target(script, module)
+    name = module or os.path.splitext(os.path.basename(script))[0]
+    output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
     intensity = carbon.from_args(args)
-    command = ["-m", args.module, *script_args] if args.module else [script, *script_args]
+    command = ["-m", module, *script_args] if module else [script, *script_args]
     prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
                     cadence_ms=args.cadence, policy=args.attribution or "share", baseline_s=args.baseline,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
-    target = runner.prepare(script, args.module, script_args)
-    prof.start()
+    prof.open()
+    drop_to = privileges.invoking_user()
+    child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
+                         prof.cadence_ns, prof.sources, drop_to=drop_to)
+    prof.follow(child.process.pid)
+    status = runner.wait(child)
+    try:
+        raw = runner.handed_over(child)
+    except UserError:
+        prof.finish(None)
+        raise
+    rec = prof.finish(raw, exit_status=status)
     dropped = _drop_privileges(args.formats or [])
-    outcome = runner.run(target)
-    rec = prof.stop()
-    if rec is not None:
-        rec.meta["pue"] = args.pue
-        rec.meta["privileges"] = dropped
-        formats = args.formats or []
-        profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
-                                         policy=args.attribution or "share", compare=args.compare,
-                                         split=args.split or "power",
-                                         options=vars(args))
-        if not args.quiet:
-            sys.stderr.write(summary(profile, vars(args), written, stream=sys.stderr))
-    return runner.finish(outcome)
+    if rec is None:
+        print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before its samples were handed "
+              "over (os._exit or a signal that cannot be caught): nothing was recorded", file=sys.stderr)
+        return runner.finish(status)
+    rec.meta["pue"] = args.pue
+    rec.meta["privileges"] = dropped
+    formats = args.formats or []
+    profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
+                                     policy=args.attribution or "share", compare=args.compare,
+                                     split=args.split or "power", options=vars(args))
+    if not args.quiet:
+        sys.stderr.write(summary(profile, vars(args), written, stream=sys.stderr))
+    return runner.finish(status)
+
+
+def _program(program: List[str]) -> Tuple[Optional[str], Optional[str], List[str]]:
+    """(module, script, args) from the words after the profiler's options."""
+    if not program:
+        raise UserError("nothing to run: give a script (pyprof-carbon run script.py) or -m MODULE")
+    if program[0] == "-m" or program[0].startswith("-m"):
+        module = program[0][2:] or (program[1] if len(program) > 1 else "")
+        if not module:
+            raise UserError("-m needs a module name")
+        return module, None, program[1:] if program[0][2:] else program[2:]
+    return None, program[0], program[1:]
 
 
 def _drop_privileges(formats) -> Optional[str]:
-    """Under sudo, the meters are open now: run the script as the invoking user (privileges.py).
-    What the stop path imports is imported first, so a package installed where only root can
-    read it (a root-owned Python under /root) still writes the profile after the drop."""
+    """Under sudo, once the program has exited and the meters are closed, the rest (attribution,
+    the files written) runs as the invoking user. What that imports is imported first, so a
+    package installed where only root can read it still writes the profile after the drop."""
     import importlib
     from .. import privileges
     if not privileges.would_drop():
         return None
     from ..render import renderer
-    for mod in ("uuid", "platform", "zipfile", "numpy.ma", "pyprof_carbon.output", "pyprof_carbon.attribution",
+    for mod in ("zipfile", "numpy.ma", "pyprof_carbon.output", "pyprof_carbon.attribution",
                 "pyprof_carbon.carbon", "pyprof_carbon.meters.model"):
         importlib.import_module(mod)
     for fmt in {"text", *formats}:

@@ -177,6 +177,10 @@ class Nvml(Meter):
                 delay = 0
             self._stop.wait(delay)
 
+    def follow(self, pid: int) -> None:
+        """Take the GPU share of process `pid` (the program `run` started)."""
+        self.pid = pid
+
     def start(self) -> None:
         if self._thread is not None:
             return

@@ -10,7 +10,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..profile import Profile
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"

@@ -7,7 +7,9 @@ fields each tick with one bpf(MAP_LOOKUP_ELEM) per CPU (`BPF_LOOKUP` sources: no
 `timeline()` adds each CPU's running interval up to the tick's timestamp (bpf_ktime_get_ns is
 CLOCK_MONOTONIC, the collector's clock). A switched-out thread's owner is exact (the program runs
 in its context: bpf_get_current_pid_tgid); the thread coming in is ours when its tid is in a hash
-of this process's tids, seeded from /proc/self/task and extended at each switch-out.
+of the followed process's tids, seeded from /proc/PID/task by `follow` and extended at each
+switch-out. The followed pid lives in a map, not in the compiled program, because `run` loads the
+program before it starts the process it follows.
 
 bcc comes from Debian's python3-bpfcc (pure Python over libbcc.so, installed for /usr/bin/python3);
 its directory is added to sys.path only to import `bcc`. It compiles with the kernel's headers:
@@ -19,6 +21,7 @@ import glob
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -38,7 +41,7 @@ CUR_BUSY, CUR_OURS, CUR_KNOWN = 1, 2, 4
 PROGRAM = r"""
 struct cpu_state {
     u64 busy_ns;    /* a non-idle task was on this CPU */
-    u64 ours_ns;    /* a thread of OUR_TGID was on this CPU */
+    u64 ours_ns;    /* a thread of the followed process was on this CPU */
     u64 last_ts;    /* the current interval started then (0: not started) */
     u64 cur;        /* what runs now: 1 busy, 2 ours, 4 known */
     u64 switches;
@@ -46,6 +49,7 @@ struct cpu_state {
 };
 BPF_ARRAY(cpus, struct cpu_state, MAX_CPUS);
 BPF_HASH(ours, u32, u8, 65536);
+BPF_ARRAY(followed, u32, 1);   /* [0]: the tgid whose threads are ours (0: none yet) */
 
 TRACEPOINT_PROBE(sched, sched_switch) {
     u32 cpu = bpf_get_smp_processor_id();
@@ -53,16 +57,19 @@ TRACEPOINT_PROBE(sched, sched_switch) {
     if (!s)
         return 0;
     u64 now = bpf_ktime_get_ns();
+    u32 zero = 0;
+    u32 *our = followed.lookup(&zero);
+    u32 our_tgid = our ? *our : 0;
     u32 tgid = bpf_get_current_pid_tgid() >> 32;   /* prev's process: we run in its context */
     u32 prev = args->prev_pid, next = args->next_pid;
     if (s->last_ts && now > s->last_ts) {
         u64 d = now - s->last_ts;
         if (prev != 0)
             s->busy_ns += d;
-        if (prev != 0 && tgid == OUR_TGID)
+        if (prev != 0 && our_tgid != 0 && tgid == our_tgid)
             s->ours_ns += d;
     }
-    if (prev != 0 && tgid == OUR_TGID) {
+    if (prev != 0 && our_tgid != 0 && tgid == our_tgid) {
         u8 one = 1;
         ours.update(&prev, &one);
     }
@@ -81,7 +88,15 @@ TRACEPOINT_PROBE(sched, sched_switch) {
 
 
 def import_bcc():
-    """The `bcc` module, from the system's dist-packages if it is not importable already."""
+    """The `bcc` module, from the system's dist-packages if it is not importable already. Its
+    own warnings (a SyntaxWarning on 3.12+) are silenced here: they would land in the program's
+    stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _import_bcc()
+
+
+def _import_bcc():
     try:
         import bcc  # noqa: F401
         return bcc
@@ -128,7 +143,7 @@ class EbpfBackend(SchedBackend):
                                      "or /sys/kernel/debug/tracing)", FIX)
         bcc = import_bcc()
         ncpu_max = max_cpu_index() + 1
-        cflags = [f"-DOUR_TGID={os.getpid()}", f"-DMAX_CPUS={ncpu_max}", "-w"]
+        cflags = [f"-DMAX_CPUS={ncpu_max}", "-w"]
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             saved = os.dup(2)
@@ -141,14 +156,24 @@ class EbpfBackend(SchedBackend):
                 os.close(devnull)
         except Exception as e:
             raise BackendUnavailable(f"the bcc program did not compile or load: {e}", FIX) from None
-        self._seed(bcc)
+        self._start_cpu_intervals()
 
-    def _seed(self, bcc) -> None:
-        """This process's threads now, and each online CPU's interval starting now."""
+    def follow(self, pid: int) -> None:
+        """Count the threads of process `pid` as ours: those it has now, and each one the program
+        switches out later (the program reads `followed`)."""
         import ctypes
         ours = self.bpf["ours"]
-        for tid in os.listdir("/proc/self/task"):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:  # it has exited already
+            tids = [str(pid)]
+        for tid in tids:
             ours[ctypes.c_uint32(int(tid))] = ctypes.c_uint8(1)
+        self.bpf["followed"][ctypes.c_int(0)] = ctypes.c_uint32(pid)
+
+    def _start_cpu_intervals(self) -> None:
+        """Each online CPU's interval starting now."""
+        import ctypes
         table = self.bpf["cpus"]
         self.cpus = sorted(_online_cpu_ids())
         now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)

@@ -1,0 +1,105 @@
+"""The sampler's bootstrap inside the program's own interpreter (`pyprof-carbon run`).
+
+`run` starts the program as `python script.py ARGS` (or `python -m module ARGS`) with this folder
+put first on PYTHONPATH, so that `site` imports this file as `sitecustomize` before the program's
+first line. Everything else is python's own: `__main__`, `sys.argv`, `sys.path[0]`, the exit
+sequence, tracebacks and the exit status. What this file does, in order:
+
+1. takes its configuration from the environment and puts the environment, `sys.path` and
+   `sys.modules` back as they were (PYTHONPATH as the user had it, this folder gone);
+2. starts the native sampler and collector (`pyprof_carbon._native`, nothing else of ours: no
+   numpy, no json, no ctypes), reading the counter sources whose descriptors `run` passed down;
+3. registers the hand-over with `atexit` before anything else can, so it runs last: after the
+   program's own exit work (threading's shutdown and exit hooks, the program's atexit handlers)
+   and before the interpreter is torn down; a SIGTERM with the default disposition hands over too;
+4. under sudo, drops to the invoking user before the script file is even opened;
+5. imports the sitecustomize that this one shadows, if there is one, and gives it this name.
+
+The hand-over is `marshal` (built into every interpreter) of the collector's raw results into the
+file `run` named; `run` builds the recording from it after the program has exited.
+"""
+
+
+def _boot():
+    import marshal
+    import os
+    import sys
+
+    config = marshal.loads(bytes.fromhex(os.environ.pop("PYPROF_CARBON_CHILD")))
+    if config["pythonpath"] is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = config["pythonpath"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if p != here]
+    sys.path_importer_cache.pop(here, None)
+
+    sys.path.insert(0, config["package_parent"])
+    try:
+        from pyprof_carbon import _native
+    finally:
+        sys.path.remove(config["package_parent"])
+
+    pid = os.getpid()
+    result = config["result"]
+    collector = _native.Collector(config["rate"], config["engine"], config["cadence_ns"],
+                                  [tuple(s) for s in config["sources"]])
+
+    def hand_over(error=None):
+        if os.getpid() != pid:  # a child forked by the program exits: not ours to save
+            return
+        if error is None:
+            collector.stop()
+            collector.resolve()
+            raw = collector.raw_results()
+            raw["engine"] = engine
+            raw["thread_names"] = _thread_names(sys)
+        else:
+            raw = {"error": error}
+        tmp = f"{result}.{pid}.part"
+        with open(tmp, "wb") as f:
+            marshal.dump(raw, f)
+        os.replace(tmp, result)
+
+    try:
+        engine = collector.start()
+    except RuntimeError as e:
+        hand_over(f"cannot start sampling: {e}")
+        os._exit(config["start_failed_status"])
+    import atexit
+    atexit.register(hand_over)
+    collector.save_on_sigterm(hand_over)
+
+    if config["drop_privileges"]:
+        from pyprof_carbon import privileges
+        privileges.drop_to_invoking_user()
+
+    # The sitecustomize this file shadows, if any, imported in its place: an import that puts
+    # another module under its own name in sys.modules hands that module to `site`.
+    ours = sys.modules.pop("sitecustomize")
+    try:
+        import sitecustomize  # noqa: F401
+    except ImportError as e:
+        sys.modules["sitecustomize"] = ours
+        if e.name != "sitecustomize":
+            raise
+
+
+def _thread_names(sys):
+    """Python names of the threads whose Thread objects still exist (`threading._dangling` holds
+    every one not yet collected, finished ones too); the others keep their OS name. Read without
+    threading's lock: this can run on the collector thread while the program holds it. A hook in
+    every new thread (threading.setprofile) would also catch threads already collected, but the
+    program would see it, and threading would have to be imported before the program does."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return {}
+    try:
+        threads = [*threading._dangling, *threading._active.values()]
+        return {t.native_id: t.name for t in threads if getattr(t, "native_id", None) is not None}
+    except Exception:  # another threading implementation (gevent): the OS names will do
+        return {}
+
+
+_boot()
+del _boot

@@ -1,0 +1,2 @@
+# An uncaught KeyboardInterrupt: traceback, then python dies of SIGINT.
+raise KeyboardInterrupt

@@ -1,0 +1,3 @@
+# A script that does not compile: python's SyntaxError, status 1.
+def f(:
+    pass
