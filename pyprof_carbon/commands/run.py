@@ -40,6 +40,11 @@ def register(sub) -> None:
                    help="model meter: CPU power of this machine at full load")
     p.add_argument("--tdp", type=positive_float, default=None, metavar="W",
                    help="model meter: TDP of the physical CPU (shared by its hardware threads)")
+    p.add_argument("--repeat", type=_count(1), default=1, metavar="N",
+                   help="run the program N times, one recording each in the directory -o names "
+                        "(default pyprof-carbon-<name>/run-001.pcarbon ...), then the mean and spread across runs")
+    p.add_argument("--warmup", type=_count(0), default=0, metavar="K",
+                   help="with --repeat: K runs first that are profiled but neither saved nor counted")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
     add_report_options(p)
     p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
@@ -64,24 +69,55 @@ def split_program(parser: argparse.ArgumentParser, argv: List[str]) -> Tuple[Lis
 
 
 def main(args) -> int:
-    from .. import carbon, privileges
-    from ..output import write_outputs
-    from ..profiler import Profiler
-    from ..render.text import summary
+    from .. import carbon
 
     module, script, script_args = _program(args.program)
     runner.check_target(script, module)
     name = module or os.path.splitext(os.path.basename(script))[0]
-    output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
     intensity = carbon.from_args(args)
     command = ["-m", module, *script_args] if module else [script, *script_args]
+    if args.repeat == 1 and args.warmup == 0:
+        output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
+        return runner.finish(_profile_once(args, module, script, script_args, command, intensity, output,
+                                           quiet=args.quiet)[0])
+    folder = os.path.abspath(args.output or f"pyprof-carbon-{name}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the directory {folder}: {e.strerror}") from None
+    profiles = []
+    for i in range(args.warmup + args.repeat):
+        counted = i >= args.warmup
+        label = f"run {i - args.warmup + 1} of {args.repeat}" if counted else f"warm-up {i + 1} of {args.warmup}"
+        output = os.path.join(folder, f"run-{i - args.warmup + 1:03d}.pcarbon") if counted else None
+        status, profile = _profile_once(args, module, script, script_args, command, intensity, output, quiet=True)
+        if not args.quiet:
+            total = profile.totals()["energy_j"]["total"] if profile is not None else float("nan")
+            print(f"pyprof-carbon: {label}: {runner.describe(status)}, {total:.4g} J", file=sys.stderr)
+        if status != 0:  # a failing run makes the others' figures meaningless: stop here
+            return runner.finish(status)
+        if counted and profile is not None:
+            profiles.append(profile)
+    if not args.quiet and profiles:
+        from ..render.runs import repeat_summary
+        sys.stderr.write(repeat_summary(profiles) + f"Written: {folder}/run-*.pcarbon\n")
+    return 0
+
+
+def _profile_once(args, module, script, script_args, command, intensity, output, quiet):
+    """Run the program once under the profiler; (its Popen-style status, the Profile or None).
+    `output` None: nothing is written (a warm-up run)."""
+    from .. import privileges
+    from ..output import write_outputs
+    from ..profiler import Profiler
+    from ..render.text import summary
+
     prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
                     cadence_ms=args.cadence, policy=args.attribution or "share", baseline_s=args.baseline,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
     prof.open()
-    drop_to = privileges.invoking_user()
     child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
-                         prof.cadence_ns, prof.sources, drop_to=drop_to)
+                         prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user())
     prof.follow(child.process.pid)
     status = runner.wait(child)
     try:
@@ -94,16 +130,28 @@ def main(args) -> int:
     if rec is None:
         print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before its samples were handed "
               "over (os._exit or a signal that cannot be caught): nothing was recorded", file=sys.stderr)
-        return runner.finish(status)
+        return status, None
     rec.meta["pue"] = args.pue
     rec.meta["privileges"] = dropped
-    formats = args.formats or []
+    formats = (args.formats or []) if output else []
     profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
                                      policy=args.attribution or "share", compare=args.compare,
                                      split=args.split or "power", options=vars(args))
-    if not args.quiet:
+    if not quiet:
         sys.stderr.write(summary(profile, vars(args), written, stream=sys.stderr))
-    return runner.finish(status)
+    return status, profile
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
+        return v
+    return parse
 
 
 def _program(program: List[str]) -> Tuple[Optional[str], Optional[str], List[str]]:
