@@ -2,6 +2,10 @@
 import glob
 import sys
 
+# Fail before the compiler does, in one line: the sampler is built on Linux interfaces only.
+if not sys.platform.startswith("linux"):
+    sys.exit(f"pyprof-carbon supports Linux only (perf_event_open, /proc); this is {sys.platform}.")
+
 from pybind11.setup_helpers import Pybind11Extension, build_ext
 from setuptools import setup
 

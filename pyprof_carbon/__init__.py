@@ -4,7 +4,12 @@ Importing the package imports nothing else: the program that `run` profiles impo
 `pyprof_carbon._native` through it, and must see no more modules than under plain python.
 `Profiler` and `profile` (the in-code API) load on first use.
 """
-from ._version import __version__
+import sys as _sys
+
+if not _sys.platform.startswith("linux"):  # say so before the native module's import fails obscurely
+    raise ImportError(f"pyprof-carbon supports Linux only (perf_event_open, /proc); this is {_sys.platform}")
+
+from ._version import __version__  # noqa: E402
 
 __all__ = ["Profiler", "profile", "__version__"]
 

@@ -1,5 +1,5 @@
-"""`nvml`: NVIDIA GPU energy through NVML (extra `pyprof-carbon[gpu]`: module `pynvml` from
-`nvidia-ml-py`).
+"""`nvml`: NVIDIA GPU energy through NVML (module `pynvml` from `pip install nvidia-ml-py`, also the
+`gpu` extra).
 
 Per device, `nvmlDeviceGetTotalEnergyConsumption` (mJ since the driver loaded; Volta and newer)
 where the device supports it, otherwise `nvmlDeviceGetPowerUsage` (mW) integrated over the
@@ -64,7 +64,7 @@ class Nvml(Meter):
                 import pynvml as nv  # noqa: PLC0415 (optional dependency)
             except ImportError:
                 raise MeterUnavailable("pynvml is not installed (module of the nvidia-ml-py package)",
-                                       "pip install 'pyprof-carbon[gpu]' (installs nvidia-ml-py)") from None
+                                       "pip install nvidia-ml-py") from None
         err = getattr(nv, "NVMLError", Exception)
         try:
             nv.nvmlInit()

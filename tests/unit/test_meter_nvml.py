@@ -118,4 +118,4 @@ def test_pynvml_missing(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", imp)
     with pytest.raises(MeterUnavailable) as ei:
         Nvml().open()
-    assert "pynvml is not installed" in ei.value.reason and "pyprof-carbon[gpu]" in ei.value.fix
+    assert "pynvml is not installed" in ei.value.reason and ei.value.fix == "pip install nvidia-ml-py"
