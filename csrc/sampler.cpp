@@ -95,7 +95,11 @@ void Sampler::on_signal(int, siginfo_t*, void*) {
     }
     s.ring_->commit(ticket);
   }
-  s.handler_ns_.fetch_add(monotonic_ns() - t0, std::memory_order_relaxed);
+  // The handler's cost is CPU time (this thread's clock), not wall time: a handler preempted on a
+  // busy machine would otherwise count the time others ran as the profiler's.
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
+  uint64_t cpu_end = uint64_t(c.tv_sec) * 1000000000ull + uint64_t(c.tv_nsec);
+  s.handler_ns_.fetch_add(cpu_end > cpu_now ? cpu_end - cpu_now : 0, std::memory_order_relaxed);
   errno = saved_errno;
 }
 

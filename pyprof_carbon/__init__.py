@@ -11,7 +11,7 @@ if not _sys.platform.startswith("linux"):  # say so before the native module's i
 
 from ._version import __version__  # noqa: E402
 
-__all__ = ["Profiler", "profile", "__version__"]
+__all__ = ["Profiler", "profile", "region", "__version__"]
 
 
 def __getattr__(name):
@@ -21,4 +21,7 @@ def __getattr__(name):
         from . import profiler  # imports the data model, which binds `profile` to that module: rebind
         globals().update(Profiler=profiler.Profiler, profile=profiler.profile)
         return globals()[name]
+    if name == "region":
+        from .named_regions import region
+        return region
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

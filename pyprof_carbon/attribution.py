@@ -24,15 +24,17 @@ Conservation per domain: stacks + profiler + unattributed = measured, to roundin
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
+from .errors import UserError
 from .profile import Profile, total_domains
 from .recording import Recording
 
 POLICIES = ("share", "active", "dynamic")
 SPLITS = ("power", "cpu")
+OUTSIDE_REGIONS = "(outside any region)"
 POWER_ITERATIONS = 4  # EM steps of power_weights; the estimate moves < 0.1 % after the third here
 MIN_WEIGHT = 1e-3     # a function estimated at zero power still takes energy where it ran alone
 SMOOTHING_NS = 500_000_000  # window for tick-resolution backends: 50 procfs ticks, so B is within ~2%
@@ -211,7 +213,9 @@ def power_weights(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: np.n
 
 def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float = 1.0,
               baseline_w: Optional[Dict[str, float]] = None, nbins: int = 100,
-              compare=None, split: str = "power") -> Profile:
+              compare=None, split: str = "power", region_filter: Optional[str] = None) -> Profile:
+    """Joules (and CO2) per sample, summed into a Profile. `region_filter`: keep only the samples
+    taken inside that named region's spans (the region table always covers the whole run)."""
     from . import carbon
 
     if split not in SPLITS:
@@ -283,7 +287,19 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         unattributed[d.name] = float(dE.sum() - e_s.sum() - prof.sum())
         timeline[d.name] = power_timeline(T, es.energy_j, mono0)
 
-    profile = aggregate(rec, t, per_sample, co2_per_sample, nbins)
+    spans = rec.meta.get("regions", [])
+    region_rows = region_table(t, per_sample, co2_per_sample, s["cpu_ns"], counted, spans)
+    keep = None
+    if region_filter is not None:
+        names = [r["name"] for r in region_rows[:-1]]
+        if region_filter not in names:
+            raise UserError(f"no region named {region_filter!r} in this recording"
+                            + (f" (it has: {', '.join(names)})" if names else " (it has none)"))
+        keep = in_spans(t, [(r["start_ns"], r["end_ns"]) for r in spans if r["name"] == region_filter])
+    profile = aggregate(rec, t, per_sample, co2_per_sample, nbins, keep)
+    profile.meta["region_table"] = region_rows
+    if region_filter is not None:
+        profile.meta["region_filter"] = region_filter
     profile.measured_j, profile.unattributed_j, profile.timeline = measured, unattributed, timeline
     total_prof_cpu = float(sched.profiler_cpu_ns[-1] - sched.profiler_cpu_ns[0]) / 1e9 if len(sched.t_ns) else 0.0
     profile.profiler_cost = {"cpu_s": total_prof_cpu, "energy_j": profiler_j}
@@ -324,9 +340,56 @@ def power_timeline(T: np.ndarray, E: np.ndarray, t0_ns: float, max_points: int =
     return (grid[:-1] - t0_ns) / 1e9, power
 
 
-def aggregate(rec: Recording, t, per_sample, co2, nbins) -> Profile:
-    """Sum samples into rows of (stack, thread, time bin)."""
+def in_spans(t: np.ndarray, spans) -> np.ndarray:
+    """Which times fall inside any of the [start, end) spans (overlapping spans merged)."""
+    inside = np.zeros(len(t), dtype=bool)
+    merged = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    if merged and len(t):
+        starts = np.array([m[0] for m in merged], dtype=np.int64)
+        ends = np.array([m[1] for m in merged], dtype=np.int64)
+        k = np.searchsorted(starts, t, side="right") - 1
+        inside = (k >= 0) & (t < ends[np.maximum(k, 0)])
+    return inside
+
+
+def region_table(t, per_sample, co2, cpu_ns, counted, spans) -> List[dict]:
+    """Energy, CO2, CPU time and samples of each named region (samples taken inside its spans, by
+    any thread), then of the time outside every region; non-overlapping regions and that last
+    row add up to the run's total. Empty when the program marked no region."""
+    if not spans:
+        return []
+    energy = np.zeros(len(t))
+    for d in per_sample:
+        if d in counted:
+            energy = energy + per_sample[d]
+    cpu_ns = np.asarray(cpu_ns, dtype=np.float64)
+    rows, anywhere = [], np.zeros(len(t), dtype=bool)
+
+    def row(name, m, n_spans, span_s):
+        return {"name": name, "energy_j": float(energy[m].sum()), "co2_g": float(co2[m].sum()),
+                "cpu_s": float(cpu_ns[m].sum()) / 1e9, "samples": int(m.sum()), "spans": n_spans, "wall_s": span_s}
+
+    for name in dict.fromkeys(r["name"] for r in spans):
+        mine = [(r["start_ns"], r["end_ns"]) for r in spans if r["name"] == name]
+        m = in_spans(t, mine)
+        anywhere |= m
+        rows.append(row(name, m, len(mine), sum(b - a for a, b in mine) / 1e9))
+    rows.append(row(OUTSIDE_REGIONS, ~anywhere, 0, 0.0))
+    return rows
+
+
+def aggregate(rec: Recording, t, per_sample, co2, nbins, keep=None) -> Profile:
+    """Sum samples into rows of (stack, thread, time bin); `keep`: a mask of the samples to use."""
     s = rec.samples
+    if keep is not None:
+        s = {k: v[keep] for k, v in s.items()}
+        t, co2 = t[keep], co2[keep]
+        per_sample = {d: v[keep] for d, v in per_sample.items()}
     stack = s["stack"].astype(np.int64)
     t0 = float(rec.meta.get("start_monotonic_ns", rec.sched.t_ns[0] if len(rec.sched.t_ns) else 0))
     t1 = float(rec.sched.t_ns[-1]) if len(rec.sched.t_ns) else t0 + 1

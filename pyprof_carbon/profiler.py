@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from . import named_regions
 from ._version import __version__
 from .errors import UserError
 from .meters.base import Meter, Ticks
@@ -112,10 +113,12 @@ class Profiler:
         self._prev_thread_hook = threading.getprofile() if hasattr(threading, "getprofile") else None
         threading.setprofile(self._name_thread)  # removes itself in each new thread at once
         self._start_unix = time.time()
+        named_regions.start_keeping()
         try:
             self._engine_used = self._collector.start()
         except RuntimeError as e:
             threading.setprofile(self._prev_thread_hook)
+            named_regions.stop_keeping()
             self._close()
             raise UserError(f"cannot start sampling: {e}") from None
         self.follow(os.getpid())
@@ -163,6 +166,7 @@ class Profiler:
             if t.native_id is not None:
                 self._thread_names.setdefault(t.native_id, t.name)
         raw["engine"], raw["thread_names"] = self._engine_used, self._thread_names
+        raw["regions"] = named_regions.stop_keeping()
         return self.finish(raw)
 
     def finish(self, raw: Optional[dict], exit_status: Optional[int] = None) -> Optional[Recording]:
@@ -174,6 +178,8 @@ class Profiler:
             if raw is None:
                 return None
             rec = self._recording(decode_raw_results(raw), raw["engine"], raw.get("thread_names", {}))
+            rec.meta["regions"] = [{"name": n, "start_ns": int(a), "end_ns": int(b), "tid": int(tid)}
+                                   for n, a, b, tid in raw.get("regions", [])]
             if exit_status is not None:
                 rec.meta["exit_status"] = exit_status
             return rec

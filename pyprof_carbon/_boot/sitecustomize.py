@@ -36,9 +36,11 @@ def _boot():
 
     sys.path.insert(0, config["package_parent"])
     try:
+        import pyprof_carbon
         from pyprof_carbon import _native
     finally:
         sys.path.remove(config["package_parent"])
+    pyprof_carbon._run_keeps_regions = True  # named_regions keeps spans from its import on
 
     pid = os.getpid()
     result = config["result"]
@@ -54,6 +56,8 @@ def _boot():
             raw = collector.raw_results()
             raw["engine"] = engine
             raw["thread_names"] = _thread_names(sys)
+            named_regions = sys.modules.get("pyprof_carbon.named_regions")
+            raw["regions"] = named_regions.stop_keeping() if named_regions else []
         else:
             raw = {"error": error}
         tmp = f"{result}.{pid}.part"

@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("recording", help="a .pcarbon file written by `pyprof-carbon run`")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="where to write (default: stdout for one text format, else beside the recording)")
+    p.add_argument("--region-filter", metavar="NAME",
+                   help="render only the samples taken inside the named region (pyprof_carbon.region(NAME))")
     add_report_options(p)
     p.set_defaults(func=main, pue=None)  # None: the PUE recorded with the run
 
@@ -38,7 +40,8 @@ def profile_from_args(path: str, args):
     profile = attribute(rec, policy=getattr(args, "attribution", None) or rec.meta.get("attribution") or "share",
                         intensity=intensity, pue=pue if pue is not None else rec.meta.get("pue", 1.0),
                         compare=getattr(args, "compare", None),
-                        split=getattr(args, "split", None) or rec.meta.get("split") or "power")
+                        split=getattr(args, "split", None) or rec.meta.get("split") or "power",
+                        region_filter=getattr(args, "region_filter", None))
     if progress:
         sys.stderr.write("\033[K")  # clear the progress line
     return profile

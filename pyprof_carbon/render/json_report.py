@@ -14,6 +14,7 @@ def report(profile: Profile) -> dict:
         "threads": [{k: t[k] for k in ("tid", "name", "energy_j", "cpu_s", "co2_g", "samples")}
                     for t in profile.thread_table()],
         "lines": profile.line_table(),
+        "regions": profile.meta.get("region_table", []),
         "unattributed_j": profile.unattributed_j,
         "measured_j": profile.measured_j,
         "profiler_cost": profile.profiler_cost,

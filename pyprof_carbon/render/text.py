@@ -127,6 +127,14 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
               fmt_g(t["co2_g"])] for t in profile.thread_table()]
     out += ["", style.bold(f"Threads (joules, {label})")]
     out += table(["tid", "name", "energy J", "CPU s", "samples", "CO2eq"], trows, "><>>>>", style)
+    regions = profile.meta.get("region_table") or []
+    if regions:
+        rrows = [[r["name"], f"{r['energy_j']:.4g}", fmt_g(r["co2_g"]), f"{r['cpu_s']:.3f}", f"{r['samples']:,}",
+                  str(r["spans"]) if r["spans"] else ""] for r in regions]
+        out += ["", style.bold(f"Regions (joules, {label}; the whole run"
+                               + (f", shown above: region {profile.meta['region_filter']!r})"
+                                  if profile.meta.get("region_filter") else ")"))]
+        out += table(["region", "energy J", "CO2eq", "CPU s", "samples", "spans"], rrows, "<>>>>>", style)
     if options.get("lines"):
         lrows = [[f"{ln['self_energy_j']:.4g}", f"{ln['self_energy_err_j']:.2g}", f"{ln['self_cpu_s']:.3f}",
                   f"{ln['samples']:,}", fmt_g(ln["co2_g"]), f"{os.path.basename(ln['file'])}:{ln['line']}",
