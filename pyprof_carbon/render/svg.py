@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..profile import Profile, sampling_error
+from .format import fmt_num  # noqa: F401  (the one number format; diff.py imports it from here too)
 
 WEIGHTS = {  # option value -> (label, unit)
     "energy": ("energy", "J"), "co2": ("CO2eq", "g"), "cpu": ("CPU time", "s"), "samples": ("samples", ""),
@@ -97,18 +98,6 @@ def density_range(energy: np.ndarray, cpu_s: np.ndarray, weight: np.ndarray) -> 
         gm = math.sqrt(lo * hi)
         lo, hi = gm / math.sqrt(2), gm * math.sqrt(2)
     return float(lo), float(hi)
-
-
-def fmt_num(v: float, unit: str) -> str:
-    if unit == "":
-        return f"{int(round(v)):,}"
-    if v == 0:
-        return f"0 {unit}"
-    a = abs(v)
-    for f, p in ((1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""), (1e3, "k"), (1e6, "M")):
-        if a < f * 1000 or p == "M":
-            return f"{v / f:.3g} {p}{unit}"
-    return f"{v:.3g} {unit}"
 
 
 # ---- layout shared by the static SVG and the diff flame graph --------------------------------
