@@ -27,7 +27,7 @@ import numpy as np
 
 from ..profile import Profile, sum_total, total_domains
 from .folding import USER, collapse_imports, fold_tree, kind, package_of
-from .svg import CallTree, fmt_num
+from .svg import CallTree, fmt_num, measured_domains
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 MAX_NODES = 6000      # call tree nodes embedded at most
@@ -149,12 +149,6 @@ def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN
         "color": color_by, "measured": measured,
         "estimated": [d for d in counted if d not in measured],
     }
-
-
-def measured_domains(profile: Profile) -> List[str]:
-    """The counted domains a meter measured (not a model's estimate)."""
-    flags = {m.get("domain"): bool(m.get("measured")) for m in profile.meta.get("meters") or [] if isinstance(m, dict)}
-    return [d for d in total_domains(profile.row_energy_j) if flags.get(d)]
 
 
 def machine_power(profile: Profile, bin_edges: np.ndarray) -> List[float]:
