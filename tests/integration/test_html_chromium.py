@@ -79,10 +79,33 @@ def test_html_report_draws_in_chromium(tmp_path):
     assert re.search(r'<polyline class="pw" data-domain="package" points="[\d.]+,[\d.]+ ', page)
     assert re.search(r'data-domain="dram"[^>]*stroke-dasharray', page)
     assert 'class="proc"' in page
+    assert_process_under_machine(page)
     assert "Same work elsewhere" in page and "Poland" in page
     shot = tmp_path / "shot.png"
     r = chromium(tmp_path, f"file://{path}", "--virtual-time-budget=5000", f"--screenshot={shot}")
     assert r.returncode == 0 and shot.stat().st_size > 10_000
+
+
+def assert_process_under_machine(page):
+    """The process's area never rises above the machine's power (the domains added), bin by bin."""
+    proc = re.search(r'<path d="M[\d.]+,[\d.]+((?:L[\d.]+,[\d.]+)+)L[\d.]+,[\d.]+Z"[^>]*class="proc"', page).group(1)
+    proc_y = [float(p.split(",")[1]) for p in proc.split("L")[1:]]
+    machine_y = [float(p.split(",")[1]) for p in
+                 re.search(r'<polyline class="machine" points="([^"]+)"', page).group(1).split()]
+    assert len(proc_y) == len(machine_y) == 100
+    assert all(py >= my - 0.06 for py, my in zip(proc_y, machine_y))  # SVG y grows downwards; 1 decimal
+
+
+def test_process_power_is_drawn_under_the_machines(tmp_path):
+    # a meter timeline below the attributed joules in places (bins straddling meter intervals,
+    # rounding): the area is cut at the machine's power, not drawn above it
+    p = realistic()
+    p.timeline = {d: (t, w * 0.5) for d, (t, w) in p.timeline.items()}
+    path = tmp_path / "report.html"
+    path.write_text(html.render(p, {}), encoding="utf-8")
+    page = dom(tmp_path, path)
+    check_page(page)
+    assert_process_under_machine(page)
 
 
 def test_time_range_and_thread_in_the_url_recompute_the_view(tmp_path):
