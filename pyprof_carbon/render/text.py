@@ -162,17 +162,17 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
     if width < 100:  # the function's name needs the room more than the sample count (± says it)
         rows = [r[:5] + r[6:] for r in rows]
         heads, align = heads[:5] + heads[6:], align[1:]
-    out += ["", style.bold(f"Top functions by self energy ({label})")]
+    out += ["", style.bold(f"Top functions by self energy (joules, {label})")]
     out += table(heads, rows, align, style, width)
     trows = [[str(t["tid"]), fmt_j(t["energy_j"]), fmt_s(t["cpu_s"]), f"{t['samples']:,}", fmt_g(t["co2_g"]),
               t["name"]] for t in profile.thread_table()]
-    out += ["", style.bold(f"Threads ({label})")]
+    out += ["", style.bold(f"Threads (joules, {label})")]
     out += table(["tid", "energy", "CPU", "samples", "CO2eq", "name"], trows, ">>>>><", style, width)
     if options.get("lines"):
         lrows = [[fmt_j(ln["self_energy_j"]), fmt_j(ln["self_energy_err_j"]), fmt_s(ln["self_cpu_s"]),
                   f"{ln['samples']:,}", fmt_g(ln["co2_g"]),
                   f"{os.path.basename(ln['file'])}:{ln['line']}  {ln['function']}"] for ln in profile.line_table()[:top]]
-        out += ["", style.bold(f"Top lines by self energy ({label})")]
+        out += ["", style.bold(f"Top lines by self energy (joules, {label})")]
         out += table(["self", "±", "CPU", "samples", "CO2eq", "line"], lrows, ">>>>><", style, width)
     elsewhere = profile.meta.get("elsewhere") or []
     if elsewhere:
