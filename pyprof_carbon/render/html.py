@@ -1,7 +1,12 @@
 """One self-contained HTML report: an interactive energy flame graph (widths in joules, or CO2,
-CPU time, samples; colors by power density), a top-functions table, a per-thread view, a power
-timeline per domain whose dragged range re-computes everything for that range, and the run's
-metadata, meters, carbon intensity source, profiler cost and "same work elsewhere" table.
+CPU time, samples; colors by power density where a meter measured it, else by module), the
+hottest functions line by line, a top-functions table, a per-thread view, a power timeline per
+domain whose dragged range re-computes everything for that range, and the run's metadata,
+meters, carbon intensity source, profiler cost and "same work elsewhere" table.
+
+The first view answers "where did the energy go in my code": import machinery is one
+`import <module>` frame and library frames are folded under the library call the user's code made
+(render/folding.py); a toggle unfolds them.
 
 No network: our own JS and CSS (render/assets/) are inlined. The rows are aggregated before
 they are embedded: call stacks are merged by function into a tree, frames below a small share of
@@ -16,16 +21,21 @@ import os
 from html import escape
 from typing import Dict, List, Optional, Tuple
 
+import types
+
 import numpy as np
 
-from ..profile import Profile, total_domains
-from .svg import CallTree, fmt_num
+from ..profile import Profile, sum_total, total_domains
+from .folding import USER, collapse_imports, fold_tree, kind, package_of
+from .svg import CallTree, fmt_num, measured_domains
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 MAX_NODES = 6000      # call tree nodes embedded at most
 MIN_SHARE = 2e-5      # a node below this share of energy, CPU and samples folds into its caller
 MAX_ROWS = 60_000     # (node, thread, bin) rows embedded at most: bins are coarsened to fit
 MAX_TIMELINE = 800    # points per power domain
+HOT_FUNCTIONS = 5     # functions shown line by line
+MAX_SOURCE_LINES = 60  # a longer function shows only its sampled lines and their neighbours
 
 
 def _asset(name: str) -> str:
@@ -44,11 +54,19 @@ def _quantize(v: np.ndarray) -> Tuple[List[int], float]:
 def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN_SHARE,
             max_rows: int = MAX_ROWS) -> dict:
     """The data the page's script needs, aggregated (see module docstring)."""
-    tree = CallTree(profile)
+    functions, stacks = collapse_imports(profile.functions, profile.stacks)
+    tree = CallTree(types.SimpleNamespace(stacks=stacks))
     row_node = tree.node_of_stack[profile.row_stack] if len(profile.row_stack) else np.zeros(0, np.int64)
     e_row = profile.row_energy_total
     cols = {"e": e_row, "co2": profile.row_co2_g, "cpu": profile.row_cpu_ns.astype(np.float64),
             "n": profile.row_samples.astype(np.float64)}
+    measured = measured_domains(profile)
+    counted = total_domains(profile.row_energy_j)
+    color_by = "density" if measured else "module"
+    if measured and set(counted) - set(measured):
+        # the color is the power density of the measured domains only: a model's joules per
+        # CPU-second are its own assumption, not a property of the code
+        cols["em"] = np.sum([profile.row_energy_j[d] for d in counted if d in measured], axis=0)
     share = np.zeros(tree.n)
     for v in cols.values():
         tot = tree.totals(np.bincount(row_node, weights=v, minlength=tree.n))
@@ -102,8 +120,10 @@ def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN
 
     used = sorted({f for f in node_func if f >= 0})
     fmap = {f: i for i, f in enumerate(used)}
-    funcs = [[profile.functions[f].qualname, profile.functions[f].file, profile.functions[f].line] for f in used]
+    funcs = [[functions[f].qualname, functions[f].file, functions[f].line, kind(functions[f].file),
+              package_of(functions[f].file)] for f in used]
     node_func = [fmap[f] if f >= 0 else -1 for f in node_func]
+    fold, fparent, ffunc, hidden = fold_tree(node_parent, node_func, [f[3] for f in funcs], [f[4] for f in funcs])
 
     meters = {m.get("domain"): m for m in profile.meta.get("meters") or [] if isinstance(m, dict)}
     timeline = []
@@ -123,8 +143,29 @@ def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN
         "threads": [{"tid": t, "name": profile.thread_names.get(t, str(t))} for t in tids],
         "bins": [round(float(x), 6) for x in bin_edges], "rows": rows, "units": units,
         "timeline": timeline, "duration": float(edges[-1]) if len(edges) else 0.0,
+        "machine_w": machine_power(profile, np.asarray(bin_edges, np.float64)),
         "folded": {"nodes": int(tree.n - len(kept)), "share": thr, "bin_factor": factor},
+        "fold": {"map": fold, "parent": fparent, "func": ffunc, "hidden": hidden},
+        "color": color_by, "measured": measured,
+        "estimated": [d for d in counted if d not in measured],
     }
+
+
+def machine_power(profile: Profile, bin_edges: np.ndarray) -> List[float]:
+    """The whole machine's average power per time bin (the counted domains added), from the
+    meters' timeline: the process's area on the power chart is drawn under it, never above."""
+    tl = profile.timeline or {}
+    doms = [d for d in total_domains(tl) if len(tl[d][0]) >= 2]
+    if not doms or len(bin_edges) < 2:
+        return []
+    energy = np.zeros(len(bin_edges))
+    for d in doms:
+        t, w = np.asarray(tl[d][0], np.float64), np.asarray(tl[d][1], np.float64)
+        ends = np.append(t, t[-1] + (t[-1] - t[-2]))  # the timeline holds interval starts; same width last
+        cum = np.concatenate([[0.0], np.cumsum(w * np.diff(ends))])
+        energy += np.interp(bin_edges, ends, cum)  # energy up to each bin edge
+    width = np.diff(bin_edges)
+    return [float(f"{x:.4g}") for x in np.divide(np.diff(energy), width, out=np.zeros(len(width)), where=width > 0)]
 
 
 # ---- the static parts: metadata, meters, carbon -----------------------------------------------
@@ -136,7 +177,7 @@ def _kv(rows: List[Tuple[str, object]]) -> str:
 def _table(head: List[str], rows: List[List[str]], cls: str = "") -> str:
     h = "".join(f"<th>{escape(x)}</th>" for x in head)
     b = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table class='static {cls}'><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table>"
+    return f"<div class='scroll'><table class='static {cls}'><thead><tr>{h}</tr></thead><tbody>{b}</tbody></table></div>"
 
 
 def _iso(unix_s) -> Optional[str]:
@@ -197,6 +238,70 @@ def _details(profile: Profile) -> str:
             f"<h3>Meters</h3>{meters_html}<h3>Same work elsewhere</h3>{ew_html}")
 
 
+def line_energy(profile: Profile):
+    """(self, total) joules per (function, line): self where the line was the running one, total
+    also where it was waiting on a call (once per stack, so recursion counts once)."""
+    e_stack = np.bincount(profile.row_stack, weights=profile.row_energy_total, minlength=len(profile.stacks))
+    self_j: Dict[Tuple[int, int], float] = {}
+    total_j: Dict[Tuple[int, int], float] = {}
+    for sid, stack in enumerate(profile.stacks):
+        e = float(e_stack[sid])
+        if not stack or e == 0:
+            continue
+        self_j[stack[-1]] = self_j.get(stack[-1], 0.0) + e
+        for fr in set(stack):
+            total_j[fr] = total_j.get(fr, 0.0) + e
+    return self_j, total_j
+
+
+def _source(path: str) -> Optional[List[str]]:
+    try:  # read now, at report time: the file may have changed since the run, or not be here
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except (OSError, ValueError):
+        return None
+
+
+def hot_lines(profile: Profile, n: int = HOT_FUNCTIONS) -> str:
+    """The hottest functions of the user's code (by self energy; any code if none is the user's),
+    line by line with the joules of each line beside the source, like Scalene."""
+    self_j, total_j = line_energy(profile)
+    rows = [r for r in profile.function_table() if r["self_energy_j"] > 0]
+    idx = {(fn.qualname, fn.file, fn.line): i for i, fn in enumerate(profile.functions)}
+    mine = [r for r in rows if kind(r["file"]) == USER] or rows
+    if not mine:
+        return "<p class='muted'>no energy recorded</p>"
+    out = []
+    for r in mine[:n]:
+        f = idx[(r["qualname"], r["file"], r["line"])]
+        lines = {ln: total_j[(ff, ln)] for (ff, ln) in total_j if ff == f and ln > 0}
+        if not lines:
+            continue
+        src = _source(r["file"])
+        lo, hi = min([r["line"]] + list(lines)) if r["line"] > 0 else min(lines), max(lines)
+        show = list(range(lo, hi + 1))
+        if len(show) > MAX_SOURCE_LINES:  # only the sampled lines and one line around each
+            show = sorted({x for ln in lines for x in (ln - 1, ln, ln + 1) if lo <= x <= hi})
+        top = max(lines.values())
+        body, prev = [], None
+        for ln in show:
+            if prev is not None and ln > prev + 1:
+                body.append("<tr class='gap'><td></td><td></td><td></td><td>…</td></tr>")
+            prev = ln
+            e, se = lines.get(ln, 0.0), self_j.get((f, ln), 0.0)
+            code = src[ln - 1] if src and 0 < ln <= len(src) else ""
+            bar = f"<span class='bar' style='width:{50 * e / top:.0f}px'></span>" if e > 0 else ""
+            body.append(f"<tr{' class=hot' if e > 0 else ''}><td class='ln'>{ln}</td><td>{bar}{fmt_num(e, 'J') if e else ''}</td>"
+                        f"<td>{fmt_num(se, 'J') if se else ''}</td><td class='src'>{escape(code)}</td></tr>")
+        note = "" if src else " <span class='muted'>(source not readable now: line numbers only)</span>"
+        out.append(f"<details{'' if out else ' open'}><summary><b class='mono'>{escape(r['qualname'])}</b> "
+                   f"<span class='muted'>{escape(r['file'])}:{r['line']}</span> · self {fmt_num(r['self_energy_j'], 'J')}, "
+                   f"total {fmt_num(r['total_energy_j'], 'J')}{note}</summary><div class='scroll'><table class='lines'>"
+                   f"<thead><tr><th>line</th><th>J (with calls)</th><th>J (self)</th><th class='l'>source</th></tr></thead>"
+                   f"<tbody>{''.join(body)}</tbody></table></div></details>")
+    return "".join(out)
+
+
 def _summary(profile: Profile) -> str:
     tot = profile.totals()
     e = {d: v for d, v in tot["energy_j"].items() if d != "total"}
@@ -207,9 +312,23 @@ def _summary(profile: Profile) -> str:
              ("CO2eq", fmt_num(tot["co2_g"], "g"), (profile.meta.get("intensity") or {}).get("name", "")),
              ("CPU time", fmt_num(tot["cpu_s"], "s"), f"{tot['samples']:,} samples"),
              ("wall time", fmt_num(tot["wall_s"], "s"), ""),
-             ("avg power", fmt_num(tot["energy_j"]["total"] / tot["cpu_s"], "W") if tot["cpu_s"] else "–", "per CPU-second")]
+             avg_power(profile)]
     return "".join(f"<div class='card'><div class='k'>{escape(k)}</div><div class='v'>{escape(v)}</div>"
                    f"<div class='s'>{escape(s)}</div></div>" for k, v, s in cards)
+
+
+def avg_power(profile: Profile) -> Tuple[str, str, str]:
+    """The process's average power over the wall time (its joules ≤ the machine's, so it is never
+    above the machine's figure beside it), and its power while it runs on a CPU."""
+    tot = profile.totals()
+    wall = tot["wall_s"] or (float(profile.bin_edges_s[-1]) if len(profile.bin_edges_s) else 0.0)
+    e = tot["energy_j"]["total"]
+    if not wall > 0:
+        return ("avg power", "–", "")
+    machine = sum_total(profile.measured_j) if profile.measured_j else 0.0
+    sub = [f"machine {fmt_num(machine / wall, 'W')}" if machine > 0 else "",
+           f"{fmt_num(e / tot['cpu_s'], 'W')} while running" if tot["cpu_s"] else ""]
+    return ("avg power", fmt_num(e / wall, "W"), "; ".join(x for x in sub if x))
 
 
 def render(profile: Profile, options: dict) -> str:
@@ -221,7 +340,7 @@ def render(profile: Profile, options: dict) -> str:
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     return _asset("report.html").format(
         title=escape(title), cmd=escape(cmd or "profile"), summary=_summary(profile), details=_details(profile),
-        css=_asset("report.css"), js=_asset("report.js"), data=payload,
+        css=_asset("report.css"), js=_asset("report.js"), data=payload, lines=hot_lines(profile),
         folded=escape(f"{data['folded']['nodes']:,} call tree nodes below {data['folded']['share']:.2g} of the run "
                       f"folded into their callers; time bins × {data['folded']['bin_factor']}"
                       if data["folded"]["nodes"] or data["folded"]["bin_factor"] > 1 else ""))

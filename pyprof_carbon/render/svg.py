@@ -1,7 +1,8 @@
 """A static energy flame graph as one SVG file (the flamegraph.pl tradition): one rect per call
 tree node, width = joules (or CO2, CPU time, samples: option `weight`), color = power density
-(W per CPU-second) so power-hungry code stands out; <title> tooltips; a small embedded script
-for click-to-zoom and search. Readable in any browser, no extension.
+(W while running: joules per CPU-second) of the measured domains so power-hungry code stands out,
+or the frame's package when no meter measured the joules; <title> tooltips; a small embedded
+script for click-to-zoom and search. Readable in any browser, no extension.
 
 The call tree helpers here are shared with the HTML report and the diff flame graph.
 """
@@ -13,7 +14,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..profile import Profile, sampling_error
+from ..profile import Profile, sampling_error, total_domains
+from .folding import USER, kind, package_of
+from .format import fmt_num  # noqa: F401  (the one number format; diff.py imports it from here too)
 
 WEIGHTS = {  # option value -> (label, unit)
     "energy": ("energy", "J"), "co2": ("CO2eq", "g"), "cpu": ("CPU time", "s"), "samples": ("samples", ""),
@@ -80,6 +83,22 @@ def density_color(w_per_cpu_s: float, lo: float, hi: float) -> str:
     return f"hsl({52 - 52 * t:.0f},{88 + 7 * t:.0f}%,{66 - 20 * t:.0f}%)"
 
 
+def measured_domains(profile: Profile) -> List[str]:
+    """The counted domains a meter measured (not a model's estimate): only their joules per
+    CPU-second say something about the code; a model's would only repeat its own assumption."""
+    flags = {m.get("domain"): bool(m.get("measured")) for m in profile.meta.get("meters") or [] if isinstance(m, dict)}
+    return [d for d in total_domains(profile.row_energy_j) if flags.get(d)]
+
+
+def module_color(package: str, user: bool) -> str:
+    """A hue per package name (the HTML report's script computes the same); the user's code
+    bright, libraries pale."""
+    h = 0
+    for c in package:
+        h = (h * 31 + ord(c)) & 0xFFFFFFFF
+    return f"hsl({h % 360},{'70%,62%' if user else '35%,80%'})"
+
+
 def density_range(energy: np.ndarray, cpu_s: np.ndarray, weight: np.ndarray) -> Tuple[float, float]:
     """Weighted 2nd..98th percentile of W per CPU-second over the nodes (robust to tiny frames)."""
     m = (cpu_s > 0) & (energy > 0)
@@ -97,18 +116,6 @@ def density_range(energy: np.ndarray, cpu_s: np.ndarray, weight: np.ndarray) -> 
         gm = math.sqrt(lo * hi)
         lo, hi = gm / math.sqrt(2), gm * math.sqrt(2)
     return float(lo), float(hi)
-
-
-def fmt_num(v: float, unit: str) -> str:
-    if unit == "":
-        return f"{int(round(v)):,}"
-    if v == 0:
-        return f"0 {unit}"
-    a = abs(v)
-    for f, p in ((1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""), (1e3, "k"), (1e6, "M")):
-        if a < f * 1000 or p == "M":
-            return f"{v / f:.3g} {p}{unit}"
-    return f"{v:.3g} {unit}"
 
 
 # ---- layout shared by the static SVG and the diff flame graph --------------------------------
@@ -220,7 +227,10 @@ def render(profile: Profile, options: dict) -> str:
     total = tree.totals(tree.self_values(rs, _weights(profile, weight)))
     names = [node_label(profile, f) for f in tree.func]
     label, unit = WEIGHTS[weight]
-    lo, hi = density_range(energy, cpu, total)
+    measured = measured_domains(profile)
+    if measured:
+        e_measured = tree.totals(tree.self_values(rs, np.sum([profile.row_energy_j[d] for d in measured], axis=0)))
+        lo, hi = density_range(e_measured, cpu, total)
     n_all, e_all = samples[0], energy[0]
     boxes = []
     for node, x, w, depth in layout(tree, total, width - 20, sort_by_value=bool(options.get("left_heavy")),
@@ -229,18 +239,31 @@ def render(profile: Profile, options: dict) -> str:
         fn = profile.functions[f] if f >= 0 else None
         where = f" ({fn.file}:{fn.line})" if fn else ""
         dens = energy[node] / cpu[node] if cpu[node] > 0 else float("nan")
+        if not fn:
+            fill = "hsl(40,10%,82%)"
+        elif measured:
+            fill = density_color(e_measured[node] / cpu[node] if cpu[node] > 0 else float("nan"), lo, hi)
+        else:
+            fill = module_color(package_of(fn.file), kind(fn.file) == USER)
         pct = 100.0 * total[node] / total[0] if total[0] else 0.0
         err = sampling_error(samples[node], n_all, e_all)
         tip = (f"{names[node]}{where}\n{fmt_num(energy[node], 'J')} ± {fmt_num(err, 'J')}, "
                f"{fmt_num(co2[node], 'g')} CO2eq, {fmt_num(cpu[node], 's')} CPU, "
-               f"{'%.3g W/CPU-s' % dens if dens == dens else 'no CPU time'}, "
+               f"{fmt_num(dens, 'W') + ' while running' if dens == dens else 'no CPU time'}, "
                f"{int(samples[node]):,} samples; {pct:.2f}% of {label}")
-        boxes.append((x, w, depth, names[node], tip, density_color(dens, lo, hi)))
+        boxes.append((x, w, depth, names[node], tip, fill))
     meta = profile.meta
     cmd = meta.get("command")
     cmd = " ".join(cmd) if isinstance(cmd, (list, tuple)) else (cmd or "")
     title = options.get("title") or f"Energy flame graph — {cmd}".strip(" —")
     sub = (f"width: {label} (total {fmt_num(total[0], unit)}); "
            f"{fmt_num(e_all, 'J')}, {fmt_num(co2[0], 'g')} CO2eq, {int(n_all):,} samples")
-    legend = f"color: power density, yellow {lo:.3g} W → red {hi:.3g} W per CPU-second; grey-blue: no CPU time"
+    estimated = [d for d in total_domains(profile.row_energy_j) if d not in measured]
+    if measured:
+        legend = (f"color: power while running ({', '.join(measured)}"
+                  + (f"; {', '.join(estimated)} estimated, left out" if estimated else "")
+                  + f"), yellow {fmt_num(lo, 'W')} → red {fmt_num(hi, 'W')}; grey-blue: no CPU time")
+    else:
+        legend = ("color: package (bright: your code, pale: libraries), not power: no meter measured "
+                  "these joules, a model estimated them")
     return svg_document(boxes, width, title, sub, float(total[0]), legend, icicle=bool(options.get("icicle")))

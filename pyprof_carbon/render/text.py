@@ -1,10 +1,18 @@
-"""Terminal report: a top table of functions by self and total energy, threads, lines, carbon."""
+"""Terminal report: a top table of functions by self and total energy, threads, lines, carbon.
+
+Lines fit the terminal (80 columns when not a terminal): long prose wraps, a table's last column
+(the function) is shortened. Every number goes through format.fmt_num (3 significant digits,
+SI prefix)."""
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import textwrap
 from typing import List, Optional, Sequence
 
 from ..profile import Profile, sum_total
+from .format import fmt_num, sig3
 
 
 class Style:
@@ -43,117 +51,150 @@ def energy_label(profile: Profile) -> str:
     return ", ".join(f"{m['domain']} {'measured' if m['measured'] else 'estimated'}" for m in meters)
 
 
-def fmt_si(value: float, unit: str) -> str:
-    """2.51 J, 331.4 µg, 1.20 kJ: a value with an SI prefix that keeps it readable."""
-    a = abs(value)
-    for scale, prefix in ((1e3, "k"), (1.0, ""), (1e-3, "m")):
-        if a >= scale or (a == 0 and scale == 1.0):
-            return f"{value / scale:.2f} {prefix}{unit}"
-    return f"{value * 1e6:.1f} µ{unit}"
-
-
 def fmt_j(j: float) -> str:
-    return fmt_si(j, "J")
+    return fmt_num(j, "J")
 
 
 def fmt_g(g: float) -> str:
-    return fmt_si(g, "g")
+    return fmt_num(g, "g")
 
 
-def table(headers: Sequence[str], rows: List[Sequence[str]], align: str, style: Style) -> List[str]:
-    """Aligned columns; `align` has one of '<' or '>' per column."""
+def fmt_s(s: float) -> str:
+    return fmt_num(s, "s")
+
+
+def width_of(options: dict, stream=None) -> int:
+    """options["width"], else the terminal's width when writing to one, else 80 (a file, a pipe)."""
+    if options.get("width"):
+        return max(int(options["width"]), 40)
+    if stream is not None and hasattr(stream, "isatty") and stream.isatty():
+        return max(shutil.get_terminal_size((80, 24)).columns, 40)
+    return 80
+
+
+def wrap(text: str, width: int, indent: str = "  ", more: str = "    ") -> List[str]:
+    """Prose wrapped to the width; continuation lines indented a little more."""
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=more,
+                         break_on_hyphens=False) or [indent]
+
+
+def table(headers: Sequence[str], rows: List[Sequence[str]], align: str, style: Style,
+          width: Optional[int] = None) -> List[str]:
+    """Aligned columns; `align` has one of '<' or '>' per column. With `width`, the last column
+    is cut (ending in '…') so no line is longer."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    if width is not None:
+        room = width - sum(widths[:-1]) - 2 * (len(widths) - 1)
+        widths[-1] = max(min(widths[-1], room), len(headers[-1]))
+
+    def cut(c, w):
+        return c if len(c) <= w else c[:max(w - 1, 0)] + "…"
 
     def line(cells):
-        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
+        return "  ".join(f"{cut(c, w):{a}{w}}" for c, a, w in zip(cells, align, widths)).rstrip()
 
     return [style.bold(line(headers))] + [line(r) for r in rows]
 
 
-def header_lines(profile: Profile, style: Style) -> List[str]:
+def equivalent_lines(co2_g: float) -> List[str]:
+    """'= 0.0319 km driven ...' for each everyday equivalent of at least 0.01 of its unit: a
+    millionth of a kilometre means nothing to a reader, so smaller ones are left out."""
+    from ..carbon import equivalents
+    return [f"= {sig3(eq['value'])} {eq['unit']} {eq['what']} ({eq['source']})"
+            for eq in equivalents(max(co2_g, 0.0)) if eq["value"] >= 0.01]
+
+
+def header_lines(profile: Profile, style: Style, width: int = 80) -> List[str]:
     m, tot = profile.meta, profile.totals()
     rate = m.get("rate_hz", {})
     cmd = " ".join(str(c) for c in m.get("command", []))
-    out = [style.bold(f"pyprof-carbon {m.get('tool_version', '')}: {cmd}"),
-           f"  {tot['wall_s']:.2f} s wall, {tot['cpu_s']:.2f} s CPU sampled, {tot['samples']:,} samples "
-           f"(engine {m.get('engine', '?')}, {rate.get('requested', 0):g} Hz asked, "
-           f"{rate.get('achieved', 0):.0f} achieved per {rate.get('per', 'CPU-second')}; "
-           f"lost {m.get('lost_samples', 0)})"]
+    out = [style.bold(line) for line in wrap(f"pyprof-carbon {m.get('tool_version', '')}: {cmd}", width, "", "  ")]
+    out += wrap(f"{fmt_s(tot['wall_s'])} wall, {fmt_s(tot['cpu_s'])} CPU sampled, {tot['samples']:,} samples "
+                f"(engine {m.get('engine', '?')}, {sig3(rate.get('requested', 0))} Hz asked, "
+                f"{sig3(rate.get('achieved', 0))} achieved per {rate.get('per', 'CPU-second')}; "
+                f"lost {m.get('lost_samples', 0)})", width)
     label = energy_label(profile)
-    measured_total = sum_total(profile.measured_j)
-    out.append(f"  energy of this program: {style.bold(fmt_j(tot['energy_j']['total']))} ({label}) of "
-               f"{fmt_j(measured_total)} for the whole machine; unattributed "
-               f"{fmt_j(sum_total(profile.unattributed_j))}")
+    energy = fmt_j(tot["energy_j"]["total"])
+    out += [ln.replace(energy, style.bold(energy), 1) for ln in wrap(
+        f"energy of this program: {energy} ({label}) of {fmt_j(sum_total(profile.measured_j))} for the whole "
+        f"machine; unattributed {fmt_j(sum_total(profile.unattributed_j))}", width)]
     for mt in m.get("meters", []):
-        out.append(style.dim(f"    {mt['domain']}: {mt['meter']}, {'measured' if mt['measured'] else 'estimated'}"
-                             f" ({fmt_j(profile.measured_j.get(mt['domain'], 0.0))}). {mt.get('notes', '')}"))
+        out += [style.dim(ln) for ln in wrap(
+            f"{mt['domain']}: {mt['meter']}, {'measured' if mt['measured'] else 'estimated'} "
+            f"({fmt_j(profile.measured_j.get(mt['domain'], 0.0))}). {mt.get('notes', '')}", width, "    ", "      ")]
     it = m.get("intensity", {})
     if it:
-        out.append(f"  carbon: {style.bold(fmt_g(tot['co2_g']))} CO2eq at {it.get('g_per_kwh', 0):.0f} g/kWh "
-                   f"({it.get('kind', 'average')}) for {it.get('name') or it.get('code') or '?'}, from "
-                   f"{it.get('origin', '?')}; source: {it.get('source', '?')}; PUE {m.get('pue', 1.0):g}")
-        from ..carbon import equivalents
-        for eq in equivalents(max(tot["co2_g"], 0.0)):
-            out.append(style.dim(f"    = {eq['value']:.3g} {eq['unit']} {eq['what']} ({eq['source']})"))
+        co2 = fmt_g(tot["co2_g"])
+        out += [ln.replace(co2, style.bold(co2), 1) for ln in wrap(
+            f"carbon: {co2} CO2eq at {it.get('g_per_kwh', 0):.0f} g/kWh ({it.get('kind', 'average')}) for "
+            f"{it.get('name') or it.get('code') or '?'}, from {it.get('origin', '?')}; source: "
+            f"{it.get('source', '?')}; PUE {m.get('pue', 1.0):g}", width)]
+        for eq in equivalent_lines(tot["co2_g"]):
+            out += [style.dim(ln) for ln in wrap(eq, width, "    ", "      ")]
     pc = profile.profiler_cost
     if pc:
-        out.append(style.dim(f"  profiler's own cost (not charged to your code): {pc.get('cpu_s', 0):.3f} s CPU, "
-                             f"{fmt_j(pc.get('energy_j', 0.0))}"))
+        out += [style.dim(ln) for ln in wrap(
+            f"profiler's own cost (not charged to your code): {fmt_s(pc.get('cpu_s', 0.0))} CPU, "
+            f"{fmt_j(pc.get('energy_j', 0.0))}", width)]
     if m.get("sched"):
-        s = m["sched"]
-        out.append(style.dim(f"  scheduler accounting: {s.get('backend')}; {s.get('resolution_note', '')}"))
+        sc = m["sched"]
+        out += [style.dim(ln) for ln in wrap(
+            f"scheduler accounting: {sc.get('backend')}; {sc.get('resolution_note', '')}", width)]
     return out
 
 
 def render(profile: Profile, options: Optional[dict] = None, style: Optional[Style] = None) -> str:
     options = options or {}
     style = style or Style(False)
+    width = width_of(options, sys.stdout)  # `report` prints this; a file written under a terminal gets its width too
     top = int(options.get("top") or 15)
     label = energy_label(profile)
-    out = header_lines(profile, style)
+    out = header_lines(profile, style, width)
     funcs = profile.function_table()
     total = sum(f["self_energy_j"] for f in funcs) or 1.0
     rows = []
     for f in funcs[:top]:
         loc = f"{os.path.basename(f['file'])}:{f['line']}" if f["file"] else ""
-        rows.append([f"{f['self_energy_j']:.4g}", f"{100 * f['self_energy_j'] / total:.1f}",
-                     f"{f['self_energy_err_j']:.2g}", f"{f['total_energy_j']:.4g}",
-                     f"{f['self_cpu_s']:.3f}", f"{f['samples']:,}", fmt_g(f["co2_g"]),
-                     f"{f['qualname']}  {style.dim(loc)}"])
+        rows.append([fmt_j(f["self_energy_j"]), f"{100 * f['self_energy_j'] / total:.1f}",
+                     fmt_j(f["self_energy_err_j"]), fmt_j(f["total_energy_j"]), fmt_s(f["self_cpu_s"]),
+                     f"{f['samples']:,}", fmt_g(f["co2_g"]), f"{f['qualname']}  {loc}"])
+    heads, align = ["self", "%", "±", "total", "self CPU", "samples", "CO2eq", "function"], ">>>>>>><"
+    if width < 100:  # the function's name needs the room more than the sample count (± says it)
+        rows = [r[:5] + r[6:] for r in rows]
+        heads, align = heads[:5] + heads[6:], align[1:]
     out += ["", style.bold(f"Top functions by self energy (joules, {label})")]
-    out += table(["self J", "%", "± J", "total J", "self CPU s", "samples", "CO2eq", "function"],
-                 rows, ">>>>>>><", style)
-    trows = [[str(t["tid"]), t["name"], f"{t['energy_j']:.4g}", f"{t['cpu_s']:.3f}", f"{t['samples']:,}",
-              fmt_g(t["co2_g"])] for t in profile.thread_table()]
+    out += table(heads, rows, align, style, width)
+    trows = [[str(t["tid"]), fmt_j(t["energy_j"]), fmt_s(t["cpu_s"]), f"{t['samples']:,}", fmt_g(t["co2_g"]),
+              t["name"]] for t in profile.thread_table()]
     out += ["", style.bold(f"Threads (joules, {label})")]
-    out += table(["tid", "name", "energy J", "CPU s", "samples", "CO2eq"], trows, "><>>>>", style)
+    out += table(["tid", "energy", "CPU", "samples", "CO2eq", "name"], trows, ">>>>><", style, width)
     regions = profile.meta.get("region_table") or []
     if regions:
-        rrows = [[r["name"], f"{r['energy_j']:.4g}", fmt_g(r["co2_g"]), f"{r['cpu_s']:.3f}", f"{r['samples']:,}",
-                  str(r["spans"]) if r["spans"] else ""] for r in regions]
+        rrows = [[fmt_j(r["energy_j"]), fmt_g(r["co2_g"]), fmt_s(r["cpu_s"]), f"{r['samples']:,}",
+                  str(r["spans"]) if r["spans"] else "", r["name"]] for r in regions]
+        shown = profile.meta.get("region_filter")
         out += ["", style.bold(f"Regions (joules, {label}; the whole run"
-                               + (f", shown above: region {profile.meta['region_filter']!r})"
-                                  if profile.meta.get("region_filter") else ")"))]
-        out += table(["region", "energy J", "CO2eq", "CPU s", "samples", "spans"], rrows, "<>>>>>", style)
+                               + (f"; the tables above: region {shown!r} only)" if shown else ")"))]
+        out += table(["energy", "CO2eq", "CPU", "samples", "spans", "region"], rrows, ">>>>><", style, width)
     if options.get("lines"):
-        lrows = [[f"{ln['self_energy_j']:.4g}", f"{ln['self_energy_err_j']:.2g}", f"{ln['self_cpu_s']:.3f}",
-                  f"{ln['samples']:,}", fmt_g(ln["co2_g"]), f"{os.path.basename(ln['file'])}:{ln['line']}",
-                  ln["function"]] for ln in profile.line_table()[:top]]
+        lrows = [[fmt_j(ln["self_energy_j"]), fmt_j(ln["self_energy_err_j"]), fmt_s(ln["self_cpu_s"]),
+                  f"{ln['samples']:,}", fmt_g(ln["co2_g"]),
+                  f"{os.path.basename(ln['file'])}:{ln['line']}  {ln['function']}"] for ln in profile.line_table()[:top]]
         out += ["", style.bold(f"Top lines by self energy (joules, {label})")]
-        out += table(["self J", "± J", "CPU s", "samples", "CO2eq", "line", "function"], lrows, ">>>>><<", style)
+        out += table(["self", "±", "CPU", "samples", "CO2eq", "line"], lrows, ">>>>><", style, width)
     elsewhere = profile.meta.get("elsewhere") or []
     if elsewhere:
-        erows = [[e["code"], e.get("name", ""), f"{e['g_per_kwh']:.0f}", fmt_g(e["co2_g"]), e.get("note", "")]
+        erows = [[e["code"], f"{e['g_per_kwh']:.0f}", fmt_g(e["co2_g"]), f"{e.get('name', '')}  {e.get('note', '')}".rstrip()]
                  for e in elsewhere]
         out += ["", style.bold("The same work elsewhere")]
-        out += table(["region", "name", "g/kWh", "CO2eq", ""], erows, "<<>><", style)
+        out += table(["region", "g/kWh", "CO2eq", "name"], erows, "<>><", style, width)
     return "\n".join(out) + "\n"
 
 
 def summary(profile: Profile, options: dict, written: Sequence[str], stream=None) -> str:
     """What `run` prints at the end: the text report, then where the files went."""
     style = Style(use_color(options, stream))
-    text = render(profile, options, style)
+    text = render(profile, {**options, "width": width_of(options, stream)}, style)
     if written:
         text += "\n" + style.dim("Written: " + ", ".join(written)) + "\n"
     return text

@@ -31,7 +31,7 @@ def test_svg_flame_graph_is_energy_weighted():
     e_total = p.totals()["energy_j"]["total"]
     matmul_e = next(r["total_energy_j"] for r in p.function_table() if r["name"] == "matmul")
     assert abs(by["matmul"][0][0] / w_all - matmul_e / e_total) < 1e-6
-    assert "matmul (/app/model.py:50)" in by["matmul"][0][2] and "W/CPU-s" in by["matmul"][0][2]
+    assert "matmul (/app/model.py:50)" in by["matmul"][0][2] and "W while running" in by["matmul"][0][2]
     assert "±" in by["matmul"][0][2] and "samples" in by["matmul"][0][2]
     # power-hungry matmul (30 W/CPU-s) is redder than wait_io (3 W/CPU-s)
     hue = lambda fill: float(re.match(r"hsl\(([\d.]+)", fill).group(1))

@@ -14,7 +14,8 @@
   var $ = function (id) { return document.getElementById(id); };
   var D = JSON.parse($("data").textContent);
   var N = D.parent.length, R = D.rows.n.length, i;
-  var COLS = ["e", "co2", "cpu", "n"];
+  var COLS = ["e", "co2", "cpu", "n"].concat(D.rows.em ? ["em"] : []);
+  var DENS = D.rows.em ? "em" : "e"; // power density from the measured domains' joules only
   var UNIT = { e: "J", co2: "g", cpu: "s", n: "" };
   var LABEL = { e: "energy", co2: "CO2eq", cpu: "CPU time", n: "samples" };
 
@@ -28,21 +29,38 @@
     rv[k] = a;
   });
   var rThread = D.rows.thread, rBin = D.rows.bin;
-  var kids = [], depth = new Int32Array(N);
-  for (i = 0; i < N; i++) kids.push([]);
-  for (i = 1; i < N; i++) { kids[D.parent[i]].push(i); depth[i] = depth[D.parent[i]] + 1; }
-  function name(n) { return n === 0 ? "all" : D.funcs[D.func[n]][0]; }
-  function where(n) { if (n === 0) return ""; var f = D.funcs[D.func[n]]; return f[1] + ":" + f[2]; }
+  // two trees over the same rows: FULL (every frame) and FOLDED (library frames under a library
+  // frame hidden, their time in the shown frame above: the first view, "where is my code")
+  function mkTree(parent, func, hidden) {
+    var n = parent.length, t = { N: n, parent: parent, func: func, hidden: hidden, kids: [], depth: new Int32Array(n) };
+    for (var j = 0; j < n; j++) t.kids.push([]);
+    for (j = 1; j < n; j++) { t.kids[parent[j]].push(j); t.depth[j] = t.depth[parent[j]] + 1; }
+    return t;
+  }
+  var FULL = mkTree(D.parent, D.func, null), FOLDED = mkTree(D.fold.parent, D.fold.func, D.fold.hidden);
+  var kids = FULL.kids;
+  var nHidden = 0;
+  D.fold.hidden.forEach(function (h) { nHidden += h[0]; });
+  function graph() { return S.unfold || !nHidden ? FULL : FOLDED; }
+  function name(n, g) { g = g || FULL; return n === 0 ? "all" : D.funcs[g.func[n]][0]; }
+  function where(n, g) { g = g || FULL; if (n === 0) return ""; var f = D.funcs[g.func[n]]; return f[2] > 0 ? f[1] + ":" + f[2] : f[1]; }
+  function hiddenNote(n, g) {
+    var h = g.hidden && g.hidden[n];
+    if (!h || !h[0]) return "";
+    var mods = h[1].slice(0, 3).join(", ") + (h[1].length > 3 ? "…" : "");
+    return h[0] + " frame" + (h[0] > 1 ? "s" : "") + " hidden (" + mods + ")";
+  }
 
   // ---- state (also kept in the URL hash, so a view can be shared) -----------------------------
-  var S = { w: "e", thread: -1, t0: null, t1: null, focus: 0, icicle: false, left: false, q: "", sort: "selfE", asc: false };
-  var V; // per node values of the selection: V.self[k], V.tot[k]
+  var S = { w: "e", thread: -1, t0: null, t1: null, focus: 0, icicle: false, left: false, q: "", sort: "selfE", asc: false, unfold: false };
+  var V;  // per node values of the selection: V.self[k], V.tot[k] (FULL tree)
+  var VG; // the same on the tree the flame graph shows
 
-  function fmt(v, unit) {
+  function fmt(v, unit) { // the same as render/format.py fmt_num: 3 significant digits, SI prefix
     if (unit === "") return Math.round(v).toLocaleString("en");
     if (!isFinite(v)) return "–";
     if (v === 0) return "0 " + unit;
-    var a = Math.abs(v), p = [[1e-9, "n"], [1e-6, "µ"], [1e-3, "m"], [1, ""], [1e3, "k"], [1e6, "M"]];
+    var a = +Math.abs(v).toPrecision(3), p = [[1e-9, "n"], [1e-6, "µ"], [1e-3, "m"], [1, ""], [1e3, "k"], [1e6, "M"], [1e9, "G"]];
     for (var j = 0; j < p.length; j++)
       if (a < p[j][0] * 1000 || j === p.length - 1) return (v / p[j][0]).toPrecision(3) + " " + p[j][1] + unit;
   }
@@ -53,20 +71,37 @@
   function compute() {
     var se = new Float64Array(N), sc = new Float64Array(N), su = new Float64Array(N), sn = new Float64Array(N);
     var bins = D.bins, th = S.thread, ranged = S.t0 !== null;
-    var E = rv.e, C = rv.co2, U = rv.cpu, M = rv.n;
+    var sm = new Float64Array(N), E = rv.e, C = rv.co2, U = rv.cpu, M = rv.n, EM = rv.em;
     for (var j = 0; j < R; j++) {
       if (th >= 0 && rThread[j] !== th) continue;
       if (ranged) { var b = rBin[j]; if (!(bins[b + 1] > S.t0 && bins[b] < S.t1)) continue; }
       var nd = rNode[j];
       se[nd] += E[j]; sc[nd] += C[j]; su[nd] += U[j]; sn[nd] += M[j];
+      if (EM) sm[nd] += EM[j];
     }
-    var self = { e: se, co2: sc, cpu: su, n: sn }, tot = {};
+    var self = { e: se, co2: sc, cpu: su, n: sn, em: sm };
+    V = { self: self, tot: totals(FULL, self) };
+    VG = graphValues();
+  }
+  function totals(g, self) {
+    var tot = {};
     COLS.forEach(function (k) {
       var t = Float64Array.from(self[k]);
-      for (var n = N - 1; n > 0; n--) t[D.parent[n]] += t[n];
+      for (var n = g.N - 1; n > 0; n--) t[g.parent[n]] += t[n];
       tot[k] = t;
     });
-    V = { self: self, tot: tot };
+    return tot;
+  }
+  function graphValues() { // the FULL tree's values moved onto the tree shown
+    var g = graph();
+    if (g === FULL) return V;
+    var self = {}, map = D.fold.map;
+    COLS.forEach(function (k) {
+      var a = new Float64Array(g.N), src = V.self[k];
+      for (var n = 0; n < N; n++) a[map[n]] += src[n];
+      self[k] = a;
+    });
+    return { self: self, tot: totals(g, self) };
   }
 
   // ---- flame graph ----------------------------------------------------------------------------
@@ -76,9 +111,9 @@
     t = Math.min(1, Math.max(0, t));
     return "hsl(" + (52 - 52 * t).toFixed(0) + "," + (88 + 7 * t).toFixed(0) + "%," + (66 - 20 * t).toFixed(0) + "%)";
   }
-  function densityRange(items) { // weighted 2nd..98th percentile of W per CPU-second
-    var pts = [];
-    items.forEach(function (it) { var n = it[0]; if (V.tot.cpu[n] > 0 && V.tot.e[n] > 0) pts.push([V.tot.e[n] / V.tot.cpu[n], it[2]]); });
+  function densityRange(items) { // weighted 2nd..98th percentile of W while running (J per CPU-second)
+    var pts = [], T = VG.tot;
+    items.forEach(function (it) { var n = it[0]; if (T.cpu[n] > 0 && T[DENS][n] > 0) pts.push([T[DENS][n] / T.cpu[n], it[2]]); });
     if (!pts.length) return [1, 1];
     pts.sort(function (a, b) { return a[0] - b[0]; });
     var sum = 0, c = 0, lo = null, hi = pts[pts.length - 1][0];
@@ -96,12 +131,40 @@
     if (!S.q) return null;
     try { return new RegExp(S.q, "i"); } catch (e) { return new RegExp(S.q.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "i"); }
   }
+  // estimated joules: the color is the frame's package (a hue per name), since a model's power
+  // density would only repeat the model's assumption
+  function hue(s) { var h = 0; for (var j = 0; j < s.length; j++) h = (h * 31 + s.charCodeAt(j)) >>> 0; return h % 360; }
+  function pkgColor(pkg, user) { return "hsl(" + hue(pkg) + (user ? ",70%,62%)" : ",35%,80%)"); }
+  function frameColor(n, g, rg) {
+    if (D.color === "density") return color(VG.tot[DENS][n] / VG.tot.cpu[n], rg[0], rg[1]);
+    if (n === 0) return "hsl(40,10%,82%)";
+    var f = D.funcs[g.func[n]];
+    return pkgColor(f[4], f[3] === "user");
+  }
+  function legend(items, g, rg) {
+    if (D.color === "density") {
+      var est = D.estimated.length ? " (" + esc(D.measured.join(", ")) + " only: " + esc(D.estimated.join(", ")) + " is estimated)" : "";
+      return VG.tot.e[0] > 0 ? "color: power while running" + est + " " + fmt(rg[0], "W") + '<span class="sw"></span>' + fmt(rg[1], "W") + ";" : "";
+    }
+    var by = {}, user = {};
+    items.forEach(function (it) {
+      if (it[0] === 0 || it[3]) return;
+      var f = D.funcs[g.func[it[0]]];
+      by[f[4]] = (by[f[4]] || 0) + VG.self[S.w][it[0]]; user[f[4]] = f[3] === "user";
+    });
+    var top = Object.keys(by).sort(function (a, b) { return by[b] - by[a]; }).slice(0, 6);
+    return "color: module (" + top.map(function (m) {
+      return '<span class="chip" style="background:' + pkgColor(m, user[m]) + '"></span>' + esc(m);
+    }).join(" ") + ') <span class="why" title="No power meter measured these joules: a model estimated them from CPU time, so a color by power would only repeat the model. Bright: your code; pale: libraries.">' +
+      "not by power: the joules are estimated, not measured</span>;";
+  }
   var ROW = 18;
   function drawFlame() {
-    var box = $("flame"), W = box.clientWidth || 1000, w = V.tot[S.w];
+    var g = graph(), box = $("flame"), W = box.clientWidth || 1000, w = VG.tot[S.w];
+    if (S.focus >= g.N) S.focus = 0;
     var focus = w[S.focus] > 0 ? S.focus : 0, items = [];
     var anc = [];
-    for (var a = D.parent[focus]; a >= 0; a = D.parent[a]) anc.unshift(a);
+    for (var a = g.parent[focus]; a >= 0; a = g.parent[a]) anc.unshift(a);
     anc.forEach(function (n) { items.push([n, 0, W, true]); });
     if (w[focus] > 0) {
       var scale = W / w[focus], todo = [[focus, 0]];
@@ -109,36 +172,40 @@
         var t = todo.pop(), n = t[0], ww = w[n] * scale;
         if (ww < 0.4) continue;
         items.push([n, t[1], ww, false]);
-        var ch = kids[n].slice();
+        var ch = g.kids[n].slice();
         if (S.left) ch.sort(function (x, y) { return w[y] - w[x]; });
-        else ch.sort(function (x, y) { return name(x) < name(y) ? -1 : name(x) > name(y) ? 1 : x - y; });
+        else ch.sort(function (x, y) { var p = name(x, g), q = name(y, g); return p < q ? -1 : p > q ? 1 : x - y; });
         var cx = t[1];
         for (var j = 0; j < ch.length; j++) { todo.push([ch[j], cx]); cx += w[ch[j]] * scale; }
       }
     }
     var maxD = 0;
-    items.forEach(function (it) { maxD = Math.max(maxD, depth[it[0]]); });
+    items.forEach(function (it) { maxD = Math.max(maxD, g.depth[it[0]]); });
     var rg = densityRange(items.filter(function (it) { return !it[3]; }));
     var re = searchRe(), hits = [], html = [];
     items.forEach(function (it) {
-      var n = it[0], d = depth[n], top = (S.icicle ? d : maxD - d) * ROW, nm = name(n);
+      var n = it[0], d = g.depth[n], top = (S.icicle ? d : maxD - d) * ROW, nm = name(n, g);
       var hit = re && n > 0 && re.test(nm);
       if (hit) hits.push(it);
-      var cls = "fr" + (it[3] ? " anc" : "") + (hit ? " hit" : "");
-      html.push('<div class="' + cls + '" data-i="' + n + '" style="left:' + it[1].toFixed(1) + "px;width:" +
-        Math.max(it[2] - 1, 0.5).toFixed(1) + "px;top:" + top + "px;background:" +
-        color(V.tot.e[n] / V.tot.cpu[n], rg[0], rg[1]) + '">' + (it[2] > 24 ? esc(nm) : "") + "</div>");
+      var cls = "fr" + (it[3] ? " anc" : "") + (hit ? " hit" : ""), note = hiddenNote(n, g);
+      html.push('<div class="' + cls + '" data-i="' + n + '" data-fn="' + (n > 0 ? g.func[n] : -1) + '" style="left:' + it[1].toFixed(1) + "px;width:" +
+        Math.max(it[2] - 1, 0.5).toFixed(1) + "px;top:" + top + "px;background:" + frameColor(n, g, rg) + '">' +
+        (it[2] > 24 ? esc(nm) + (note ? '<i> · ' + esc(note) + "</i>" : "") : "") + "</div>");
     });
     box.style.height = ((maxD + 1) * ROW + 2) + "px";
     box.innerHTML = html.join("");
-    $("legend").innerHTML = w[0] > 0 ? fmt(rg[0], "W") + '<span class="sw"></span>' + fmt(rg[1], "W") : "";
+    $("legend").innerHTML = legend(items, g, rg);
     $("wlabel").textContent = LABEL[S.w];
     $("unzoom").hidden = focus === 0;
+    $("unfold").hidden = !nHidden;
+    $("unfold").textContent = S.unfold ? "Fold library frames" : "Show library frames";
+    $("foldnote").textContent = nHidden ? (S.unfold ? "All frames shown." :
+      nHidden + " library frames folded into the library call your code made.") : "";
     if (re) { // matched share: a hit inside another hit counts once
       var m = 0, inHit = {};
       hits.forEach(function (it) { inHit[it[0]] = 1; });
       hits.forEach(function (it) {
-        for (var p = D.parent[it[0]]; p >= 0; p = D.parent[p]) if (inHit[p]) return;
+        for (var p = g.parent[it[0]]; p >= 0; p = g.parent[p]) if (inHit[p]) return;
         m += it[3] ? w[focus] : w[it[0]];
       });
       $("matched").textContent = "matched " + (w[focus] > 0 ? (100 * m / w[focus]).toFixed(1) : "0") + "%";
@@ -149,13 +216,14 @@
   function tooltip(ev) {
     var el = ev.target.closest ? ev.target.closest(".fr") : null, tip = $("tip");
     if (!el) { tip.hidden = true; return; }
-    var n = +el.getAttribute("data-i"), T = V.tot, w = T[S.w];
+    var g = graph(), n = +el.getAttribute("data-i"), T = VG.tot, w = T[S.w], note = hiddenNote(n, g);
     var err = sampErr(T.n[n], T.n[0], T.e[0]), dens = T.cpu[n] > 0 ? T.e[n] / T.cpu[n] : NaN;
-    tip.innerHTML = "<b>" + esc(name(n)) + "</b><div class='f'>" + esc(where(n)) + "</div>" +
+    tip.innerHTML = "<b>" + esc(name(n, g)) + "</b><div class='f'>" + esc(where(n, g)) + "</div>" +
+      (note ? "<div class='f'>" + esc(note) + "</div>" : "") +
       fmt(T.e[n], "J") + " ± " + fmt(err, "J") + " · " + fmt(T.co2[n], "g") + " CO2eq<br>" +
-      (isFinite(dens) ? fmt(dens, "W") + " per CPU-second" : "no CPU time") + " · " + fmt(T.cpu[n], "s") + " CPU<br>" +
+      (isFinite(dens) ? fmt(dens, "W") + " while running" : "no CPU time") + " · " + fmt(T.cpu[n], "s") + " CPU<br>" +
       (w[0] > 0 ? (100 * w[n] / w[0]).toFixed(2) : "0") + "% of " + LABEL[S.w] + " · " + fmt(T.n[n], "") + " samples" +
-      " · self " + fmt(V.self.e[n], "J");
+      " · self " + fmt(VG.self.e[n], "J");
     tip.hidden = false;
     var x = ev.clientX + 14, y = ev.clientY + 14;
     if (x + tip.offsetWidth > window.innerWidth - 8) x = ev.clientX - tip.offsetWidth - 10;
@@ -165,7 +233,7 @@
 
   // ---- tables ---------------------------------------------------------------------------------
   var FCOLS = [["fn", "function", "l"], ["file", "file:line", "l"], ["selfE", "self J"], ["err", "±"], ["totE", "total J"],
-    ["selfC", "self CO2eq"], ["totC", "total CO2eq"], ["selfU", "self CPU"], ["dens", "W/CPU-s"], ["selfN", "samples"]];
+    ["selfC", "self CO2eq"], ["totC", "total CO2eq"], ["selfU", "self CPU"], ["dens", "W while running"], ["selfN", "samples"]];
   function functionRows() {
     var nf = D.funcs.length, f, n, k;
     var z = function () { return new Float64Array(nf); };
@@ -202,7 +270,7 @@
         esc(r.file) + '">\u200e' + esc(r.file) + "\u200e</td><td>" + '<span class="bar" style="width:' + (max > 0 ? 50 * r.selfE / max : 0).toFixed(0) +
         'px"></span>' + fmt(r.selfE, "J") + "</td><td>" + fmt(r.err, "J") + "</td><td>" + fmt(r.totE, "J") + "</td><td>" +
         fmt(r.selfC, "g") + "</td><td>" + fmt(r.totC, "g") + "</td><td>" + fmt(r.selfU, "s") + "</td><td>" +
-        (r.dens > 0 ? r.dens.toPrecision(3) : "–") + "</td><td>" + fmt(r.selfN, "") + "</td></tr>";
+        (r.dens > 0 ? fmt(r.dens, "W") : "–") + "</td><td>" + fmt(r.selfN, "") + "</td></tr>";
     });
     if (rows.length > 200) h += '<tr><td class="l muted" colspan="10">… ' + (rows.length - 200) + " more functions</td></tr>";
     $("functions").innerHTML = h + "</tbody>";
@@ -214,11 +282,11 @@
       var t = rThread[j]; e[t] += rv.e[j]; c[t] += rv.co2[j]; u[t] += rv.cpu[j]; m[t] += rv.n[j];
     }
     var order = D.threads.map(function (_, k) { return k; }).sort(function (a, b) { return e[b] - e[a]; });
-    var h = '<thead><tr><th class="l">thread</th><th>tid</th><th>energy</th><th>CO2eq</th><th>CPU time</th><th>W/CPU-s</th><th>samples</th></tr></thead><tbody>';
+    var h = '<thead><tr><th class="l">thread</th><th>tid</th><th>energy</th><th>CO2eq</th><th>CPU time</th><th>W while running</th><th>samples</th></tr></thead><tbody>';
     order.forEach(function (k) {
       h += '<tr data-t="' + k + '"' + (S.thread === k ? ' class="on"' : "") + "><td>" + esc(D.threads[k].name) + "</td><td>" + D.threads[k].tid +
         "</td><td>" + fmt(e[k], "J") + "</td><td>" + fmt(c[k], "g") + "</td><td>" + fmt(u[k], "s") + "</td><td>" +
-        (u[k] > 0 ? (e[k] / u[k]).toPrecision(3) : "–") + "</td><td>" + fmt(m[k], "") + "</td></tr>";
+        (u[k] > 0 ? fmt(e[k] / u[k], "W") : "–") + "</td><td>" + fmt(m[k], "") + "</td></tr>";
     });
     $("threads").innerHTML = h + "</tbody>";
   }
@@ -234,7 +302,14 @@
     // this process's attributed power per bin (selection's thread), as an area
     var nb = D.bins.length - 1, pb = new Float64Array(nb);
     for (var j = 0; j < R; j++) if (S.thread < 0 || rThread[j] === S.thread) pb[rBin[j]] += rv.e[j];
-    for (j = 0; j < nb; j++) { pb[j] /= (D.bins[j + 1] - D.bins[j]) || 1; maxW = Math.max(maxW, pb[j]); }
+    // the process's joules are part of the machine's: an area above the machine would come only
+    // from rounding or bins that straddle meter intervals, so it is drawn under the machine's power
+    var mw = D.machine_w.length === nb ? D.machine_w : null;
+    for (j = 0; j < nb; j++) {
+      pb[j] /= (D.bins[j + 1] - D.bins[j]) || 1;
+      if (mw) { pb[j] = Math.min(pb[j], mw[j]); maxW = Math.max(maxW, mw[j]); }
+      maxW = Math.max(maxW, pb[j]);
+    }
     maxW = maxW * 1.08 || 1;
     var X = function (t) { return L + (W - L - 8) * t / dur; }, Y = function (v) { return TOP + (H - B - TOP) * (1 - v / maxW); };
     var s = '<svg width="' + W + '" height="' + H + '" id="tlsvg">';
@@ -255,6 +330,12 @@
       legend += '<tspan dx="14" fill="' + PAL[k % PAL.length] + '">' + (d.measured ? "━" : "┅") + " " + esc(d.domain) + " (" +
         (d.measured ? "measured" : "estimated") + ", " + esc(d.meter) + ")</tspan>";
     });
+    if (mw && D.timeline.length > 1) { // the domains added up: what the process's area compares to
+      var mpts = "";
+      for (j = 0; j < nb; j++) mpts += X(D.bins[j]).toFixed(1) + "," + Y(mw[j]).toFixed(1) + " " + X(D.bins[j + 1]).toFixed(1) + "," + Y(mw[j]).toFixed(1) + " ";
+      s += '<polyline class="machine" points="' + mpts + '" fill="none" stroke="#555" stroke-width="1"/>';
+      legend += '<tspan dx="14" fill="#555">─ machine (domains added)</tspan>';
+    }
     s += '<text x="' + (L + 2) + '" y="12">' + legend + "</text>";
     s += '<line class="axis" x1="' + L + '" x2="' + (W - 8) + '" y1="' + Y(0) + '" y2="' + Y(0) + '"/>';
     if (S.t0 !== null) s += '<rect class="sel" x="' + X(S.t0) + '" y="' + TOP + '" width="' + Math.max(X(S.t1) - X(S.t0), 1) + '" height="' + (H - B - TOP) + '"/>';
@@ -292,6 +373,7 @@
     if (S.q) h.push("q=" + encodeURIComponent(S.q));
     if (S.icicle) h.push("icicle=1");
     if (S.left) h.push("left=1");
+    if (S.unfold) h.push("unfold=1");
     try { history.replaceState(null, "", h.length ? "#" + h.join("&") : location.pathname + location.search); } catch (e) { /* file: in some browsers */ }
   }
   function loadHash() {
@@ -303,6 +385,7 @@
       else if (k === "q") S.q = v;
       else if (k === "icicle") S.icicle = v === "1";
       else if (k === "left") S.left = v === "1";
+      else if (k === "unfold") S.unfold = v === "1";
     });
   }
   function update() {
@@ -318,6 +401,7 @@
   $("leftheavy").onchange = function () { S.left = this.checked; drawFlame(); saveHash(); };
   $("search").oninput = function () { S.q = this.value; drawFlame(); saveHash(); };
   $("unzoom").onclick = function () { S.focus = 0; drawFlame(); };
+  $("unfold").onclick = function () { S.unfold = !S.unfold; S.focus = 0; VG = graphValues(); drawFlame(); saveHash(); };
   $("flame").addEventListener("click", function (ev) {
     var el = ev.target.closest(".fr"); if (!el) return;
     S.focus = +el.getAttribute("data-i"); drawFlame();
@@ -334,8 +418,26 @@
     var tr = ev.target.closest("tr[data-t]"); if (!tr) return;
     var k = +tr.getAttribute("data-t"); S.thread = S.thread === k ? -1 : k; S.focus = 0; update();
   });
+  // layout facts on <body>, for the browser tests and anyone checking the page: the page's width
+  // against the window's, and where the widest frame of the user's hottest function is
+  function layoutFacts() {
+    var de = document.documentElement, selfF = {}, best = -1, n, f;
+    for (n = 1; n < N; n++) { f = D.func[n]; if (D.funcs[f][3] === "user") selfF[f] = (selfF[f] || 0) + V.self.e[n]; }
+    for (f in selfF) if (best < 0 || selfF[f] > selfF[best]) best = +f;
+    var r = null;
+    document.querySelectorAll('#flame .fr[data-fn="' + best + '"]').forEach(function (el) {
+      var b = el.getBoundingClientRect();
+      if (!r || b.width > r.width) r = b;
+    });
+    var b = document.body;
+    b.setAttribute("data-doc-width", de.scrollWidth);
+    b.setAttribute("data-view-width", window.innerWidth);
+    b.setAttribute("data-view-height", window.innerHeight);
+    b.setAttribute("data-top-user", best >= 0 ? D.funcs[best][0] : "");
+    b.setAttribute("data-top-user-rect", r ? [r.left, r.top, r.right, r.bottom].map(Math.round).join(",") : "");
+  }
   var resizeTimer;
-  window.addEventListener("resize", function () { clearTimeout(resizeTimer); resizeTimer = setTimeout(function () { drawTimeline(); drawFlame(); }, 100); });
+  window.addEventListener("resize", function () { clearTimeout(resizeTimer); resizeTimer = setTimeout(function () { drawTimeline(); drawFlame(); layoutFacts(); }, 100); });
 
   try {
     loadHash();
@@ -344,6 +446,7 @@
     var w0 = $("flame").clientWidth;
     update();
     if ($("flame").clientWidth !== w0) { drawTimeline(); drawFlame(); } // a scrollbar appeared
+    layoutFacts();
     document.body.setAttribute("data-ready", errors.length ? "error" : "1");
   } catch (e) { fail(String(e && e.stack || e)); }
 })();
