@@ -16,6 +16,7 @@ namespace pyprof {
 
 static std::atomic<Collector*> g_collector{nullptr};
 static volatile sig_atomic_t g_term_caught = 0;
+static pid_t g_term_pid = 0;  // the process whose SIGTERM we catch (a forked child inherits the handler)
 
 size_t Collector::VecHash::operator()(const std::vector<int32_t>& v) const {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
@@ -116,6 +117,14 @@ void Collector::run() {
       return;
     }
     tick();
+    if (new_threads_ && new_threads_cb_ != nullptr && running_.load(std::memory_order_acquire)) {
+      new_threads_ = false;
+      PyGILState_STATE st = PyGILState_Ensure();
+      PyObject* r = PyObject_CallNoArgs(new_threads_cb_);
+      if (r == nullptr) PyErr_Clear();  // a name is a nicety: never the program's problem
+      Py_XDECREF(r);
+      PyGILState_Release(st);
+    }
     next += cfg_.cadence_ns;
     uint64_t now = monotonic_ns();
     if (now > next) next = now + cfg_.cadence_ns - (now - next) % cfg_.cadence_ns;  // fell behind: skip
@@ -149,6 +158,12 @@ void Collector::tick(bool every_source) {
   if (running_ && cfg_.rate_hz > 0 && tick_no_++ % scan_every_ == 0) scan_threads(now);
 }
 
+void Collector::on_new_threads(struct _object* cb) {
+  Py_XINCREF(cb);
+  Py_XDECREF(new_threads_cb_);
+  new_threads_cb_ = cb;
+}
+
 bool Collector::save_on_sigterm(struct _object* save) {
   struct sigaction old;
   if (sigaction(SIGTERM, nullptr, &old) != 0 || old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
@@ -156,6 +171,7 @@ bool Collector::save_on_sigterm(struct _object* save) {
   Py_XINCREF(save);
   Py_XDECREF(term_save_);
   term_save_ = save;
+  g_term_pid = getpid();
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = &Collector::on_sigterm;
@@ -165,9 +181,11 @@ bool Collector::save_on_sigterm(struct _object* save) {
 }
 
 // Async-signal-safe: sets a flag the collector thread polls at each tick (at most one cadence
-// later); on a second delivery, or when no collector runs, it dies as the default action would.
+// later); on a second delivery, when no collector runs, or in a child forked by the program (it
+// inherits this handler but not the collector thread: a pool worker told to terminate must die),
+// it dies as the default action would.
 void Collector::on_sigterm(int) {
-  if (g_term_caught || g_collector.load() == nullptr) {
+  if (g_term_caught || g_collector.load() == nullptr || getpid() != g_term_pid) {
     signal(SIGTERM, SIG_DFL);
     kill(getpid(), SIGTERM);
     return;
@@ -222,6 +240,7 @@ void Collector::scan_threads(uint64_t now) {
     }
     info.comm = comm;
     g_sampler.arm(tid, &info.arm_error);
+    new_threads_ = true;
     live_threads_[tid] = threads.size();
     threads.push_back(std::move(info));
   }

@@ -72,6 +72,12 @@ class Collector {
   // kills at once. Returns false when SIGTERM already had a handler (nothing installed).
   bool save_on_sigterm(struct _object* save);
 
+  // Threads get their Python names after they start, and a short-lived thread's Thread object may
+  // be gone by the end of the run: when a scan finds new threads, the collector thread calls
+  // `cb` (a Python callable, new reference kept) with the GIL, holding no lock of ours, so the
+  // program's side can note the names of the threads it has now.
+  void on_new_threads(struct _object* cb);
+
   // Results (after stop + resolve).
   std::vector<uint64_t> s_t, s_cpu;
   std::vector<int32_t> s_tid, s_stack;
@@ -128,6 +134,8 @@ class Collector {
   ReadScratch scratch_;
   bool watching_ = false;
   struct _object* term_save_ = nullptr;  // PyObject*: what save_on_sigterm() was given
+  struct _object* new_threads_cb_ = nullptr;  // PyObject*: what on_new_threads() was given
+  bool new_threads_ = false;  // a scan found threads not seen before (collector thread only)
   std::unique_ptr<SchedPerf> sched_perf_;  // when a source is SchedPerfBusy/SchedPerfProcess
 };
 

@@ -115,6 +115,8 @@ PYBIND11_MODULE(_native, m) {
       .def("stop", &Collector::stop, py::call_guard<py::gil_scoped_release>())
       .def("resolve", &Collector::resolve)
       .def("raw_results", &raw_results)
+      .def("on_new_threads", [](Collector& c, py::function cb) { c.on_new_threads(cb.ptr()); },
+           "When a scan finds new threads, call `cb` with the GIL on the collector thread.")
       .def("save_on_sigterm", [](Collector& c, py::function save) { return c.save_on_sigterm(save.ptr()); },
            "Until stop(): a SIGTERM (while its disposition is the default) runs `save` with the GIL "
            "on the collector thread, then kills the process with SIGTERM as the default action would.");

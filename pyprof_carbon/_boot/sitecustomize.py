@@ -47,6 +47,11 @@ def _boot():
     collector = _native.Collector(config["rate"], config["engine"], config["cadence_ns"],
                                   [tuple(s) for s in config["sources"]])
 
+    names = {}
+
+    def note_thread_names():
+        names.update(_thread_names(sys))
+
     def hand_over(error=None):
         if os.getpid() != pid:  # a child forked by the program exits: not ours to save
             return
@@ -55,7 +60,8 @@ def _boot():
             collector.resolve()
             raw = collector.raw_results()
             raw["engine"] = engine
-            raw["thread_names"] = _thread_names(sys)
+            note_thread_names()
+            raw["thread_names"] = names
             named_regions = sys.modules.get("pyprof_carbon.named_regions")
             raw["regions"] = named_regions.stop_keeping() if named_regions else []
         else:
@@ -70,6 +76,7 @@ def _boot():
     except RuntimeError as e:
         hand_over(f"cannot start sampling: {e}")
         os._exit(config["start_failed_status"])
+    collector.on_new_threads(note_thread_names)
     import atexit
     atexit.register(hand_over)
     collector.save_on_sigterm(hand_over)
@@ -90,11 +97,12 @@ def _boot():
 
 
 def _thread_names(sys):
-    """Python names of the threads whose Thread objects still exist (`threading._dangling` holds
-    every one not yet collected, finished ones too); the others keep their OS name. Read without
-    threading's lock: this can run on the collector thread while the program holds it. A hook in
-    every new thread (threading.setprofile) would also catch threads already collected, but the
-    program would see it, and threading would have to be imported before the program does."""
+    """Python names of the threads whose Thread objects exist now (`threading._dangling` holds
+    every one not yet collected, finished ones too). Called by the collector thread whenever it
+    finds new threads, and at the hand-over; threads never seen by `threading` keep their OS
+    name. Read without threading's lock: the program may hold it while this runs. (A hook in
+    every new thread, threading.setprofile, would be seen by the program, and would need
+    threading imported before the program imports it.)"""
     threading = sys.modules.get("threading")
     if threading is None:
         return {}

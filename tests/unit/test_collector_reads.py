@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pyprof_carbon.meters.base import MISSING, PROC_STAT_BUSY, PROCESS_CPU, SOURCE_KINDS
+from pyprof_carbon.profiler import decode_raw_results
 
 native = pytest.importorskip("pyprof_carbon._native", reason="native sampler not built (pip install .)")
 
@@ -20,10 +21,11 @@ def collect(cadence_ms, seconds=0.2):
         time.sleep(seconds)
         c.stop()
         c.resolve()
-        r = c.results()
+        r = decode_raw_results(c.raw_results())
     finally:
         os.close(fd)
-    return np.asarray(r["tick_raw"], dtype=np.uint64).reshape(len(r["tick_t_ns"]), 2)
+    assert r["tick_raw"].shape == (len(r["tick_t_ns"]), 2)
+    return r["tick_raw"]
 
 
 def test_proc_stat_read_every_tenth_tick_at_1ms():
