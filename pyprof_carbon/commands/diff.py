@@ -38,8 +38,8 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--top", type=int, default=15, help="rows in the table of changed functions")
     p.add_argument("--fail-if-increase", metavar="PCT", default=None,
-                   help="exit 1 when total energy rose by more than PCT percent with the --confidence level "
-                        "(the whole confidence interval of the change lies above +PCT%%): a CI gate")
+                   help="a CI gate: exit 1 when total energy rose by more than PCT percent and the rise is "
+                        "significant at the --confidence level (its interval lies above zero)")
     p.add_argument("--confidence", default="95", metavar="LEVEL",
                    help="confidence level of the intervals and the gate, in percent (default 95)")
     p.add_argument("--metric", choices=("auto", "energy", "cpu"), default="auto",
@@ -171,14 +171,17 @@ def text_report(cmp: dict, top: int, style=None) -> str:
 
 
 def gate(cmp: dict, limit: float):
-    """(exit status, one line for the CI log)."""
+    """(exit status, one line for the CI log). Fails when the total rose by more than `limit` %
+    and the rise is significant (the interval lies above zero), as asv's `--factor` does: the
+    limit says what size of rise matters, the interval that it is not noise."""
     tot, level = cmp["total"], f"{100 * cmp['confidence']:g}%"
     what = (f"energy {tot['pct']:+.1f}% ({level} CI {tot['pct_lo']:+.1f}% .. {tot['pct_hi']:+.1f}%, "
             f"{cmp['runs'][0]} vs {cmp['runs'][1]} runs, {cmp['metric']} metric"
             + (", sampling error only" if cmp["sampling_only"] else "") + ")")
-    if tot["pct_lo"] > limit:
-        return 1, f"pyprof-carbon: FAIL: {what}: rose more than {limit:g}% at {level} confidence"
-    return 0, f"pyprof-carbon: ok: {what}: no rise above {limit:g}% at {level} confidence"
+    if tot["pct"] > limit and tot["significant"] and tot["delta"] > 0:
+        return 1, f"pyprof-carbon: FAIL: {what}: rose more than {limit:g}%, significant at {level}"
+    why = f"not above {limit:g}%" if tot["pct"] <= limit else f"the rise is not significant at {level}"
+    return 0, f"pyprof-carbon: ok: {what}: {why}"
 
 
 def main(args) -> int:
