@@ -8,3 +8,10 @@ __version__ = "0.1.0"
 from .profiler import Profiler, profile  # noqa: E402
 
 __all__ = ["Profiler", "profile", "__version__"]
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext pyprof_carbon`: the %pyprof_carbon and %%pyprof_carbon magics. Imported here
+    only when IPython asks, so the package does not import IPython."""
+    from .ipython import load_ipython_extension as load
+    load(ipython)
