@@ -48,7 +48,7 @@ def test_cell_magic(ip, tmp_path):
     assert "recording: cell.pcarbon" in cap.stdout
     html = [o.data["text/html"] for o in cap.outputs if "text/html" in o.data]
     assert len(html) == 1 and html[0].startswith('<div class="pyprof-carbon"><iframe srcdoc="')
-    page = unescape(re.match(r'<iframe srcdoc="([^"]*)"', html[0]).group(1))
+    page = unescape(re.search(r'<iframe srcdoc="([^"]*)"', html[0]).group(1))
     assert page.lstrip().lower().startswith("<!doctype html") and "busy" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from the network
     res = ip.user_ns["_pyprof_carbon"]
