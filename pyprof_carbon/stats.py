@@ -100,7 +100,8 @@ def side(values: Sequence[float], sampling_vars: Sequence[float]):
 def change(before: Sequence[float], before_vars: Sequence[float],
            after: Sequence[float], after_vars: Sequence[float], confidence: float = 0.95) -> dict:
     """Means, their difference, its two-sided confidence interval (absolute and in % of before),
-    and whether the interval excludes zero."""
+    whether the interval excludes zero, and the one-sided lower bound at the same level
+    (`rise_lo`: a rise is significant when it is above zero)."""
     ma, va, dfa = side(before, before_vars)
     mb, vb, dfb = side(after, after_vars)
     var = va + vb
@@ -108,10 +109,12 @@ def change(before: Sequence[float], before_vars: Sequence[float],
     denom = sum(v * v / df for v, df in ((va, dfa), (vb, dfb)) if not math.isinf(df))
     df = var * var / denom if denom > 0 else math.inf
     half = t_quantile(0.5 + confidence / 2.0, df) * math.sqrt(var)
+    one_sided = t_quantile(confidence, df) * math.sqrt(var)  # for "did it rise?", a one-sided question
     d = mb - ma
     pct = lambda x: 100.0 * x / ma if ma > 0 else (math.inf if x > 0 else -math.inf if x < 0 else 0.0)
     return {"before": ma, "after": mb, "delta": d, "lo": d - half, "hi": d + half, "se": math.sqrt(var),
             "df": df, "pct": pct(d), "pct_lo": pct(d - half), "pct_hi": pct(d + half),
             "significant": bool(half >= 0 and (d - half > 0 or d + half < 0)),
+            "rise_lo": d - one_sided, "rise_significant": bool(d - one_sided > 0),
             "runs": (len(before), len(after)),
             "sampling_only": len(before) < 2 or len(after) < 2}

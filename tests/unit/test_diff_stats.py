@@ -79,3 +79,11 @@ def test_metric_choice():
     row = next(r for r in cmp["functions"] if r["qualname"] == "matmul")
     cpu = next(f for f in p.function_table() if f["qualname"] == "matmul")["self_cpu_s"]
     assert row["before"] == pytest.approx(cpu * cmp["j_per_cpu_s"])
+
+
+def test_one_sided_rise_bound():
+    a, b = [10.0, 11.0, 9.0, 10.5, 9.5], [11.0, 11.5, 10.0, 12.0, 10.5]
+    c = stats.change(a, [0.0] * 5, b, [0.0] * 5)
+    assert c["rise_lo"] == pytest.approx(c["delta"] - stats.t_quantile(0.95, c["df"]) * c["se"])
+    assert c["lo"] < c["rise_lo"] < c["delta"]
+    assert c["rise_significant"] == (c["rise_lo"] > 0)
