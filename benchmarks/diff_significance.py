@@ -109,12 +109,13 @@ def main(argv=None) -> int:
                      "unchanged_ci": [same["total"]["pct_lo"], same["total"]["pct_hi"]],
                      "changed_exit": more_rc, "changed_pct": more["total"]["pct"],
                      "changed_ci": [more["total"]["pct_lo"], more["total"]["pct_hi"]],
-                     "hot_pct": hot["pct"], "hot_significant": hot_flag, "metric": more["metric"]})
+                     "hot_pct": hot["pct"], "hot_significant": hot_flag, "metric": more["metric"],
+                     "loadavg_1min": os.getloadavg()[0]})
         print(f"[{c + 1}/{args.comparisons}] unchanged: exit {same_rc}, {same['total']['pct']:+.1f}% "
               f"({same['total']['pct_lo']:+.1f} .. {same['total']['pct_hi']:+.1f}); "
               f"hot x{args.factor:g}: exit {more_rc}, {more['total']['pct']:+.1f}% "
               f"({more['total']['pct_lo']:+.1f} .. {more['total']['pct_hi']:+.1f}), hot {hot['pct']:+.1f}% "
-              f"{'significant' if hot_flag else 'NOT significant'}", flush=True)
+              f"{'significant' if hot_flag else 'NOT significant'}; load average {os.getloadavg()[0]:.1f}", flush=True)
     n = args.comparisons
     summary = {
         "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - t0),

@@ -13,6 +13,7 @@ so no SciPy is needed.
 """
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 from typing import Sequence
@@ -86,6 +87,19 @@ def t_quantile(p: float, df: float) -> float:
     return 0.5 * (lo + hi)
 
 
+@functools.lru_cache(maxsize=4096)
+def _quantile(p: float, df: float) -> float:
+    return t_quantile(p, df)
+
+
+def quantile_for(p: float, df: float) -> float:
+    """t_quantile with df rounded down (to 0.1 below 100, to 1 above; a smaller df gives a wider,
+    safe interval) and cached: a flame graph asks for one per node, each a bisection."""
+    if not math.isinf(df):
+        df = max(math.floor(df * 10) / 10 if df < 100 else float(math.floor(df)), 1.0)
+    return _quantile(p, df)
+
+
 def side(values: Sequence[float], sampling_vars: Sequence[float]):
     """(mean, variance of the mean, degrees of freedom or inf when only sampling error is known)."""
     n = len(values)
@@ -108,8 +122,8 @@ def change(before: Sequence[float], before_vars: Sequence[float],
     # Welch-Satterthwaite; a side with inf df is a known variance and adds nothing to the denominator
     denom = sum(v * v / df for v, df in ((va, dfa), (vb, dfb)) if not math.isinf(df))
     df = var * var / denom if denom > 0 else math.inf
-    half = t_quantile(0.5 + confidence / 2.0, df) * math.sqrt(var)
-    one_sided = t_quantile(confidence, df) * math.sqrt(var)  # for "did it rise?", a one-sided question
+    half = quantile_for(0.5 + confidence / 2.0, df) * math.sqrt(var)
+    one_sided = quantile_for(confidence, df) * math.sqrt(var)  # for "did it rise?", a one-sided question
     d = mb - ma
     pct = lambda x: 100.0 * x / ma if ma > 0 else (math.inf if x > 0 else -math.inf if x < 0 else 0.0)
     return {"before": ma, "after": mb, "delta": d, "lo": d - half, "hi": d + half, "se": math.sqrt(var),

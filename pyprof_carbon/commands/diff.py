@@ -170,6 +170,18 @@ def text_report(cmp: dict, top: int, style=None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def strict_json(obj):
+    """JSON has no Infinity or NaN (a new function's % change is infinite): they become null."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, (bool, int, str)) or obj is None:
+        return obj
+    v = float(obj)
+    return v if math.isfinite(v) else None
+
+
 def gate(cmp: dict, limit: float):
     """(exit status, one line for the CI log). Fails when the total rose by more than `limit` %
     and the rise is significant, as asv's `--factor` does: the limit says what size of rise
@@ -198,7 +210,7 @@ def main(args) -> int:
     if args.format == "collapsed":
         out = diff.difffolded(before, after)
     elif args.format == "json":
-        out = json.dumps(dict(cmp, before=before_paths, after=after_paths), indent=1, default=float) + "\n"
+        out = json.dumps(strict_json(dict(cmp, before=before_paths, after=after_paths)), indent=1) + "\n"
     elif args.format == "svg":
         out = diff.flame_svg(before, after, title=f"Energy diff: {names[0]} → {names[1]}",
                              metric=cmp["metric"], confidence=confidence)

@@ -112,7 +112,7 @@ def test_cli_several_runs_per_side(fake_recordings, capsys, tmp_path):
     import json
     assert cli.main(["diff", "--before", "before1.pcarbon", "before2.pcarbon", "before3.pcarbon",
                      "--after", "after1.pcarbon", "after2.pcarbon", "after3.pcarbon", "--format", "json"]) == 0
-    rep = json.loads(capsys.readouterr().out)
+    rep = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
     assert rep["runs"] == [3, 3] and not rep["sampling_only"] and rep["metric"] == "energy"
     assert rep["before"] == ["before1.pcarbon", "before2.pcarbon", "before3.pcarbon"]
     top = rep["functions"][0]
