@@ -200,8 +200,8 @@ def compare(before, after, metric: str = "auto", confidence: float = 0.95) -> di
 # ---- differential flame graph -----------------------------------------------------------------
 class DiffTree:
     """The union of all runs' stacks as one call tree (frames by qualname and file). Per node:
-    the mean metric value (J) on each side, the mean CO2, and the change with its confidence
-    interval over runs (stats.change)."""
+    the mean metric value (J) on each side (`before`, `after`) and, from `change(node)`, the
+    change with its confidence interval over runs and the mean CO2."""
 
     def __init__(self, before, after, metric: str = "auto", confidence: float = 0.95):
         before, after = _runs(before), _runs(after)
@@ -229,20 +229,26 @@ class DiffTree:
                     self_vals.setdefault(node, np.zeros(3))[:] += (v, n, co2)
                 runs.append((side, self_vals))
         self.n = len(self.parent)
-        per_run = [(side, self._totals(sv)) for side, sv in runs]
-        self.changes = []
-        for node in range(self.n):
-            vals = ([], [], [], []), ([], [], [], [])
-            for side, t in per_run:
-                s = vals[side]
-                s[0].append(t[node, 0])
-                s[1].append(sampling_error(t[node, 1], t[0, 1], t[0, 0]) ** 2)
-                s[2].append(t[node, 2])
-            c = stats.change(vals[0][0], vals[0][1], vals[1][0], vals[1][1], confidence)
-            c["co2_before"], c["co2_after"] = float(np.mean(vals[0][2])), float(np.mean(vals[1][2]))
-            self.changes.append(c)
-        self.before = np.array([c["before"] for c in self.changes])
-        self.after = np.array([c["after"] for c in self.changes])
+        self.confidence = confidence
+        # per side: (value, samples, CO2) totals per node, one column per run
+        self.runs = [np.stack([self._totals(sv) for sd, sv in runs if sd == side], axis=2) for side in (0, 1)]
+        self.before = self.runs[0][:, 0, :].mean(axis=1)
+        self.after = self.runs[1][:, 0, :].mean(axis=1)
+        self._changes: Dict[int, dict] = {}
+
+    def change(self, node: int) -> dict:
+        """stats.change of one node, computed when asked: a graph draws only its wide nodes."""
+        c = self._changes.get(node)
+        if c is None:
+            vals = []
+            for t in self.runs:
+                v, n, co2 = t[node, 0], t[node, 1], t[node, 2]
+                var = [sampling_error(n[r], t[0, 1, r], t[0, 0, r]) ** 2 for r in range(t.shape[2])]
+                vals.append((list(v), var, float(co2.mean())))
+            c = stats.change(vals[0][0], vals[0][1], vals[1][0], vals[1][1], self.confidence)
+            c["co2_before"], c["co2_after"] = vals[0][2], vals[1][2]
+            self._changes[node] = c
+        return c
 
     def _totals(self, self_vals) -> np.ndarray:
         t = np.zeros((self.n, 3))
@@ -290,7 +296,7 @@ def flame_svg(before, after, width: int = 1200, title: str = "", metric: str = "
             w = ea[node] * scale
             if w < 0.3:
                 continue
-            c = t.changes[node]
+            c = t.change(node)
             d = c["delta"]
             verdict = ("saved" if d < 0 else "added") if c["significant"] else "no significant change"
             tip = (f"{t.name[node]}" + (f" ({t.where[node]})" if t.where[node] else "") +
