@@ -171,3 +171,23 @@ def test_entry_point_is_declared():
         proj = tomllib.load(f)["project"]
     assert proj["entry-points"]["pytest11"] == {"pyprof_carbon": "pyprof_carbon.pytest_plugin"}
     assert any(d.startswith("ipython") for d in proj["optional-dependencies"]["test"])
+
+
+def test_entry_point_loads_and_no_disables(tmp_path):
+    """Through an entry point as pip would install it: loaded without -p, off with -p no:pyprof_carbon."""
+    import subprocess
+    import sys
+    from pcrun import env_for
+    dist = tmp_path / "site" / "pyprof_carbon_ep-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pyprof-carbon-ep\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text("[pytest11]\npyprof_carbon = pyprof_carbon.pytest_plugin\n")
+    (tmp_path / "test_one.py").write_text("def test_one():\n    sum(range(100000))\n")
+    env = env_for({"PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), ROOT])})
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *a, "test_one.py"],
+                                    cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    on = run("--energy")
+    assert on.returncode == 0 and "energy per test (pyprof-carbon" in on.stdout, on.stdout + on.stderr
+    off = run("-p", "no:pyprof_carbon", "--energy")
+    assert off.returncode != 0 and "--energy" in off.stderr
