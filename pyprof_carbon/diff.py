@@ -184,8 +184,8 @@ def compare(before, after, metric: str = "auto", confidence: float = 0.95) -> di
     functions.sort(key=lambda r: (-abs(r["delta"]), r["qualname"], r["file"]))
     everything = lambda r: [()]
     ta, tb = _side_values(rows_a, [()], everything)[()], _side_values(rows_b, [()], everything)[()]
-    # the total's sampling error: total/sqrt(N) per run (the share of a whole is exact, but which
-    # samples the run happened to take is not)
+    # the total's sampling error, as total_error(): a total estimated from N samples is known to
+    # about 1/sqrt(N) of itself (a function's binomial error would be 0 for the whole)
     ta = (ta[0], [t * t / max(sum(r[2] for r in rows), 1) for t, rows in zip(ta[0], rows_a)], ta[2])
     tb = (tb[0], [t * t / max(sum(r[2] for r in rows), 1) for t, rows in zip(tb[0], rows_b)], tb[2])
     total = stats.change(ta[0], ta[1], tb[0], tb[1], confidence)
