@@ -139,3 +139,15 @@ def test_cli_flame_graph_files(fake_recordings, tmp_path, capsys):
         assert "matmul" in text
     ET.fromstring((tmp_path / "d.svg").read_text())
     assert "Energy diff" in (tmp_path / "d.html").read_text()
+
+
+def test_cli_confidence_level(fake_recordings, capsys):
+    import json
+    widths = {}
+    for level in ("90", "99%", "0.95"):
+        assert cli.main(["diff", "before.pcarbon", "after.pcarbon", "--format", "json", "--confidence", level]) == 0
+        rep = json.loads(capsys.readouterr().out)
+        widths[rep["confidence"]] = rep["total"]["hi"] - rep["total"]["lo"]
+    assert list(widths) == [0.9, 0.99, 0.95] and widths[0.9] < widths[0.95] < widths[0.99]
+    assert cli.main(["diff", "before.pcarbon", "after.pcarbon", "--confidence", "120"]) == 2
+    assert "--confidence" in capsys.readouterr().err
