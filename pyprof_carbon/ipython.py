@@ -9,7 +9,8 @@ its script and styles stay apart from the notebook's and nothing is fetched), sa
 (--var NAME, default `_pyprof_carbon`: `.recording`, `.profile`, `.path`).
 
 Options: -o FILE, --var NAME, --no-html, -q (no text summary), --rate HZ, --meter NAME,
---region CODE, --top N (text rows), --height PX (of the inline report).
+--region CODE, --top N (text rows), --height PX (of the inline report), --sched BACKEND
+(default procfs: starting the ebpf backend compiles a BPF program, 1-2 s per cell).
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class CarbonMagics(Magics):
     def pyprof_carbon(self, line, cell=None):
         """Profile a cell (%%pyprof_carbon) or a statement (%pyprof_carbon STMT) with pyprof-carbon."""
         opts, stmt = self.parse_options(line, "o:q", "var=", "no-html", "rate=", "meter=", "region=", "top=",
-                                        "height=", posix=False, strict=False)
+                                        "height=", "sched=", posix=False, strict=False)
         code = cell if cell is not None else stmt
         if not code.strip():
             print("usage: %pyprof_carbon [options] STATEMENT  or  %%pyprof_carbon [options] on a cell")
@@ -75,7 +76,8 @@ class CarbonMagics(Magics):
             if CarbonMagics._intensity is None:
                 CarbonMagics._intensity = intensity_for()
             intensity = CarbonMagics._intensity
-        options = {"intensity": intensity, "command": ["%%pyprof_carbon" if cell is not None else "%pyprof_carbon"]}
+        options = {"intensity": intensity, "command": ["%%pyprof_carbon" if cell is not None else "%pyprof_carbon"],
+                   "sched": opts.get("sched") or "procfs"}  # starting ebpf compiles a BPF program: 1-2 s a cell
         if "rate" in opts:
             options["rate"] = float(opts["rate"])
         if "meter" in opts:

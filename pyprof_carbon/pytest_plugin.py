@@ -31,6 +31,9 @@ def pytest_addoption(parser):
                     help="rows in the --energy table, most energy first (0: all; default 20)")
     group.addoption("--energy-save", metavar="DIR", default=None,
                     help="keep one pyprof-carbon recording per measured test in DIR (implies --energy)")
+    group.addoption("--energy-sched", default="procfs", choices=("auto", "ebpf", "perf", "procfs"),
+                    help="scheduler backend per test (default procfs: starting ebpf compiles a BPF program, "
+                         "1-2 s per test)")
 
 
 def pytest_configure(config):
@@ -59,6 +62,7 @@ class EnergyPlugin:
         self.save_dir = config.getoption("energy_save")
         self.enabled = bool(config.getoption("energy") or self.save_dir)
         self.top = config.getoption("energy_top")
+        self.sched = config.getoption("energy_sched")
         self.results: List[Dict] = []
         self._intensity = None
         self._warned = False
@@ -74,7 +78,7 @@ class EnergyPlugin:
             if self._intensity is None:
                 from .commands.options import intensity_for
                 self._intensity = intensity_for()
-            prof = Profiler(intensity=self._intensity, command=["pytest", item.nodeid])
+            prof = Profiler(intensity=self._intensity, command=["pytest", item.nodeid], sched=self.sched)
             prof.start()
             return prof
         except (UserError, RuntimeError, OSError) as e:

@@ -53,6 +53,7 @@ def test_cell_magic(ip, tmp_path):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from the network
     res = ip.user_ns["_pyprof_carbon"]
     assert res.path == "cell.pcarbon" and os.path.exists(tmp_path / "cell.pcarbon")
+    assert res.recording.sched.backend == "procfs"  # cheap to start, unlike ebpf
     funcs = res.profile.function_table()
     assert funcs[0]["qualname"] == "busy" and funcs[0]["self_energy_j"] > 0
     # IPython's own frames above the cell are gone: the cell's module is the root of every stack

@@ -24,7 +24,7 @@ def imported_once():
     from pyprof_carbon.recording import load  # noqa: F401
     from pyprof_carbon.render import svg  # noqa: F401
     import pyprof_carbon
-    with pyprof_carbon.profile() as p:
+    with pyprof_carbon.profile(sched="procfs") as p:
         sum(range(1000))
     attribute(p.recording)
 
@@ -123,7 +123,7 @@ def test_energy_save_keeps_one_recording_per_test(pytester, tmp_path):
                      "test_work.py_test_medium.pcarbon"]
     from pyprof_carbon.recording import load
     rec = load(str(save / files[0]))
-    assert rec.meta["command"] == ["pytest", "test_work.py::test_heavy"]
+    assert rec.meta["command"] == ["pytest", "test_work.py::test_heavy"] and rec.sched.backend == "procfs"
     from pyprof_carbon.attribution import attribute
     names = {f["qualname"] for f in attribute(rec).function_table()}
     assert "busy" in names  # the call phase was sampled
