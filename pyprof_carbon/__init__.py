@@ -25,3 +25,10 @@ def __getattr__(name):
         from .named_regions import region
         return region
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext pyprof_carbon`: the %pyprof_carbon and %%pyprof_carbon magics. Imported here
+    only when IPython asks, so the package does not import IPython."""
+    from .ipython import load_ipython_extension as load
+    load(ipython)

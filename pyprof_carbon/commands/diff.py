@@ -1,29 +1,53 @@
-"""`pyprof-carbon diff BEFORE AFTER`: what an optimization saved (or cost), per function, as a
-text table or a differential flame graph (--format html|svg), with a CI gate (--fail-if-increase)."""
+"""`pyprof-carbon diff BEFORE AFTER`: what a change saved (or cost), per function and in total,
+with a confidence interval over repeated runs, as a text table, JSON or a differential flame
+graph (--format html|svg), and a CI gate (--fail-if-increase) that fails only on a significant rise.
+
+Each side is a recording, a directory of recordings, or several paths (--before P... --after P...).
+"""
 from __future__ import annotations
 
+import glob
+import json
+import math
 import os
 import sys
+from typing import List
 
 from ..errors import UserError
 
-FORMATS = ("text", "collapsed", "html", "svg")
+FORMATS = ("text", "json", "collapsed", "html", "svg")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("diff", help="compare two recordings: joules and CO2 saved or added per function",
-                       description="Compare two recordings by function and by stack. Widths of the flame graph "
-                                   "are AFTER's energy; blue frames saved energy, red ones added it.")
-    p.add_argument("before", help="recording before the change (.pcarbon)")
-    p.add_argument("after", help="recording after the change (.pcarbon)")
+    p = sub.add_parser("diff", help="compare recordings: joules and CO2 saved or added per function, with confidence",
+                       description="Compare BEFORE and AFTER by function and in total. Each side is a recording, "
+                                   "a directory of recordings (repeated runs) or, with --before/--after, several "
+                                   "paths. With several runs per side the confidence interval includes the "
+                                   "run-to-run variation (Welch t over runs); with one it is sampling error only. "
+                                   "Flame graph widths are AFTER's energy; blue frames significantly saved energy, "
+                                   "red ones significantly added it.")
+    p.add_argument("sides", nargs="*", metavar="BEFORE AFTER",
+                   help="two paths, each a .pcarbon recording or a directory of them")
+    p.add_argument("--before", nargs="+", action="extend", default=[], metavar="PATH",
+                   help="recordings (or directories) of the BEFORE side, instead of the positional BEFORE")
+    p.add_argument("--after", nargs="+", action="extend", default=[], metavar="PATH",
+                   help="recordings (or directories) of the AFTER side")
     p.add_argument("--format", choices=FORMATS, default="text",
-                   help="text table (default); html or svg: differential flame graph; "
-                        "collapsed: difffolded stacks (stack before_uJ after_uJ)")
+                   help="text table (default); json; html or svg: differential flame graph; "
+                        "collapsed: difffolded stacks (stack before_uJ after_uJ, means over runs)")
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--top", type=int, default=15, help="rows in the table of changed functions")
-    p.add_argument("--fail-if-increase", type=float, metavar="PCT", default=None,
-                   help="exit 1 when total energy rose by more than PCT percent (a CI gate)")
-    p.add_argument("--attribution", choices=("share", "active", "dynamic"), default=None)
+    p.add_argument("--fail-if-increase", metavar="PCT", default=None,
+                   help="a CI gate: exit 1 when total energy rose by more than PCT percent and the rise is "
+                        "significant at the --confidence level (one-sided test)")
+    p.add_argument("--confidence", default="95", metavar="LEVEL",
+                   help="confidence level of the intervals and the gate, in percent (default 95)")
+    p.add_argument("--metric", choices=("auto", "energy", "cpu"), default="auto",
+                   help="what is compared: energy (attributed joules) or cpu (CPU-time-proportional joules); "
+                        "auto: cpu when every meter is the model estimate, else energy (docs/diff.md)")
+    p.add_argument("--attribution", choices=("share", "active", "dynamic"), default=None,
+                   help="attribution policy (default: dynamic when a meter measures, else as recorded)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     try:
         from .. import carbon
         add = getattr(carbon, "add_arguments", None)
@@ -34,62 +58,168 @@ def register(sub) -> None:
     p.set_defaults(func=main, pue=None)
 
 
-def text_report(before, after, top: int, style=None) -> str:
-    from ..diff import by_function, totals
-    from ..render.svg import fmt_num
+def expand(paths: List[str]) -> List[str]:
+    """Files as given; a directory stands for the .pcarbon files in it, in name order."""
+    out = []
+    for path in paths:
+        if os.path.isdir(path):
+            found = sorted(glob.glob(os.path.join(path, "*.pcarbon")))
+            if not found:
+                raise UserError(f"no .pcarbon recordings in directory {path}")
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
+def sides(args):
+    if args.sides and (args.before or args.after):
+        raise UserError("give BEFORE AFTER as two paths or use --before/--after, not both")
+    if args.sides:
+        if len(args.sides) != 2:
+            raise UserError(f"diff takes two paths, BEFORE and AFTER (got {len(args.sides)}); "
+                            "for several runs per side give directories or --before P... --after P...")
+        return expand([args.sides[0]]), expand([args.sides[1]])
+    if not args.before or not args.after:
+        raise UserError("diff needs BEFORE and AFTER: two paths, or --before P... and --after P...")
+    return expand(args.before), expand(args.after)
+
+
+def parse_gate(text):
+    """--fail-if-increase: a finite percentage >= 0 (nan, inf and negatives would make the gate
+    meaningless or always fail)."""
+    if text is None:
+        return None
     try:
-        from ..render.text import Style, table
-    except ImportError:  # pragma: no cover
-        Style = table = None
-    tot = totals(before, after)
+        v = float(str(text).rstrip("%"))
+    except ValueError:
+        raise UserError(f"--fail-if-increase must be a percentage, not {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise UserError(f"--fail-if-increase must be a finite percentage >= 0, not {text!r}")
+    return v
+
+
+def parse_confidence(text) -> float:
+    """'95', '95%' or '0.95' -> 0.95; between 50 % and 99.99 %."""
+    try:
+        v = float(str(text).rstrip("%"))
+    except ValueError:
+        raise UserError(f"--confidence must be a percentage such as 95, not {text!r}") from None
+    if v >= 1:
+        v /= 100.0
+    if not (0.5 <= v < 1.0) or not math.isfinite(v):
+        raise UserError(f"--confidence must be between 50 and 99.99 (percent), not {text!r}")
+    return v
+
+
+def load_profiles(before: List[str], after: List[str], args):
+    """Attribute every recording with one policy: `dynamic` when any meter measures (the baseline
+    power, the same whatever the code does, is left out: less noise between runs), else the
+    recorded one (the model meter is compared on CPU time anyway)."""
+    from .. import carbon
+    from ..attribution import attribute
+    from ..recording import load
+    from .report import carbon_overridden
+
+    recs = [[load(p) for p in paths] for paths in (before, after)]
+    measured = any(d.measured for side in recs for r in side for d in r.domains)
+    intensity = carbon.from_args(args) if carbon_overridden(args) else None
+    out = []
+    for side in recs:
+        profiles = []
+        for rec in side:
+            policy = args.attribution or ("dynamic" if measured else rec.meta.get("attribution") or "share")
+            pue = args.pue if args.pue is not None else rec.meta.get("pue", 1.0)
+            profiles.append(attribute(rec, policy=policy, intensity=intensity, pue=pue,
+                                      compare=getattr(args, "compare", None), split=rec.meta.get("split") or "power"))
+        out.append(profiles)
+    return out[0], out[1]
+
+
+def short_path(path: str, width: int = 40) -> str:
+    rel = os.path.relpath(path) if path.startswith("/") else path
+    p = rel if not rel.startswith("..") else path
+    return p if len(p) <= width else "..." + p[-(width - 3):]
+
+
+def text_report(cmp: dict, top: int, style=None) -> str:
+    from ..render.svg import fmt_num
+    from ..render.text import Style, table
+    style = style or Style(False)
+    tot, level = cmp["total"], f"{100 * cmp['confidence']:g}%"
+    na, nb = cmp["runs"]
+    lines = [style.bold(f"Energy: {fmt_num(tot['before'], 'J')} -> {fmt_num(tot['after'], 'J')} "
+                        f"({tot['delta']:+.4g} J, {tot['pct']:+.1f}%); {level} CI {tot['lo']:+.4g} .. {tot['hi']:+.4g} J "
+                        f"({tot['pct_lo']:+.1f}% .. {tot['pct_hi']:+.1f}%): "
+                        f"{'significant' if tot['significant'] else 'not significant'}"),
+             f"  metric: {cmp['metric_label']}" + (f", {cmp['j_per_cpu_s']:.3g} J per CPU-second" if cmp["metric"] == "cpu" else ""),
+             f"  runs: {na} before, {nb} after; CO2eq {fmt_num(tot['co2_before'], 'g')} -> {fmt_num(tot['co2_after'], 'g')}"]
+    if cmp["sampling_only"]:
+        from ..diff import sampling_only_note
+        lines.append(f"  note: {sampling_only_note()}")
     rows = []
-    changed = [r for r in by_function(before, after) if r["self_energy_j_before"] or r["self_energy_j_after"]]
-    hot = (style.hot if style is not None else (lambda s: s))
-    for r in changed[:top]:
-        d = r["self_delta_j"]
-        sign = hot(f"{d:+.4g}") if d > 0 else f"{d:+.4g}"
-        co2 = r["co2_delta_g"]
-        rows.append([f"{r['self_energy_j_before']:.4g}", f"{r['self_energy_j_after']:.4g}", sign,
-                     f"{r['self_delta_err_j']:.2g}", ("+" if co2 > 0 else "-" if co2 < 0 else "") + fmt_num(abs(co2), "g"),
-                     r["qualname"]])
-    head = (f"Energy: {fmt_num(tot['energy_j_before'], 'J')} -> {fmt_num(tot['energy_j_after'], 'J')} "
-            f"({tot['delta_j']:+.4g} ± {tot['delta_err_j']:.2g} J, {tot['delta_pct']:+.1f}%); CO2eq "
-            f"{fmt_num(tot['co2_g_before'], 'g')} -> {fmt_num(tot['co2_g_after'], 'g')}")
-    cols = ["before J", "after J", "change J", "± J", "CO2eq change", "function (self energy)"]
-    if table is not None and style is not None:
-        lines = [style.bold(head), ""] + table(cols, rows, ">>>>><", style)
-    else:
-        widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows)]
-        fmt_row = lambda r: "  ".join(str(c).rjust(w) if i < 5 else str(c) for i, (c, w) in enumerate(zip(r, widths)))
-        lines = [head, "", fmt_row(cols)] + [fmt_row(r) for r in rows]
-    note = "within sampling error" if abs(tot["delta_j"]) <= 2 * tot["delta_err_j"] else None
-    if note:
-        lines.append(f"(the total change is {note}: ± is the combined sampling error, 1σ)")
+    for r in [r for r in cmp["functions"] if r["before"] or r["after"]][:top]:
+        d = f"{r['delta']:+.4g}"
+        pct = "new" if r["before"] <= 0 else f"{r['pct']:+.1f}%"
+        rows.append([f"{r['before']:.4g}", f"{r['after']:.4g}", style.hot(d) if r["significant"] and r["delta"] > 0 else d,
+                     pct, f"{r['lo']:+.3g} .. {r['hi']:+.3g}", "*" if r["significant"] else "",
+                     r["status"], short_path(r["file"]), r["qualname"]])
+    cols = ["before J", "after J", "change J", "%", f"{level} CI J", "sig", "", "file", "function (self energy)"]
+    lines += [""] + table(cols, rows, ">>>>><<<<", style)
+    lines.append(f"(sig *: the {level} interval excludes zero)")
     return "\n".join(lines) + "\n"
+
+
+def strict_json(obj):
+    """JSON has no Infinity or NaN (a new function's % change is infinite): they become null."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, (bool, int, str)) or obj is None:
+        return obj
+    v = float(obj)
+    return v if math.isfinite(v) else None
+
+
+def gate(cmp: dict, limit: float):
+    """(exit status, one line for the CI log). Fails when the total rose by more than `limit` %
+    and the rise is significant, as asv's `--factor` does: the limit says what size of rise
+    matters, the test that it is not noise. "Did it rise?" is a one-sided question, so the test
+    is one-sided at the confidence level (the lower bound of the change above zero)."""
+    tot, level = cmp["total"], f"{100 * cmp['confidence']:g}%"
+    what = (f"energy {tot['pct']:+.1f}% ({level} CI {tot['pct_lo']:+.1f}% .. {tot['pct_hi']:+.1f}%, "
+            f"{cmp['runs'][0]} vs {cmp['runs'][1]} runs, {cmp['metric']} metric"
+            + (", sampling error only" if cmp["sampling_only"] else "") + ")")
+    if tot["pct"] > limit and tot["rise_significant"]:
+        return 1, f"pyprof-carbon: FAIL: {what}: rose more than {limit:g}%, a significant rise at {level} (one-sided)"
+    why = f"not above {limit:g}%" if tot["pct"] <= limit else f"the rise is not significant at {level} (one-sided)"
+    return 0, f"pyprof-carbon: ok: {what}: {why}"
 
 
 def main(args) -> int:
     from .. import diff
-    from .report import profile_from_args  # loaded lazily: report's loading and attribution
 
-    before = profile_from_args(args.before, args)
-    after = profile_from_args(args.after, args)
-    tot = diff.totals(before, after)
-    names = (os.path.basename(args.before), os.path.basename(args.after))
+    limit = parse_gate(args.fail_if_increase)
+    confidence = parse_confidence(args.confidence)
+    before_paths, after_paths = sides(args)
+    before, after = load_profiles(before_paths, after_paths, args)
+    cmp = diff.compare(before, after, args.metric, confidence)
+    name = lambda paths: os.path.basename(paths[0].rstrip("/")) + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
+    names = (name(before_paths), name(after_paths))
     if args.format == "collapsed":
         out = diff.difffolded(before, after)
+    elif args.format == "json":
+        out = json.dumps(strict_json(dict(cmp, before=before_paths, after=after_paths)), indent=1) + "\n"
     elif args.format == "svg":
-        out = diff.flame_svg(before, after, title=f"Energy diff: {names[0]} → {names[1]}")
+        out = diff.flame_svg(before, after, title=f"Energy diff: {names[0]} → {names[1]}",
+                             metric=cmp["metric"], confidence=confidence)
     elif args.format == "html":
-        out = diff.flame_html(before, after, names=names, top=max(args.top, 30))
+        out = diff.flame_html(before, after, names=names, top=max(args.top, 30), metric=cmp["metric"],
+                              confidence=confidence)
     else:
-        style = None
-        try:
-            from ..render.text import Style, use_color
-            style = Style(use_color(vars(args), sys.stdout if not args.output else None))
-        except ImportError:  # pragma: no cover
-            pass
-        out = text_report(before, after, args.top, style)
+        from ..render.text import Style, use_color
+        out = text_report(cmp, args.top, Style(use_color(vars(args), sys.stdout if not args.output else None)))
     if args.output and args.output != "-":
         try:
             with open(args.output, "w", encoding="utf-8") as f:
@@ -99,7 +229,8 @@ def main(args) -> int:
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(out)
-    if args.fail_if_increase is not None and tot["delta_pct"] > args.fail_if_increase:
-        print(f"pyprof-carbon: energy rose {tot['delta_pct']:.1f}% (> {args.fail_if_increase:g}%)", file=sys.stderr)
-        return 1
-    return 0
+    if limit is None:
+        return 0
+    status, line = gate(cmp, limit)
+    print(line, file=sys.stderr)
+    return status

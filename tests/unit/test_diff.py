@@ -52,30 +52,83 @@ def test_differential_flame_graph_colors_and_widths(pair):
     assert frames["matmul"][0][0] / w_all == pytest.approx(matmul_after / after.totals()["energy_j"]["total"], rel=1e-4)
     hue_sat = lambda f: tuple(float(x) for x in re.match(r"hsl\(([\d.]+),([\d.]+)%", f).groups())
     assert hue_sat(frames["matmul"][0][1])[0] == 215      # saved: blue
-    assert hue_sat(frames["wait_io"][0][1])[0] == 0       # added: red
-    assert "saved" in frames["matmul"][0][2] and "added" in frames["wait_io"][0][2]
+    assert "saved" in frames["matmul"][0][2]
+    back = ET.fromstring(diff.flame_svg(after, before))
+    m = next(g for g in back.iter(NS + "g") if g.get("data-n") == "matmul")
+    assert hue_sat(m.find(NS + "rect").get("fill")) == (0, 80)  # added: red
+    assert "added" in m.find(NS + "title").text
     unchanged = diff.flame_svg(before, before)
     assert all(f.endswith(",0%,96%)") for f in re.findall(r'fill="(hsl\([^"]+)"', unchanged))
+    # only significant changes are colored: Parser.parse changed by chance (another seed), not significantly
+    parse = diff.compare(before, after)["functions"]
+    assert not next(r for r in parse if r["qualname"] == "Parser.parse")["significant"]
+    assert frames["Parser.parse"][0][1].endswith(",0%,96%)") and "no significant change" in frames["Parser.parse"][0][2]
     page = diff.flame_html(before, after)
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "matmul" in page and "https://" not in page
 
 
 @pytest.fixture
 def fake_recordings(monkeypatch, pair):
-    from pyprof_carbon.commands import report
-    files = {"before.pcarbon": pair[0], "after.pcarbon": pair[1]}
-    monkeypatch.setattr(report, "profile_from_args", lambda path, args: files[path.rsplit("/", 1)[-1]], raising=False)
+    """`diff` on named fake recordings: before*.pcarbon are `realistic` runs, after*.pcarbon the
+    optimized ones (a different seed per file, so repeated runs differ like real ones)."""
+    from pyprof_carbon.commands import diff as cmd
+
+    def fake(path):
+        name = path.rsplit("/", 1)[-1]
+        seed = int("".join(c for c in name if c.isdigit()) or 0)
+        if name.startswith("before"):
+            return pair[0] if not seed else realistic(seed=10 + seed)
+        return pair[1] if not seed else realistic(seed=20 + seed, scale={"matmul": 0.5, "wait_io": 2.0})
+    monkeypatch.setattr(cmd, "load_profiles", lambda b, a, args: ([fake(p) for p in b], [fake(p) for p in a]))
 
 
 def test_cli_text_and_gate(fake_recordings, capsys):
     assert cli.main(["diff", "before.pcarbon", "after.pcarbon", "--fail-if-increase", "5"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("Energy: 130 J -> 86.8 J (-43.18 ±") and "-33.2%" in out
-    first = out.splitlines()[3]
-    assert first.split()[-1] == "matmul" and first.split()[2].startswith("-")
+    cap = capsys.readouterr()
+    out = cap.out
+    assert out.startswith("Energy: 130 J -> 86.8 J (-43.18 J, -33.2%); 95% CI ") and "significant" in out
+    assert "metric: attributed energy" in out and "runs: 1 before, 1 after" in out
+    assert "ignores run-to-run noise" in out  # one run per side: sampling error only, and it says so
+    table = out.splitlines()
+    first = next(i for i, ln in enumerate(table) if ln.startswith("before J")) + 1
+    row = table[first].split()
+    assert row[-1] == "matmul" and row[-2] == "/app/model.py" and row[2].startswith("-") and "*" in row
+    assert cap.err.strip().startswith("pyprof-carbon: ok: energy -33.2%") and len(cap.err.strip().splitlines()) == 1
     assert cli.main(["diff", "after.pcarbon", "before.pcarbon", "--fail-if-increase", "5"]) == 1
-    assert "energy rose" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pyprof-carbon: FAIL: energy +49.7%") and "rose more than 5%" in err and "\n" not in err
+    # the whole interval must lie above the limit: a rise of +49.7% does not fail a 60% gate
     assert cli.main(["diff", "after.pcarbon", "before.pcarbon", "--fail-if-increase", "60"]) == 0
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "-1", "five"])
+def test_cli_gate_rejects_meaningless_limits(fake_recordings, capsys, bad):
+    assert cli.main(["diff", "before.pcarbon", "after.pcarbon", f"--fail-if-increase={bad}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pyprof-carbon: error: --fail-if-increase") and len(err.splitlines()) == 1
+
+
+def test_cli_several_runs_per_side(fake_recordings, capsys, tmp_path):
+    import json
+    assert cli.main(["diff", "--before", "before1.pcarbon", "before2.pcarbon", "before3.pcarbon",
+                     "--after", "after1.pcarbon", "after2.pcarbon", "after3.pcarbon", "--format", "json"]) == 0
+    rep = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    assert rep["runs"] == [3, 3] and not rep["sampling_only"] and rep["metric"] == "energy"
+    assert rep["before"] == ["before1.pcarbon", "before2.pcarbon", "before3.pcarbon"]
+    top = rep["functions"][0]
+    assert top["qualname"] == "matmul" and top["significant"] and top["hi"] < 0
+    assert rep["total"]["df"] < 10  # Welch: the degrees of freedom come from the runs
+    # a directory stands for its recordings, in name order
+    for side in ("b", "a"):
+        (tmp_path / side).mkdir()
+    for i in (1, 2):
+        (tmp_path / "b" / f"before{i}.pcarbon").write_bytes(b"")
+        (tmp_path / "a" / f"after{i}.pcarbon").write_bytes(b"")
+    assert cli.main(["diff", str(tmp_path / "b"), str(tmp_path / "a"), "--format", "json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert [p.rsplit("/", 1)[1] for p in rep["after"]] == ["after1.pcarbon", "after2.pcarbon"]
+    assert cli.main(["diff", "before1.pcarbon"]) == 2
+    assert "two paths" in capsys.readouterr().err
 
 
 def test_cli_flame_graph_files(fake_recordings, tmp_path, capsys):
@@ -86,3 +139,15 @@ def test_cli_flame_graph_files(fake_recordings, tmp_path, capsys):
         assert "matmul" in text
     ET.fromstring((tmp_path / "d.svg").read_text())
     assert "Energy diff" in (tmp_path / "d.html").read_text()
+
+
+def test_cli_confidence_level(fake_recordings, capsys):
+    import json
+    widths = {}
+    for level in ("90", "99%", "0.95"):
+        assert cli.main(["diff", "before.pcarbon", "after.pcarbon", "--format", "json", "--confidence", level]) == 0
+        rep = json.loads(capsys.readouterr().out)
+        widths[rep["confidence"]] = rep["total"]["hi"] - rep["total"]["lo"]
+    assert list(widths) == [0.9, 0.99, 0.95] and widths[0.9] < widths[0.95] < widths[0.99]
+    assert cli.main(["diff", "before.pcarbon", "after.pcarbon", "--confidence", "120"]) == 2
+    assert "--confidence" in capsys.readouterr().err

@@ -1,0 +1,134 @@
+"""Confidence intervals for "after minus before" when each side is one or more runs.
+
+Each run gives a value and its sampling variance (the binomial error of a sampled share). Over
+several runs the spread between runs already contains the sampling error, so the variance of a
+side's mean is s^2/n; it is floored at the mean sampling variance / n because five runs can by
+chance agree more closely than the sampling noise that must be in them. The two sides combine
+as in Welch's t test (Welch-Satterthwaite degrees of freedom). A side of one run has no spread to
+measure: its variance is its sampling variance alone, taken as known (no degrees of freedom
+used), and the result says that run-to-run noise is then not in the interval.
+
+Pure Python (math only): the t quantile comes from the regularized incomplete beta function,
+so no SciPy is needed.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from statistics import NormalDist
+from typing import Sequence
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-14:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(lbt) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(lbt) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    if math.isinf(df):
+        return NormalDist().cdf(t)
+    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t > 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The p-quantile of Student's t with df degrees of freedom (normal for df = inf)."""
+    if math.isinf(df) or df > 1e6:
+        return NormalDist().inv_cdf(p)
+    if p == 0.5:
+        return 0.0
+    if p < 0.5:
+        return -t_quantile(1.0 - p, df)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < p:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quantile(p: float, df: float) -> float:
+    return t_quantile(p, df)
+
+
+def quantile_for(p: float, df: float) -> float:
+    """t_quantile with df rounded down (to 0.1 below 100, to 1 above; a smaller df gives a wider,
+    safe interval) and cached: a flame graph asks for one per node, each a bisection."""
+    if not math.isinf(df):
+        df = max(math.floor(df * 10) / 10 if df < 100 else float(math.floor(df)), 1.0)
+    return _quantile(p, df)
+
+
+def side(values: Sequence[float], sampling_vars: Sequence[float]):
+    """(mean, variance of the mean, degrees of freedom or inf when only sampling error is known)."""
+    n = len(values)
+    mean = math.fsum(values) / n
+    floor = math.fsum(sampling_vars) / n / n
+    if n < 2:
+        return mean, floor, math.inf
+    s2 = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, max(s2 / n, floor), float(n - 1)
+
+
+def change(before: Sequence[float], before_vars: Sequence[float],
+           after: Sequence[float], after_vars: Sequence[float], confidence: float = 0.95) -> dict:
+    """Means, their difference, its two-sided confidence interval (absolute and in % of before),
+    whether the interval excludes zero, and the one-sided lower bound at the same level
+    (`rise_lo`: a rise is significant when it is above zero)."""
+    ma, va, dfa = side(before, before_vars)
+    mb, vb, dfb = side(after, after_vars)
+    var = va + vb
+    # Welch-Satterthwaite; a side with inf df is a known variance and adds nothing to the denominator
+    denom = sum(v * v / df for v, df in ((va, dfa), (vb, dfb)) if not math.isinf(df))
+    df = var * var / denom if denom > 0 else math.inf
+    half = quantile_for(0.5 + confidence / 2.0, df) * math.sqrt(var)
+    one_sided = quantile_for(confidence, df) * math.sqrt(var)  # for "did it rise?", a one-sided question
+    d = mb - ma
+    pct = lambda x: 100.0 * x / ma if ma > 0 else (math.inf if x > 0 else -math.inf if x < 0 else 0.0)
+    return {"before": ma, "after": mb, "delta": d, "lo": d - half, "hi": d + half, "se": math.sqrt(var),
+            "df": df, "pct": pct(d), "pct_lo": pct(d - half), "pct_hi": pct(d + half),
+            "significant": bool(half >= 0 and (d - half > 0 or d + half < 0)),
+            "rise_lo": d - one_sided, "rise_significant": bool(d - one_sided > 0),
+            "runs": (len(before), len(after)),
+            "sampling_only": len(before) < 2 or len(after) < 2}
