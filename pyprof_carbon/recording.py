@@ -61,11 +61,9 @@ class Recording:
                     sched={"backend": s.backend, "ncpu": s.ncpu, "resolution_note": s.resolution_note})
         arrays["meta.json"] = _json_bytes(meta)
         arrays["functions.json"] = _json_bytes([[f.name, f.qualname, f.file, f.line] for f in self.functions])
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
+        from .safe_write import atomic_writer
+        with atomic_writer(path) as f:  # a reader never sees a half-written recording
             np.savez_compressed(f, **arrays)
-        import os
-        os.replace(tmp, path)  # a reader never sees a half-written recording
 
 
 def load(path: str) -> Recording:

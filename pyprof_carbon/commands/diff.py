@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import UserError
 
 FORMATS = ("text", "collapsed", "html", "svg")
 
@@ -91,11 +90,8 @@ def main(args) -> int:
             pass
         out = text_report(before, after, args.top, style)
     if args.output and args.output != "-":
-        try:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(out)
-        except OSError as e:
-            raise UserError(f"cannot write {args.output}: {e.strerror}") from None
+        from ..safe_write import write_file
+        write_file(args.output, out)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(out)
