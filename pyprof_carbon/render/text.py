@@ -135,7 +135,9 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
         out += table(["self J", "± J", "CPU s", "samples", "CO2eq", "line", "function"], lrows, ">>>>><<", style)
     elsewhere = profile.meta.get("elsewhere") or []
     if elsewhere:
-        erows = [[e["code"], e.get("name", ""), f"{e['g_per_kwh']:.0f}", fmt_g(e["co2_g"]), e.get("note", "")]
+        # a user-given intensity (--carbon-intensity, --intensity-file) has no region code
+        erows = [[e.get("code") or "-", e.get("name") or "", f"{e['g_per_kwh']:.0f}", fmt_g(e["co2_g"]),
+                  e.get("note") or ""]
                  for e in elsewhere]
         out += ["", style.bold("The same work elsewhere")]
         out += table(["region", "name", "g/kWh", "CO2eq", ""], erows, "<<>><", style)
