@@ -36,6 +36,7 @@ def register(sub) -> None:
 def text_report(before, after, top: int, style=None) -> str:
     from ..diff import by_function, totals
     from ..render.svg import fmt_num
+    from ..render.text import visible  # names from the recordings: no control character reaches the terminal
     try:
         from ..render.text import Style, table
     except ImportError:  # pragma: no cover
@@ -50,7 +51,7 @@ def text_report(before, after, top: int, style=None) -> str:
         co2 = r["co2_delta_g"]
         rows.append([f"{r['self_energy_j_before']:.4g}", f"{r['self_energy_j_after']:.4g}", sign,
                      f"{r['self_delta_err_j']:.2g}", ("+" if co2 > 0 else "-" if co2 < 0 else "") + fmt_num(abs(co2), "g"),
-                     r["qualname"]])
+                     visible(r["qualname"])])
     head = (f"Energy: {fmt_num(tot['energy_j_before'], 'J')} -> {fmt_num(tot['energy_j_after'], 'J')} "
             f"({tot['delta_j']:+.4g} ± {tot['delta_err_j']:.2g} J, {tot['delta_pct']:+.1f}%); CO2eq "
             f"{fmt_num(tot['co2_g_before'], 'g')} -> {fmt_num(tot['co2_g_after'], 'g')}")
