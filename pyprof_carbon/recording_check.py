@@ -25,6 +25,9 @@ MAX_JSON_BYTES = 64 << 20         # meta.json, functions.json
 MAX_RATIO = 1100                  # deflate cannot do better than ~1032:1: a header claiming more lies
 RATIO_SLACK = 1 << 16             # tiny members have headers larger than their compressed data
 MAX_MEMBERS = 10_000
+MAX_G_PER_KWH = 100_000.0         # ~100x the dirtiest grid: beyond it, CO2 sums could overflow
+MAX_ABS_J = 1e15                  # a petajoule: bigger cumulative energy would lose all precision
+MAX_NCPU = 1 << 20
 
 INTEGER, FLOAT, BYTES = "integer", "float", "bytes"
 
@@ -177,11 +180,12 @@ def _no_constant(word: str):
 # --- meta.json and functions.json ------------------------------------------------------------
 
 def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    """A JSON whole number that fits the int64 arithmetic it will meet."""
+    return isinstance(v, int) and not isinstance(v, bool) and -2**63 <= v < 2**63
 
 
 def _is_num(v) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
 def _opt(test):
@@ -219,8 +223,12 @@ def _baseline(v) -> bool:
     return isinstance(v, dict) and all(isinstance(k, str) and _nonneg(x) for k, x in v.items())
 
 
+def _intensity_value(v) -> bool:
+    return _nonneg(v) and v <= MAX_G_PER_KWH
+
+
 def _intensity(v) -> bool:
-    if not isinstance(v, dict) or not _nonneg(v.get("g_per_kwh")):
+    if not isinstance(v, dict) or not _intensity_value(v.get("g_per_kwh")):
         return False
     if not all(_opt(_str)(v.get(k)) for k in ("code", "name", "origin", "source", "kind", "unit",
                                               "country", "provider", "cloud_region")):
@@ -235,7 +243,7 @@ def _intensity(v) -> bool:
         return False
     t, g = s.get("t_unix_s"), s.get("g_per_kwh")
     return (isinstance(t, list) and isinstance(g, list) and len(t) == len(g) and all(map(_is_num, t))
-            and all(map(_nonneg, g)) and all(a < b for a, b in zip(t, t[1:])))
+            and all(map(_intensity_value, g)) and all(a < b for a, b in zip(t, t[1:])))
 
 
 # Keys a report reads, and what each must be when present. Other keys are kept as they are.
@@ -286,7 +294,7 @@ def check_meta(meta) -> None:
             raise Invalid(f"meta.json names domain {d['name']!r} twice")
         names.add(d["name"])
     s = meta.get("sched")
-    if not (isinstance(s, dict) and _str(s.get("backend")) and _is_int(s.get("ncpu")) and s["ncpu"] >= 1
+    if not (isinstance(s, dict) and _str(s.get("backend")) and _is_int(s.get("ncpu")) and 1 <= s["ncpu"] <= MAX_NCPU
             and _str(s.get("resolution_note", ""))):
         raise Invalid(f"meta.json sched is malformed: {_short(s)}")
 
@@ -368,8 +376,9 @@ def check_arrays(arrays: Dict[str, np.ndarray], meta: dict, n_functions: int) ->
             raise Invalid(f"e_{i}_j has {len(j):,} entries, e_{i}_t_ns {len(t):,}")
         if not _monotone(t):
             raise Invalid(f"e_{i}_t_ns ({d['name']}) is not in time order")
-        if not np.all(np.isfinite(j)):
-            raise Invalid(f"e_{i}_j ({d['name']}) has a value that is not finite")
+        if not np.all(np.isfinite(j) & (np.abs(j) <= MAX_ABS_J)):
+            raise Invalid(f"e_{i}_j ({d['name']}) has a value that is not a finite number of joules "
+                          f"(|J| <= {MAX_ABS_J:g})")
         if not _monotone(j):
             raise Invalid(f"e_{i}_j ({d['name']}) decreases (cumulative energy must not)")
         share = a.get(f"e_{i}_share")

@@ -140,7 +140,9 @@ def array_mutation(draw):
         v = draw(st.integers(-2**40, 2**40) | st.sampled_from([-1, 0, 1, 2**31 - 1]))
         if arr.dtype.kind in "iu":
             v = int(np.clip(v, np.iinfo(arr.dtype).min, np.iinfo(arr.dtype).max))
-        arr[draw(st.integers(0, len(arr) - 1))] = v if arr.dtype.kind != "f" else float(v)
+        if arr.dtype.kind == "f":
+            v = draw(st.floats() | st.just(float(v)))  # NaN, infinities, 1e308 too
+        arr[draw(st.integers(0, len(arr) - 1))] = v
     elif kind == "reverse":
         arr = arr[::-1]
     elif kind == "drop":

@@ -182,7 +182,7 @@ def test_decreasing_cumulative_energy_and_counters(tmp_path, good):
     j[-1] = j[-2] - 1.0
     refused(mutated(tmp_path, good, e_0_j=npy(j)), good, "e_0_j (")
     j[-1] = np.nan
-    refused(mutated(tmp_path, good, e_0_j=npy(j)), good, "not finite")
+    refused(mutated(tmp_path, good, e_0_j=npy(j)), good, "not a finite number of joules")
     busy = load_npy(m["sched_busy_ns.npy"]).copy()
     busy[-1] = -5
     refused(mutated(tmp_path, good, sched_busy_ns=npy(busy)), good, "sched_busy_ns decreases")
