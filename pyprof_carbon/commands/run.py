@@ -16,7 +16,7 @@ def register(sub) -> None:
                        description="Run a Python script or module under the energy profiler.")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="recording file (default: pyprof-carbon-<name>.pcarbon); other formats are written beside it")
-    p.add_argument("--rate", type=finite_float(1.0, 10_000.0), default=997.0, help="samples per CPU-second (default 997)")
+    p.add_argument("--rate", type=finite_float(1.0, 20_000.0), default=997.0, help="samples per CPU-second (default 997)")
     p.add_argument("--engine", choices=("auto", "perf", "timer", "wall"), default="auto",
                    help="sampling timers: perf task-clock events (precise), POSIX CPU timers (tick-bound), "
                         "or wall-clock timers that also sample waiting threads (GPU work)")
@@ -25,7 +25,7 @@ def register(sub) -> None:
                    help="energy meter, repeatable: auto, rapl-powercap, rapl-msr, rapl-perf, nvml, model")
     p.add_argument("--sched", default="auto", choices=("auto", "ebpf", "perf", "procfs"),
                    help="scheduler accounting backend")
-    p.add_argument("--cadence", type=finite_float(0.1, 60_000.0), default=None, metavar="MS",
+    p.add_argument("--cadence", type=finite_float(0.1, 3_600_000.0), default=None, metavar="MS",
                    help="meter reading interval in ms (default 10, or the meter's own)")
     p.add_argument("--baseline", type=finite_float(0.0, 3600.0, lo_open=True), default=0.5, metavar="S",
                    help="seconds of baseline measured before the script (attribution `dynamic`)")

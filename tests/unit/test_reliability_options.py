@@ -11,15 +11,15 @@ from pyprof_carbon.cli import build_parser
 from recording_mutations import cli
 from synthetic import recording
 
-BAD = [("--rate", v) for v in ("0", "-5", "nan", "inf", "1e9", "x")] + \
-      [("--cadence", v) for v in ("0", "0.01", "nan", "-inf", "6e4000", "60001")] + \
+BAD = [("--rate", v) for v in ("0", "-5", "nan", "inf", "20001", "1e9", "x")] + \
+      [("--cadence", v) for v in ("0", "0.01", "nan", "-inf", "6e4000", "3600001")] + \
       [("--baseline", v) for v in ("0", "-1", "nan", "inf", "1e6")] + \
       [("--cpu-watts", v) for v in ("0", "-1", "nan", "inf", "10001")] + \
       [("--tdp", v) for v in ("0", "nan", "1e300")] + \
       [("--pue", v) for v in ("0.99", "nan", "inf", "10.5", "-1")] + \
       [("--carbon-intensity", v) for v in ("-1", "nan", "inf", "-inf")] + \
       [("--top", v) for v in ("-1", "1.5", "1e99")]
-GOOD = [("--rate", "1"), ("--rate", "10000"), ("--cadence", "0.1"), ("--cadence", "60000"),
+GOOD = [("--rate", "1"), ("--rate", "20000"), ("--cadence", "0.1"), ("--cadence", "3600000"),
         ("--baseline", "0.01"), ("--cpu-watts", "65"), ("--tdp", "10000"), ("--pue", "1"), ("--pue", "10"),
         ("--carbon-intensity", "0"), ("--carbon-intensity", "1e4"), ("--top", "0")]
 
