@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import zipfile
 import zlib
 from typing import Dict, List, Tuple
@@ -44,8 +45,8 @@ def read(path: str) -> Tuple[dict, list, Dict[str, np.ndarray]]:
             raise Invalid("the file is empty")
         try:
             z = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OverflowError,
-                NotImplementedError, UnicodeDecodeError, IndexError, KeyError) as e:
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OverflowError, OSError,
+                NotImplementedError, IndexError, KeyError, struct.error) as e:  # OSError: a seek before the start
             raise Invalid(f"not a zip archive ({_why(e)})") from None
         with z:
             return _read_archive(z)
@@ -145,7 +146,8 @@ def _array_member(z, info: zipfile.ZipInfo, kind: str) -> np.ndarray:
                 raise Invalid(f"{name} header claims {n:,} elements, more than the member holds")
             arr = np.empty(n, dtype=dtype)
             _read_exact(f, arr, name)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error,
+            NotImplementedError, RuntimeError) as e:  # the last two: local-header flags zipfile refuses
         raise Invalid(f"member {name} is corrupt ({_why(e)})") from None
     return arr.astype(arr.dtype.newbyteorder("="), copy=False)
 

@@ -230,3 +230,15 @@ def test_directory_and_missing_file_are_one_line(tmp_path, good):
     assert rc == 2 and err.count("\n") == 1 and err.startswith("pyprof-carbon: error: ")
     rc, _, err = cli(["report", str(tmp_path / "nope.pcarbon")])
     assert rc == 2 and "no such recording" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("bit", [0x01, 0x20, 0x40])
+def test_zip_flags_zipfile_cannot_read(tmp_path, good, bit):
+    """Encrypted, patched or strongly encrypted members: zipfile raises NotImplementedError or
+    RuntimeError for these; they must end in the one line too."""
+    data = bytearray(open(good, "rb").read())
+    cd = data.index(b"PK\x01\x02")
+    data[cd + 8] |= bit
+    p = tmp_path / "flags.pcarbon"
+    p.write_bytes(bytes(data))
+    refused(str(p), good)
