@@ -29,6 +29,7 @@ MAX_MEMBERS = 10_000
 MAX_G_PER_KWH = 100_000.0         # ~100x the dirtiest grid: beyond it, CO2 sums could overflow
 MAX_ABS_J = 1e15                  # a petajoule: bigger cumulative energy would lose all precision
 MAX_NCPU = 1 << 20
+MAX_UNIX_S = 253402300799.0       # 9999-12-31: the last instant a datetime can show
 
 INTEGER, FLOAT, BYTES = "integer", "float", "bytes"
 
@@ -252,7 +253,7 @@ def _intensity(v) -> bool:
 META_KEYS = {
     "command": _str_list, "python": _str, "python_implementation": _str, "tool_version": _str,
     "run_id": _str, "start_time": _str, "engine": _str, "os": _str, "hostname": _str, "cpu_model": _opt(_str),
-    "start_unix_s": _is_num, "start_monotonic_ns": _is_int, "duration_s": _nonneg,
+    "start_unix_s": lambda v: _is_num(v) and 0 <= v <= MAX_UNIX_S, "start_monotonic_ns": _is_int, "duration_s": _nonneg,
     "rate_hz": _rate, "cadence_ms": _opt(_nonneg), "samples": _nonneg_int, "lost_samples": _nonneg_int,
     "unreadable_samples": _nonneg_int, "lost_cpu_s": _nonneg, "handler_s": _nonneg,
     "collector_cpu_s": _nonneg, "threads": _threads, "baseline_w": _baseline,
