@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import struct
 import zipfile
 import zlib
@@ -41,6 +42,8 @@ class Invalid(Exception):
 def read(path: str) -> Tuple[dict, list, Dict[str, np.ndarray]]:
     """(meta, functions rows, arrays by member name without .npy), all checked.
     Raises FileNotFoundError / OSError for a file that cannot be opened, Invalid for a bad one."""
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open, a device never end
+        raise Invalid("it is not a regular file")
     with open(path, "rb") as f:
         if os.fstat(f.fileno()).st_size == 0:
             raise Invalid("the file is empty")

@@ -1,5 +1,6 @@
 """A corpus of specific bad recordings: each is refused with the one-line error and exit 2, by
 `report` (text and json) and by `diff`, and the reader never inflates more than the caps."""
+import os
 import zipfile
 
 import numpy as np
@@ -242,3 +243,21 @@ def test_zip_flags_zipfile_cannot_read(tmp_path, good, bit):
     p = tmp_path / "flags.pcarbon"
     p.write_bytes(bytes(data))
     refused(str(p), good)
+
+
+def test_fifo_and_device_are_refused_without_blocking(tmp_path, good):
+    fifo = tmp_path / "fifo.pcarbon"
+    os.mkfifo(fifo)
+    assert refused(str(fifo), good) == "it is not a regular file"
+    assert refused("/dev/zero", good) == "it is not a regular file"
+
+
+def test_a_member_name_with_a_newline_stays_one_line(tmp_path, good):
+    items = members(good)
+    items["evil\nname\x1b[2J.npy"] = items.pop("s_cpu.npy")
+    p = write_members(str(tmp_path / "n.pcarbon"), items)
+    assert refused(p, good) == "member s_cpu is missing"
+    p = str(tmp_path / "m.pcarbon")
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("x\ny\x1b[2J.npy", b"data", compress_type=zipfile.ZIP_BZIP2)
+    assert refused(p, good) == "member x\\ny\\x1b[2J.npy uses an unsupported compression (12)"
