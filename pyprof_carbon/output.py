@@ -9,12 +9,15 @@ from .attribution import attribute
 from .errors import UserError
 from .profile import Profile
 from .recording import Recording
-from .render import renderer
+from .render import FORMATS, renderer
+from .safe_write import check_output_path, write_file
 
 
 def render_to(profile: Profile, fmt: str, path: Optional[str], options: dict) -> str:
     """Render one format to `path` ('-' or None: stdout). Returns where it went."""
     render, _, binary = renderer(fmt)
+    if path is not None and path != "-":
+        check_output_path(path)  # before rendering: codecarbon-csv reads what is there
     if fmt in ("codecarbon-csv", "emissions.csv") and path and path != "-" and os.path.exists(path):
         options = dict(options, append_to=path)
     data = render(profile, options)
@@ -24,18 +27,25 @@ def render_to(profile: Profile, fmt: str, path: Optional[str], options: dict) ->
         else:
             sys.stdout.write(data)
         return "stdout"
-    try:
-        with open(path, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
-            f.write(data)
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror}") from None
+    write_file(path, data)
     return path
 
 
-def default_path(recording_path: str, fmt: str) -> str:
+# Longest first, so "x.speedscope.json" loses ".speedscope.json", not just ".json".
+_KNOWN_EXTS = sorted({".pcarbon", *(ext for _, ext, _ in FORMATS.values())}, key=len, reverse=True)
+
+
+def default_path(base_path: str, fmt: str, recording: Optional[str] = None) -> str:
+    """Where format `fmt` goes beside `base_path` (a recording, or the -o of a report with several
+    formats): its known extension replaced, so `-o out.html` gives out.html and out.svg, not
+    out.html.html. Never the `recording` itself (one named x.json keeps its json report apart)."""
     _, ext, _ = renderer(fmt)
-    stem = recording_path[:-len(".pcarbon")] if recording_path.endswith(".pcarbon") else recording_path
-    return stem + ext
+    stem = next((base_path[:-len(e)] for e in _KNOWN_EXTS if base_path.endswith(e) and len(base_path) > len(e)),
+                base_path)
+    path = stem + ext
+    if recording is not None and os.path.abspath(path) == os.path.abspath(recording):
+        return base_path + ext
+    return path
 
 
 def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str], pue: float = 1.0,
@@ -53,6 +63,6 @@ def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str],
     for fmt in formats:
         if fmt == "text":
             continue
-        path = default_path(output or "pyprof-carbon.pcarbon", fmt)
+        path = default_path(output or "pyprof-carbon.pcarbon", fmt, recording=output)
         written.append(render_to(profile, fmt, path, options or {}))
     return profile, written

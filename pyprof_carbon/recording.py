@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import zipfile
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -62,42 +61,41 @@ class Recording:
                     sched={"backend": s.backend, "ncpu": s.ncpu, "resolution_note": s.resolution_note})
         arrays["meta.json"] = _json_bytes(meta)
         arrays["functions.json"] = _json_bytes([[f.name, f.qualname, f.file, f.line] for f in self.functions])
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
+        from .safe_write import atomic_writer
+        with atomic_writer(path) as f:  # a reader never sees a half-written recording
             np.savez_compressed(f, **arrays)
-        import os
-        os.replace(tmp, path)  # a reader never sees a half-written recording
 
 
 def load(path: str) -> Recording:
+    """Read a recording; any fault in the file is one UserError naming the file and the fault."""
+    from . import recording_check
     try:
-        z = np.load(path, allow_pickle=False)
+        meta, funcs, z = recording_check.read(path)
     except FileNotFoundError:
         raise UserError(f"no such recording: {path}") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise UserError(f"{path} is not a pyprof-carbon recording ({e})") from None
-    with z:
-        try:
-            meta = json.loads(bytes(z["meta.json"]))
-        except KeyError:
-            raise UserError(f"{path} is not a pyprof-carbon recording (no meta.json)") from None
-        if meta.get("format") != FORMAT:
-            raise UserError(f"{path} is not a pyprof-carbon recording")
-        if meta.get("format_version", 0) > VERSION:
-            raise UserError(f"{path} was written by a newer pyprof-carbon (format "
-                            f"{meta.get('format_version')}); upgrade to read it")
-        functions = [FunctionInfo(*f) for f in json.loads(bytes(z["functions.json"]))]
-        off, func, line = z["stack_offsets"], z["stack_func"].tolist(), z["stack_line"].tolist()
-        stacks = [tuple(zip(func[off[i]:off[i + 1]], line[off[i]:off[i + 1]])) for i in range(len(off) - 1)]
-        samples = {k[2:]: z[k] for k in z.files if k.startswith("s_")}
-        domains = [Domain(**d) for d in meta.pop("domains")]
-        energy = {d.name: EnergySeries(z[f"e_{i}_t_ns"], z[f"e_{i}_j"],
-                                       z[f"e_{i}_share"] if f"e_{i}_share" in z.files else None)
-                  for i, d in enumerate(domains)}
-        sm = meta.pop("sched")
-        sched = SchedTimeline(z["sched_t_ns"], z["sched_busy_ns"], z["sched_proc_ns"], z["sched_prof_ns"],
-                              ncpu=sm["ncpu"], backend=sm["backend"], resolution_note=sm["resolution_note"])
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    except recording_check.Invalid as e:
+        raise UserError(invalid_message(path, str(e))) from None
+    functions = [FunctionInfo(*f) for f in funcs]
+    off, func, line = z["stack_offsets.npy"].tolist(), z["stack_func.npy"].tolist(), z["stack_line.npy"].tolist()
+    stacks = [tuple(zip(func[off[i]:off[i + 1]], line[off[i]:off[i + 1]])) for i in range(len(off) - 1)]
+    samples = {k[2:-4]: v for k, v in z.items() if k.startswith("s_")}
+    domains = [Domain(**d) for d in meta.pop("domains")]
+    energy = {d.name: EnergySeries(z[f"e_{i}_t_ns.npy"], z[f"e_{i}_j.npy"], z.get(f"e_{i}_share.npy"))
+              for i, d in enumerate(domains)}
+    sm = meta.pop("sched")
+    sched = SchedTimeline(z["sched_t_ns.npy"], z["sched_busy_ns.npy"], z["sched_proc_ns.npy"],
+                          z["sched_prof_ns.npy"], ncpu=sm["ncpu"], backend=sm["backend"],
+                          resolution_note=sm.get("resolution_note", ""))
     return Recording(meta, functions, stacks, samples, domains, energy, sched)
+
+
+def invalid_message(path: str, what: str) -> str:
+    """The one line every command prints for a file it cannot trust (names quoted from the file
+    may hold control characters: shown escaped, so it stays one line)."""
+    from .render.text import visible
+    return f"{path} is not a valid pyprof-carbon recording: {visible(what)}"
 
 
 def _json_bytes(obj) -> np.ndarray:

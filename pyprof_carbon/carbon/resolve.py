@@ -17,23 +17,6 @@ from . import cloud, live, schedule, tables
 from .base import CarbonError, IntensitySource, Region
 
 
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return v
-
-
-def _pue(text: str) -> float:
-    v = _nonneg_float(text)
-    if v < 1.0:
-        raise argparse.ArgumentTypeError(f"PUE is total facility energy / IT energy, so >= 1.0; got {text}")
-    return v
-
-
 def _code_list(text: str) -> List[str]:
     codes = [c.strip() for c in text.split(",") if c.strip()]
     if not codes:
@@ -42,15 +25,16 @@ def _code_list(text: str) -> List[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..commands.options import finite_float  # here, not at the top: commands imports carbon
     g = parser.add_argument_group("carbon")
     g.add_argument("--region", metavar="CODE",
                    help="grid region: country (FR, FRA), subregion (US-CA, SE-SE3) or cloud region "
                         "(aws:eu-west-3, gcp:europe-west1, azure:westeurope); see `pyprof-carbon regions`")
-    g.add_argument("--carbon-intensity", metavar="G_PER_KWH", type=_nonneg_float,
+    g.add_argument("--carbon-intensity", metavar="G_PER_KWH", type=finite_float(0.0),
                    help="explicit grid intensity in gCO2eq/kWh (overrides everything else)")
     g.add_argument("--intensity-file", metavar="CSV",
                    help="time-varying intensity: CSV rows timestamp,g_per_kwh[,kind] (ISO 8601 or unix s)")
-    g.add_argument("--pue", metavar="X", type=_pue, default=1.0,
+    g.add_argument("--pue", metavar="X", type=finite_float(1.0, 10.0), default=1.0,
                    help="power usage effectiveness of the data centre (default 1.0)")
     g.add_argument("--compare", metavar="CODES", type=_code_list, default=None,
                    help="also show the CO2 of the same energy in these regions, e.g. FR,PL,US-CA")

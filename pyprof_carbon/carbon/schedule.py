@@ -41,6 +41,10 @@ def read_intensity_file(path: str, marginal: bool = False, code: Optional[str] =
             rows = list(csv.reader(f))
     except OSError as e:
         raise CarbonError(f"cannot read intensity file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise CarbonError(f"intensity file {path} is not UTF-8 text") from None
+    except csv.Error as e:
+        raise CarbonError(f"intensity file {path} is not a CSV file ({e})") from None
     rows = [r for r in rows if r and any(c.strip() for c in r) and not r[0].lstrip().startswith("#")]
     if not rows:
         raise CarbonError(f"intensity file {path} is empty")

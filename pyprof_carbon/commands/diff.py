@@ -13,7 +13,6 @@ import os
 import sys
 from typing import List
 
-from ..errors import UserError
 
 FORMATS = ("text", "json", "collapsed", "html", "svg")
 
@@ -143,8 +142,8 @@ def short_path(path: str, width: int = 40) -> str:
 
 
 def text_report(cmp: dict, top: int, style=None) -> str:
-    from ..render.svg import fmt_num
-    from ..render.text import Style, table
+    from ..render.format import fmt_num
+    from ..render.text import Style, table, visible  # names from recordings: no control character reaches the terminal
     style = style or Style(False)
     tot, level = cmp["total"], f"{100 * cmp['confidence']:g}%"
     na, nb = cmp["runs"]
@@ -163,7 +162,7 @@ def text_report(cmp: dict, top: int, style=None) -> str:
         pct = "new" if r["before"] <= 0 else f"{r['pct']:+.1f}%"
         rows.append([f"{r['before']:.4g}", f"{r['after']:.4g}", style.hot(d) if r["significant"] and r["delta"] > 0 else d,
                      pct, f"{r['lo']:+.3g} .. {r['hi']:+.3g}", "*" if r["significant"] else "",
-                     r["status"], short_path(r["file"]), r["qualname"]])
+                     r["status"], visible(short_path(r["file"])), visible(r["qualname"])])
     cols = ["before J", "after J", "change J", "%", f"{level} CI J", "sig", "", "file", "function (self energy)"]
     lines += [""] + table(cols, rows, ">>>>><<<<", style)
     lines.append(f"(sig *: the {level} interval excludes zero)")
@@ -221,11 +220,8 @@ def main(args) -> int:
         from ..render.text import Style, use_color
         out = text_report(cmp, args.top, Style(use_color(vars(args), sys.stdout if not args.output else None)))
     if args.output and args.output != "-":
-        try:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(out)
-        except OSError as e:
-            raise UserError(f"cannot write {args.output}: {e.strerror}") from None
+        from ..safe_write import write_file
+        write_file(args.output, out)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(out)

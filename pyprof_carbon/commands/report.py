@@ -58,7 +58,7 @@ def main(args) -> int:
         if len(formats) == 1:
             path = args.output
         else:
-            path = default_path(args.output or args.recording, fmt)
+            path = default_path(args.output or args.recording, fmt, recording=args.recording)
         if fmt == "text" and (path is None or path == "-"):
             sys.stdout.write(render(profile, options, Style(use_color(options, sys.stdout))))
             continue

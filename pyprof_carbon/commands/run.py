@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 
 from .. import runner
 from ..errors import UserError
-from .options import add_report_options, positive_float
+from .options import add_report_options, finite_float
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def register(sub) -> None:
                                    "Everything after the script or -m MODULE goes to the program.")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="recording file (default: pyprof-carbon-<name>.pcarbon); other formats are written beside it")
-    p.add_argument("--rate", type=positive_float, default=997.0, help="samples per CPU-second (default 997)")
+    p.add_argument("--rate", type=finite_float(1.0, 20_000.0), default=997.0, help="samples per CPU-second (default 997)")
     p.add_argument("--engine", choices=("auto", "perf", "timer", "wall"), default="auto",
                    help="sampling timers: perf task-clock events (precise), POSIX CPU timers (tick-bound), "
                         "or wall-clock timers that also sample waiting threads (GPU work)")
@@ -32,13 +32,13 @@ def register(sub) -> None:
                    help="energy meter, repeatable: auto, rapl-powercap, rapl-msr, rapl-perf, nvml, model")
     p.add_argument("--sched", default="auto", choices=("auto", "ebpf", "perf", "procfs"),
                    help="scheduler accounting backend")
-    p.add_argument("--cadence", type=positive_float, default=None, metavar="MS",
+    p.add_argument("--cadence", type=finite_float(0.1, 3_600_000.0), default=None, metavar="MS",
                    help="meter reading interval in ms (default 10, or the meter's own)")
-    p.add_argument("--baseline", type=positive_float, default=0.5, metavar="S",
+    p.add_argument("--baseline", type=finite_float(0.0, 3600.0, lo_open=True), default=0.5, metavar="S",
                    help="seconds of baseline measured before the script (attribution `dynamic`)")
-    p.add_argument("--cpu-watts", type=positive_float, default=None, metavar="W",
+    p.add_argument("--cpu-watts", type=finite_float(0.0, 10_000.0, lo_open=True), default=None, metavar="W",
                    help="model meter: CPU power of this machine at full load")
-    p.add_argument("--tdp", type=positive_float, default=None, metavar="W",
+    p.add_argument("--tdp", type=finite_float(0.0, 10_000.0, lo_open=True), default=None, metavar="W",
                    help="model meter: TDP of the physical CPU (shared by its hardware threads)")
     p.add_argument("--repeat", type=_count(1), default=1, metavar="N",
                    help="run the program N times, one recording each in the directory -o names "

@@ -331,13 +331,25 @@ def avg_power(profile: Profile) -> Tuple[str, str, str]:
     return ("avg power", fmt_num(e / wall, "W"), "; ".join(x for x in sub if x))
 
 
+# Inside <script>, "</script", "<!--" and "<script" change how the HTML parser reads what follows,
+# whatever the JSON means; with every <, > and & written as a JSON escape no name can close or
+# confuse the block, and JSON.parse gives the same strings back. U+2028/9 for older JS engines.
+_SCRIPT_SAFE = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def script_json(data) -> str:
+    """JSON to embed in a <script> element: no sequence in it is markup."""
+    return json.dumps(data, separators=(",", ":"), allow_nan=False).translate(_SCRIPT_SAFE)
+
+
 def render(profile: Profile, options: dict) -> str:
     data = compact(profile)
     meta = profile.meta or {}
     cmd = meta.get("command")
     cmd = " ".join(map(str, cmd)) if isinstance(cmd, (list, tuple)) else (cmd or "")
     title = options.get("title") or f"pyprof-carbon — {cmd}".strip(" —")
-    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    payload = script_json(data)
     return _asset("report.html").format(
         title=escape(title), cmd=escape(cmd or "profile"), summary=_summary(profile), details=_details(profile),
         css=_asset("report.css"), js=_asset("report.js"), data=payload, lines=hot_lines(profile),

@@ -9,7 +9,8 @@ The call tree helpers here are shared with the HTML report and the diff flame gr
 from __future__ import annotations
 
 import math
-from html import escape
+import re
+from html import escape as _html_escape
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -21,6 +22,15 @@ from .format import fmt_num  # noqa: F401  (the one number format; diff.py impor
 WEIGHTS = {  # option value -> (label, unit)
     "energy": ("energy", "J"), "co2": ("CO2eq", "g"), "cpu": ("CPU time", "s"), "samples": ("samples", ""),
 }
+
+# XML 1.0 forbids most C0 controls, lone surrogates and U+FFFE/U+FFFF anywhere in a document, even
+# as character references: one in a function name would make the whole SVG unparseable. Dropped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(text) -> str:
+    """Text for SVG content or an attribute value: XML-escaped, characters XML cannot hold dropped."""
+    return _html_escape(_NOT_XML.sub("", str(text)))
 
 
 class CallTree:

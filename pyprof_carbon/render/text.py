@@ -6,6 +6,7 @@ SI prefix)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -30,6 +31,17 @@ class Style:
 
     def hot(self, t: str) -> str:
         return self._wrap("31", t)
+
+
+# Names come from the profiled program and the recording: a control character in one (an escape
+# sequence, a newline, a carriage return) would restyle the terminal or break a row in two. They
+# are shown as visible escapes instead, as are the Unicode line separators and bidi overrides.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text) -> str:
+    """`text` with every control character written as an escape (\\x1b, \\n, \\u202e)."""
+    return _INVISIBLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def use_color(options: dict, stream=None) -> bool:
@@ -107,10 +119,10 @@ def equivalent_lines(co2_g: float) -> List[str]:
 def header_lines(profile: Profile, style: Style, width: int = 80) -> List[str]:
     m, tot = profile.meta, profile.totals()
     rate = m.get("rate_hz", {})
-    cmd = " ".join(str(c) for c in m.get("command", []))
-    out = [style.bold(line) for line in wrap(f"pyprof-carbon {m.get('tool_version', '')}: {cmd}", width, "", "  ")]
+    cmd = visible(" ".join(str(c) for c in m.get("command", [])))
+    out = [style.bold(line) for line in wrap(f"pyprof-carbon {visible(m.get('tool_version', ''))}: {cmd}", width, "", "  ")]
     out += wrap(f"{fmt_s(tot['wall_s'])} wall, {fmt_s(tot['cpu_s'])} CPU sampled, {tot['samples']:,} samples "
-                f"(engine {m.get('engine', '?')}, {sig3(rate.get('requested', 0))} Hz asked, "
+                f"(engine {visible(m.get('engine', '?'))}, {sig3(rate.get('requested', 0))} Hz asked, "
                 f"{sig3(rate.get('achieved', 0))} achieved per {rate.get('per', 'CPU-second')}; "
                 f"lost {m.get('lost_samples', 0)})", width)
     label = energy_label(profile)
@@ -120,15 +132,15 @@ def header_lines(profile: Profile, style: Style, width: int = 80) -> List[str]:
         f"machine; unattributed {fmt_j(sum_total(profile.unattributed_j))}", width)]
     for mt in m.get("meters", []):
         out += [style.dim(ln) for ln in wrap(
-            f"{mt['domain']}: {mt['meter']}, {'measured' if mt['measured'] else 'estimated'} "
-            f"({fmt_j(profile.measured_j.get(mt['domain'], 0.0))}). {mt.get('notes', '')}", width, "    ", "      ")]
+            f"{visible(mt['domain'])}: {visible(mt['meter'])}, {'measured' if mt['measured'] else 'estimated'} "
+            f"({fmt_j(profile.measured_j.get(mt['domain'], 0.0))}). {visible(mt.get('notes', ''))}", width, "    ", "      ")]
     it = m.get("intensity", {})
     if it:
         co2 = fmt_g(tot["co2_g"])
         out += [ln.replace(co2, style.bold(co2), 1) for ln in wrap(
-            f"carbon: {co2} CO2eq at {it.get('g_per_kwh', 0):.0f} g/kWh ({it.get('kind', 'average')}) for "
-            f"{it.get('name') or it.get('code') or '?'}, from {it.get('origin', '?')}; source: "
-            f"{it.get('source', '?')}; PUE {m.get('pue', 1.0):g}", width)]
+            f"carbon: {co2} CO2eq at {it.get('g_per_kwh', 0):.0f} g/kWh ({visible(it.get('kind', 'average'))}) for "
+            f"{visible(it.get('name') or it.get('code') or '?')}, from {visible(it.get('origin', '?'))}; source: "
+            f"{visible(it.get('source', '?'))}; PUE {m.get('pue', 1.0):g}", width)]
         for eq in equivalent_lines(tot["co2_g"]):
             out += [style.dim(ln) for ln in wrap(eq, width, "    ", "      ")]
     pc = profile.profiler_cost
@@ -139,7 +151,7 @@ def header_lines(profile: Profile, style: Style, width: int = 80) -> List[str]:
     if m.get("sched"):
         sc = m["sched"]
         out += [style.dim(ln) for ln in wrap(
-            f"scheduler accounting: {sc.get('backend')}; {sc.get('resolution_note', '')}", width)]
+            f"scheduler accounting: {visible(sc.get('backend'))}; {visible(sc.get('resolution_note', ''))}", width)]
     return out
 
 
@@ -154,10 +166,10 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
     total = sum(f["self_energy_j"] for f in funcs) or 1.0
     rows = []
     for f in funcs[:top]:
-        loc = f"{os.path.basename(f['file'])}:{f['line']}" if f["file"] else ""
+        loc = f"{visible(os.path.basename(f['file']))}:{f['line']}" if f["file"] else ""
         rows.append([fmt_j(f["self_energy_j"]), f"{100 * f['self_energy_j'] / total:.1f}",
                      fmt_j(f["self_energy_err_j"]), fmt_j(f["total_energy_j"]), fmt_s(f["self_cpu_s"]),
-                     f"{f['samples']:,}", fmt_g(f["co2_g"]), f"{f['qualname']}  {loc}"])
+                     f"{f['samples']:,}", fmt_g(f["co2_g"]), f"{visible(f['qualname'])}  {loc}"])
     heads, align = ["self", "%", "±", "total", "self CPU", "samples", "CO2eq", "function"], ">>>>>>><"
     if width < 100:  # the function's name needs the room more than the sample count (± says it)
         rows = [r[:5] + r[6:] for r in rows]
@@ -165,13 +177,13 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
     out += ["", style.bold(f"Top functions by self energy (joules, {label})")]
     out += table(heads, rows, align, style, width)
     trows = [[str(t["tid"]), fmt_j(t["energy_j"]), fmt_s(t["cpu_s"]), f"{t['samples']:,}", fmt_g(t["co2_g"]),
-              t["name"]] for t in profile.thread_table()]
+              visible(t["name"])] for t in profile.thread_table()]
     out += ["", style.bold(f"Threads (joules, {label})")]
     out += table(["tid", "energy", "CPU", "samples", "CO2eq", "name"], trows, ">>>>><", style, width)
     regions = profile.meta.get("region_table") or []
     if regions:
         rrows = [[fmt_j(r["energy_j"]), fmt_g(r["co2_g"]), fmt_s(r["cpu_s"]), f"{r['samples']:,}",
-                  str(r["spans"]) if r["spans"] else "", r["name"]] for r in regions]
+                  str(r["spans"]) if r["spans"] else "", visible(r["name"])] for r in regions]
         shown = profile.meta.get("region_filter")
         out += ["", style.bold(f"Regions (joules, {label}; the whole run"
                                + (f"; the tables above: region {shown!r} only)" if shown else ")"))]
@@ -179,12 +191,14 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
     if options.get("lines"):
         lrows = [[fmt_j(ln["self_energy_j"]), fmt_j(ln["self_energy_err_j"]), fmt_s(ln["self_cpu_s"]),
                   f"{ln['samples']:,}", fmt_g(ln["co2_g"]),
-                  f"{os.path.basename(ln['file'])}:{ln['line']}  {ln['function']}"] for ln in profile.line_table()[:top]]
+                  f"{visible(os.path.basename(ln['file']))}:{ln['line']}  {visible(ln['function'])}"] for ln in profile.line_table()[:top]]
         out += ["", style.bold(f"Top lines by self energy (joules, {label})")]
         out += table(["self", "±", "CPU", "samples", "CO2eq", "line"], lrows, ">>>>><", style, width)
     elsewhere = profile.meta.get("elsewhere") or []
     if elsewhere:
-        erows = [[e["code"], f"{e['g_per_kwh']:.0f}", fmt_g(e["co2_g"]), f"{e.get('name', '')}  {e.get('note', '')}".rstrip()]
+        # a user-given intensity (--carbon-intensity, --intensity-file) has no region code
+        erows = [[visible(e.get("code") or "-"), f"{e['g_per_kwh']:.0f}", fmt_g(e["co2_g"]),
+                  f"{visible(e.get('name') or '')}  {e.get('note') or ''}".rstrip()]
                  for e in elsewhere]
         out += ["", style.bold("The same work elsewhere")]
         out += table(["region", "g/kWh", "CO2eq", "name"], erows, "<>><", style, width)

@@ -92,7 +92,7 @@ def test_bad_input_is_one_line_error(tmp_path):
     assert "no such recording" in one_line_error(pc(["report", str(tmp_path / "missing.pcarbon")]))
     junk = tmp_path / "junk.pcarbon"
     junk.write_text("not a recording")
-    assert "not a pyprof-carbon recording" in one_line_error(pc(["report", str(junk)]))
+    assert "is not a valid pyprof-carbon recording: " in one_line_error(pc(["report", str(junk)]))
     assert "--rate" in one_line_error(pc(["run", "--rate", "0", script("argv_probe.py")]))
     assert "nothing to run" in one_line_error(pc(["run"]))
 

@@ -42,7 +42,7 @@ def test_newer_format_and_garbage_are_clear_errors(tmp_path):
         load(newer)
     junk = tmp_path / "junk.pcarbon"
     junk.write_bytes(b"\x00" * 10)
-    with pytest.raises(UserError, match="not a pyprof-carbon recording"):
+    with pytest.raises(UserError, match="is not a valid pyprof-carbon recording: "):
         load(str(junk))
     with pytest.raises(UserError, match="no such recording"):
         load(str(tmp_path / "missing.pcarbon"))
