@@ -16,7 +16,7 @@ sys.path.insert(0, ROOT)
 
 from pyprof_carbon.attribution import attribute  # noqa: E402
 from pyprof_carbon.meters.base import Domain, EnergySeries  # noqa: E402
-from pyprof_carbon.profile import FunctionInfo  # noqa: E402
+from pyprof_carbon.attributed_profile import FunctionInfo  # noqa: E402
 from pyprof_carbon.recording import Recording  # noqa: E402
 from pyprof_carbon.sched.base import SchedTimeline  # noqa: E402
 

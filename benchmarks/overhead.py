@@ -85,7 +85,7 @@ def big_recording(path, n=1_000_000):
     sys.path.insert(0, ROOT)
     import numpy as np
     from pyprof_carbon.meters.base import Domain, EnergySeries
-    from pyprof_carbon.profile import FunctionInfo
+    from pyprof_carbon.attributed_profile import FunctionInfo
     from pyprof_carbon.recording import Recording
     from pyprof_carbon.sched.base import SchedTimeline
 

@@ -15,12 +15,9 @@ __all__ = ["Profiler", "profile", "region", "__version__"]
 
 
 def __getattr__(name):
-    # `profile` is the API (context manager / decorator), not the submodule of the same name: the
-    # data model is `pyprof_carbon.profile.Profile`, reached by importing that module explicitly.
-    if name in ("Profiler", "profile"):
-        from . import profiler  # imports the data model, which binds `profile` to that module: rebind
-        globals().update(Profiler=profiler.Profiler, profile=profiler.profile)
-        return globals()[name]
+    if name in ("Profiler", "profile"):  # `profile`: the API (context manager / decorator)
+        from . import profiler
+        return getattr(profiler, name)
     if name == "region":
         from .named_regions import region
         return region

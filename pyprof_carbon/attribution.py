@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .errors import UserError
-from .profile import Profile, total_domains
+from .attributed_profile import Profile, total_domains
 from .recording import Recording
 
 POLICIES = ("share", "active", "dynamic")

@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from . import stats
-from .profile import Profile, sampling_error
+from .attributed_profile import Profile, sampling_error
 
 
 def _key(f: dict):
@@ -282,7 +282,8 @@ def _pct_text(c: dict) -> str:
 
 def flame_svg(before, after, width: int = 1200, title: str = "", metric: str = "auto",
               confidence: float = 0.95) -> str:
-    from .render.svg import fmt_num, svg_document
+    from .render.format import fmt_num
+    from .render.svg import svg_document
     t = DiffTree(before, after, metric, confidence)
     ch = t.children()
     eb, ea = t.before, t.after
@@ -318,7 +319,7 @@ def flame_svg(before, after, width: int = 1200, title: str = "", metric: str = "
 
 def flame_html(before, after, names: Tuple[str, str] = ("before", "after"), top: int = 30,
                metric: str = "auto", confidence: float = 0.95) -> str:
-    from .render.svg import fmt_num
+    from .render.format import fmt_num
     cmp = compare(before, after, metric, confidence)
     tot = cmp["total"]
     graph = flame_svg(before, after, metric=cmp["metric"], confidence=confidence).split("?>", 1)[1]

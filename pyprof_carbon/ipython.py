@@ -27,7 +27,7 @@ _HERE = os.path.abspath(__file__)
 @dataclasses.dataclass(repr=False)
 class CellProfile:
     recording: object   # pyprof_carbon.recording.Recording
-    profile: object     # pyprof_carbon.profile.Profile
+    profile: object     # pyprof_carbon.attributed_profile.Profile
     path: Optional[str]
 
     def __repr__(self):  # the dataclass one would print every array of the recording

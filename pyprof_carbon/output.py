@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from .attribution import attribute
 from .errors import UserError
-from .profile import Profile
+from .attributed_profile import Profile
 from .recording import Recording
 from .render import FORMATS, renderer
 from .safe_write import check_output_path, write_file

@@ -20,7 +20,7 @@ from . import named_regions
 from ._version import __version__
 from .errors import UserError
 from .meters.base import Meter, Ticks
-from .profile import FunctionInfo
+from .attributed_profile import FunctionInfo
 from .recording import Recording
 
 DEFAULT_RATE = 997.0

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import UserError
 from .meters.base import Domain, EnergySeries
-from .profile import FunctionInfo
+from .attributed_profile import FunctionInfo
 from .sched.base import SchedTimeline
 
 FORMAT = "pyprof-carbon recording"

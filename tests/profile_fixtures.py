@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyprof_carbon.profile import FunctionInfo, Profile
+from pyprof_carbon.attributed_profile import FunctionInfo, Profile
 
 G_PER_KWH = 56.0  # France-like, so numbers are easy to check
 J_PER_KWH = 3.6e6

@@ -2,7 +2,7 @@
 import numpy as np
 
 from pyprof_carbon.meters.base import Domain, EnergySeries
-from pyprof_carbon.profile import FunctionInfo
+from pyprof_carbon.attributed_profile import FunctionInfo
 from pyprof_carbon.recording import Recording
 from pyprof_carbon.sched.base import SchedTimeline
 

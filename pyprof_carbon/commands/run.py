@@ -13,6 +13,7 @@ from typing import List, Optional, Tuple
 
 from .. import runner
 from ..errors import UserError
+from ..safe_write import check_output_path
 from .options import add_report_options, finite_float
 
 
@@ -78,6 +79,7 @@ def main(args) -> int:
     command = ["-m", module, *script_args] if module else [script, *script_args]
     if args.repeat == 1 and args.warmup == 0:
         output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
+        check_output_path(output)  # now, not after a long run
         return runner.finish(_profile_once(args, module, script, script_args, command, intensity, output,
                                            quiet=args.quiet)[0])
     folder = os.path.abspath(args.output or f"pyprof-carbon-{name}")
@@ -85,6 +87,7 @@ def main(args) -> int:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create the directory {folder}: {e.strerror}") from None
+    check_output_path(os.path.join(folder, "run-001.pcarbon"))
     profiles = []
     for i in range(args.warmup + args.repeat):
         counted = i >= args.warmup

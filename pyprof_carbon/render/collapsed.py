@@ -2,7 +2,7 @@
 flamegraph.pl, inferno and speedscope read them. One line per distinct stack, threads merged."""
 from __future__ import annotations
 
-from ..profile import Profile
+from ..attributed_profile import Profile
 
 
 def frame_name(profile: Profile, frame) -> str:

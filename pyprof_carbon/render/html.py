@@ -25,7 +25,7 @@ import types
 
 import numpy as np
 
-from ..profile import Profile, sum_total, total_domains
+from ..attributed_profile import Profile, sum_total, total_domains
 from .folding import USER, collapse_imports, fold_tree, kind, package_of
 from .svg import CallTree, fmt_num, measured_domains
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ..profile import Profile
+from ..attributed_profile import Profile
 
 
 def report(profile: Profile) -> dict:

@@ -9,7 +9,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from ..profile import Profile
+from ..attributed_profile import Profile
 
 
 # ---- a tiny protobuf writer (varint and length-delimited fields only) ---------------------------

@@ -6,7 +6,7 @@ import math
 import os
 from typing import Dict, List, Sequence, Tuple
 
-from ..profile import Profile
+from ..attributed_profile import Profile
 
 
 def _stats(values: Sequence[float]) -> Tuple[float, float, float, float]:

@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from .._version import __version__
-from ..profile import Profile
+from ..attributed_profile import Profile
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 

@@ -15,9 +15,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..profile import Profile, sampling_error, total_domains
+from ..attributed_profile import Profile, sampling_error, total_domains
 from .folding import USER, kind, package_of
-from .format import fmt_num  # noqa: F401  (the one number format; diff.py imports it from here too)
+from .format import fmt_num
 
 WEIGHTS = {  # option value -> (label, unit)
     "energy": ("energy", "J"), "co2": ("CO2eq", "g"), "cpu": ("CPU time", "s"), "samples": ("samples", ""),

@@ -12,7 +12,7 @@ import sys
 import textwrap
 from typing import List, Optional, Sequence
 
-from ..profile import Profile, sum_total
+from ..attributed_profile import Profile, sum_total
 from .format import fmt_num, sig3
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from pyprof_carbon.attribution import attribute
 from pyprof_carbon.meters.base import Domain, EnergySeries
-from pyprof_carbon.profile import FunctionInfo
+from pyprof_carbon.attributed_profile import FunctionInfo
 from pyprof_carbon.recording import Recording
 from pyprof_carbon.sched.base import SchedTimeline
 from synthetic import WORLD

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pyprof_carbon import carbon
-from pyprof_carbon.profile import FunctionInfo, Profile
+from pyprof_carbon.attributed_profile import FunctionInfo, Profile
 from pyprof_carbon.render import codecarbon
 
 # CodeCarbon 3.x emissions.csv header, in order (REFERENCE.md "Output formats").

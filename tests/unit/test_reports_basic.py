@@ -47,7 +47,7 @@ def test_text_labels_each_domain_and_lists_threads():
 
 
 def test_total_counts_no_joule_twice():
-    from pyprof_carbon.profile import total_domains
+    from pyprof_carbon.attributed_profile import total_domains
     assert total_domains(["package", "core", "uncore", "dram", "psys", "gpu:0"]) == ["package", "dram", "gpu:0"]
     assert total_domains(["package", "core:0", "core:2"]) == ["package"]
     assert total_domains(["psys", "gpu:0"]) == ["psys", "gpu:0"]  # a platform counter alone is the total
