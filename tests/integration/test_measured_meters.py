@@ -131,12 +131,30 @@ def _sudo_run(tmp_path):
     assert rep["totals"]["energy_j"]["total"] > 0  # the scheduler backend kept working as the user
 
 
-NVML_SHIM = '''"""pynvml for this test: the fake module, one H200 at {watts} W, this process using 60 of 80 SM-%."""
+NVML_SHIM = '''"""pynvml for this test: the fake module, one H200 at {watts} W, the program using 60 of 80 SM-%."""
 import os, sys
 sys.path.insert(0, {tests!r})
 from fakes import fake_pynvml as _fake
 from fakes.fake_pynvml import *  # noqa: F401,F403
-_fake.reset([_fake.FakeGpu("NVIDIA H200", watts={watts}, utilization={{os.getpid(): 60, 4242: 20}})])
+
+
+class _ProgramUtilization(dict):
+    """SM-% per pid: the profiled program (the profiler's newest child process, started after
+    this import) 60, another process 20."""
+
+    def items(self):
+        kids = []
+        for p in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = open(f"/proc/{{p}}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                kids.append(int(p))
+        return [(max(kids) if kids else os.getpid(), 60), (4242, 20)]
+
+
+_fake.reset([_fake.FakeGpu("NVIDIA H200", watts={watts}, utilization=_ProgramUtilization())])
 '''
 
 

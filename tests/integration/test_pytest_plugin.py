@@ -1,6 +1,7 @@
 """The pytest plugin: `--energy` table, `--energy-top`, `--energy-save`, `energy_budget`, and that
 -x, -k, fixtures and output capture behave as without it. The plugin is loaded with
-`-p pyprof_carbon.pytest_plugin` (the installed entry point may point at another checkout)."""
+`-p pyprof_carbon.pytest_plugin`, the installed entry point's copy turned off (`-p no:pyprof_carbon`):
+it may point at another checkout, and one module cannot be registered under two names."""
 import os
 import re
 
@@ -9,7 +10,7 @@ import pytest
 from pcrun import ROOT, native_error
 
 pytest_plugins = ["pytester"]
-PLUGIN = ("-p", "pyprof_carbon.pytest_plugin")
+PLUGIN = ("-p", "no:pyprof_carbon", "-p", "pyprof_carbon.pytest_plugin")
 
 pytestmark = pytest.mark.skipif(bool(native_error(__import__("sys").executable)), reason="native sampler not built")
 
@@ -161,7 +162,7 @@ def test_unmarked():
 
 def test_without_the_plugin_the_option_is_unknown(pytester):
     pytester.makepyfile(test_x="def test_x(): pass")
-    r = pytester.runpytest("--energy")
+    r = pytester.runpytest("-p", "no:pyprof_carbon", "--energy")
     assert r.ret != 0 and "--energy" in r.stderr.str()
 
 
