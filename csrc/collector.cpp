@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <stdexcept>
 
 namespace pyprof {
@@ -108,8 +109,13 @@ void Collector::run() {
   collector_tid_ = int32_t(syscall(SYS_gettid));
   uint64_t next = monotonic_ns() + cfg_.cadence_ns;
   while (running_.load(std::memory_order_acquire)) {
-    timespec ts{time_t(next / 1000000000ull), long(next % 1000000000ull)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    {
+      // steady_clock is CLOCK_MONOTONIC: an absolute deadline on the samples' clock, as
+      // clock_nanosleep(TIMER_ABSTIME) would give, but stop() and pause_thread() can wake it.
+      std::unique_lock<std::mutex> lk(wake_mu_);
+      auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next));
+      wake_cv_.wait_until(lk, deadline, [this] { return pause_ || !running_.load(std::memory_order_acquire); });
+      if (pause_) return;
     }
     if (!running_.load(std::memory_order_acquire)) break;
     if (g_term_caught) {
@@ -135,7 +141,7 @@ void Collector::tick(bool every_source) {
   if (thread_ && std::this_thread::get_id() == thread_->get_id()) {
     timespec c;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
-    collector_cpu_ns = uint64_t(c.tv_sec) * 1000000000ull + uint64_t(c.tv_nsec);
+    collector_cpu_ns = collector_cpu_base_ + uint64_t(c.tv_sec) * 1000000000ull + uint64_t(c.tv_nsec);
   }
   uint64_t now = monotonic_ns();
   uint64_t profiler_cpu = collector_cpu_ns + g_sampler.handler_ns();
@@ -156,6 +162,36 @@ void Collector::tick(bool every_source) {
   }
   drain_locked();
   if (running_ && cfg_.rate_hz > 0 && tick_no_++ % scan_every_ == 0) scan_threads(now);
+}
+
+void Collector::pause_thread() {
+  if (!thread_ || g_sampler.in_forked_child()) return;
+  {
+    std::lock_guard<std::mutex> lk(wake_mu_);
+    pause_ = true;
+  }
+  wake_cv_.notify_all();
+  if (thread_->joinable()) thread_->join();
+  thread_.reset();
+  collector_cpu_base_ = collector_cpu_ns;  // the next thread's CPU clock starts at zero
+}
+
+void Collector::resume_thread() {
+  if (thread_ || g_sampler.in_forked_child() || !running_.load(std::memory_order_acquire)) return;
+  {
+    std::lock_guard<std::mutex> lk(wake_mu_);
+    pause_ = false;
+  }
+  start_thread();
+}
+
+static int resume_pending(void* self) {
+  static_cast<Collector*>(self)->resume_thread();
+  return 0;
+}
+
+void Collector::resume_thread_soon() {
+  if (Py_AddPendingCall(&resume_pending, this) != 0) resume_thread();  // the queue is full: now
 }
 
 void Collector::on_new_threads(struct _object* cb) {
@@ -345,6 +381,10 @@ void Collector::stop() {
     (void)thread_.release();
     return;
   }
+  {
+    std::lock_guard<std::mutex> lk(wake_mu_);  // running_ is false: wake the thread now
+  }
+  wake_cv_.notify_all();
   if (thread_ && thread_->joinable()) thread_->join();
   g_sampler.set_active(false);
   g_sampler.disarm_all();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <cstdint>
 #include <mutex>
@@ -78,6 +79,17 @@ class Collector {
   // program's side can note the names of the threads it has now.
   void on_new_threads(struct _object* cb);
 
+  // Around os.fork() (Python's before / after_in_parent fork hooks): the collector thread exits
+  // and a new one starts after the fork, so the program forks a process with no thread of ours
+  // (CPython 3.12+ warns "multi-threaded, use of fork() may lead to deadlocks" when the process
+  // has more than one OS thread, and a child cannot inherit a lock that thread held). Sampling
+  // goes on meanwhile; the ring holds what the handler takes. pause_thread() without the GIL.
+  void pause_thread();
+  void resume_thread();
+  // resume_thread() at the interpreter's next pending-call check, i.e. after os.fork() has
+  // returned: 3.13 counts the process's threads after the after-fork hooks have run.
+  void resume_thread_soon();
+
   // Results (after stop + resolve).
   std::vector<uint64_t> s_t, s_cpu;
   std::vector<int32_t> s_tid, s_stack;
@@ -121,6 +133,10 @@ class Collector {
   SampleRing ring_;
   std::mutex mu_;  // guards the intern tables and the ring's consumer side
   std::unique_ptr<std::thread> thread_;  // a pointer, so a forked child can leak it unjoined
+  std::mutex wake_mu_;                   // with wake_cv_: stop() and pause_thread() wake the thread
+  std::condition_variable wake_cv_;
+  bool pause_ = false;                   // guarded by wake_mu_
+  uint64_t collector_cpu_base_ = 0;      // CPU of the collector threads that already exited
   std::atomic<bool> running_{false};
   int32_t collector_tid_ = 0;
   int proc_task_fd_ = -1;

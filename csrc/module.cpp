@@ -115,6 +115,11 @@ PYBIND11_MODULE(_native, m) {
       .def("stop", &Collector::stop, py::call_guard<py::gil_scoped_release>())
       .def("resolve", &Collector::resolve)
       .def("raw_results", &raw_results)
+      .def("pause_thread", &Collector::pause_thread, py::call_guard<py::gil_scoped_release>(),
+           "Before os.fork(): the collector thread exits (sampling goes on).")
+      .def("resume_thread", &Collector::resume_thread, "A new collector thread after pause_thread().")
+      .def("resume_thread_soon", &Collector::resume_thread_soon,
+           "After os.fork(), in the parent: a new collector thread once os.fork() has returned.")
       .def("on_new_threads", [](Collector& c, py::function cb) { c.on_new_threads(cb.ptr()); },
            "When a scan finds new threads, call `cb` with the GIL on the collector thread.")
       .def("save_on_sigterm", [](Collector& c, py::function save) { return c.save_on_sigterm(save.ptr()); },

@@ -23,11 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
+def parse_args(argv=None, parser=None) -> argparse.Namespace:
+    """The command line as a namespace; for `run`, the program's words (the script or `-m
+    module` and everything after it) never go through our parser: they are `args.program`."""
+    parser = parser or build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     program = None
-    if argv and argv[0] == "run":  # the program's own words never go through our parser
+    if argv and argv[0] == "run":
         from .commands.run import split_program
         run_parser = parser._subparsers._group_actions[0].choices["run"]
         options, program = split_program(run_parser, argv[1:])
@@ -35,6 +37,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if program is not None:
         args.program = program
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as e:

@@ -77,6 +77,8 @@ def _boot():
         hand_over(f"cannot start sampling: {e}")
         os._exit(config["start_failed_status"])
     collector.on_new_threads(note_thread_names)
+    # no thread of ours while the program forks (csrc/collector.h: pause_thread)
+    os.register_at_fork(before=collector.pause_thread, after_in_parent=collector.resume_thread_soon)
     import atexit
     atexit.register(hand_over)
     collector.save_on_sigterm(hand_over)

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import List
 
+from ..errors import UserError
 
 FORMATS = ("text", "json", "collapsed", "html", "svg")
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from pcrun import pc
-from pyprof_carbon.cli import build_parser
+from pyprof_carbon.cli import parse_args
 from recording_mutations import cli
 from synthetic import recording
 
@@ -27,7 +27,7 @@ GOOD = [("--rate", "1"), ("--rate", "20000"), ("--cadence", "0.1"), ("--cadence"
 def parse_error(argv):
     err = io.StringIO()
     with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
-        build_parser().parse_args(argv)
+        parse_args(argv)
     assert e.value.code == 2
     return err.getvalue().strip().splitlines()[-1]
 
@@ -43,7 +43,8 @@ def test_bad_numbers_are_refused_by_the_parser(option, value):
 
 @pytest.mark.parametrize("option,value", GOOD)
 def test_values_in_range_are_accepted(option, value):
-    args = build_parser().parse_args(["run", option, value, "script.py"])
+    args = parse_args(["run", option, value, "script.py"])
+    assert args.program == ["script.py"]
     assert getattr(args, option[2:].replace("-", "_")) == float(value)
 
 
