@@ -1,4 +1,4 @@
-"""Carbon: joules to grams of CO2eq for a grid region (DESIGN §4 step 4, §8).
+"""Carbon: joules to grams of CO2eq for a grid region (docs/design.md#carbon).
 
 Tables ship in data/ (sources, years and licenses in data/README.md) and are never fetched at
 run time; the only network use is opt-in (--live-intensity) or a cloud VM's own metadata service.
