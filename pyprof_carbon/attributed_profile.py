@@ -101,7 +101,7 @@ class Profile:
         return np.bincount(self.row_stack, weights=values, minlength=len(self.stacks))
 
     def function_table(self) -> List[dict]:
-        """Self and total energy per function, sorted by self energy (DESIGN §3 `functions`)."""
+        """Self and total energy per function, sorted by self energy (`functions` of the JSON report, docs/design.md#json-report)."""
         energy = self._per_stack(self.row_energy_total)
         co2 = self._per_stack(self.row_co2_g)
         cpu = self._per_stack(self.row_cpu_ns.astype(np.float64))

@@ -1,4 +1,5 @@
-"""Attribution (DESIGN §4): a Recording becomes a Profile of joules and grams per stack and thread.
+"""Attribution: a Recording becomes a Profile of joules and grams per stack and thread
+(the math in docs/attribution.md, summarised in docs/design.md#attribution).
 
 Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
   1. process share  s_i = min(1, C_i / B_i)  (C: this process's CPU time, B: the machine's busy CPU
@@ -267,14 +268,14 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
             frac = core_fraction(T, tf, t_prev, weight, on_core)
             dB_w, dC_w = core_time(dB_w, dC_w, frac, sched.ncpu, ncpu)
             weight = weight * on_core
-        device_share = es.share[1:] if es.share is not None else None  # NVML, DESIGN §4.3
+        device_share = es.share[1:] if es.share is not None else None  # NVML (docs/attribution.md, GPU domains)
         A = process_energy(dE, dt_ns, dB_w, dC_w, ncpu, policy, baseline_w.get(d.name, 0.0), device_share)
         if device_share is not None:
             prof = np.zeros_like(A)  # the profiler does not use the device
         else:
             prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
         user = A - prof
-        # CO2 is priced per interval, at the intensity in force then (DESIGN §4 step 4)
+        # CO2 is priced per interval, at the intensity in force then (docs/attribution.md; carbon.co2_g)
         user_co2 = carbon.co2_g(user, unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)
         if cls is not None and d.measured and len(t):  # an estimate has no per-function power to find
             weight = weight * power_weights(user, T, tf, t_prev, weight, cls)

@@ -124,7 +124,7 @@ class Profiler:
         self.follow(os.getpid())
 
     def _name_thread(self, frame, event, arg):
-        sys.setprofile(None)  # a profile hook left active would slow the thread 2x (REFERENCE)
+        sys.setprofile(None)  # a hook left active is called on every call and return of the thread
         t = threading.current_thread()
         self._thread_names[threading.get_native_id()] = t.name
         if self._prev_thread_hook is not None:

@@ -1,4 +1,4 @@
-"""A pure-Python reference of the attribution math (DESIGN §4), written from the specification
+"""A pure-Python reference of the attribution math (docs/attribution.md), written from the specification
 with plain loops over intervals and samples, independently of pyprof_carbon/attribution.py's
 numpy code; tests check the fast path against it.
 

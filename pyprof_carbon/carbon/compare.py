@@ -12,7 +12,7 @@ from .base import CarbonError, IntensitySource
 J_PER_KWH = 3.6e6
 
 # Well-known grids to put a run in perspective (cleanest and dirtiest of these are shown).
-REFERENCE_REGIONS = ("FR", "SE", "NO", "DE", "PL", "US", "CN", "IN", "ZA", "AU", "GB", "US-CA")
+COMPARISON_REGIONS = ("FR", "SE", "NO", "DE", "PL", "US", "CN", "IN", "ZA", "AU", "GB", "US-CA")
 
 # Equivalents: only with a cited source.
 EQUIVALENTS = (
@@ -52,14 +52,14 @@ def _row(code, name, g, kwh, note, year=None, source=""):
 
 def same_work_elsewhere(energy_j: float, pue: float, source: IntensitySource,
                         compare: Optional[List[str]] = None) -> List[dict]:
-    """The run's CO2 here, with the cleanest and dirtiest of REFERENCE_REGIONS and the `compare`
+    """The run's CO2 here, with the cleanest and dirtiest of COMPARISON_REGIONS and the `compare`
     codes, for the same energy and PUE. A schedule's mean intensity stands for "this run"."""
     e = float(energy_j)
     if not math.isfinite(e) or e < 0:
         raise CarbonError(f"energy must be a finite number >= 0, got {energy_j}")
     kwh = e / J_PER_KWH * _check_pue(pue)
     rows = [_row(source.code, source.name, source.g_per_kwh, kwh, "this run", source.year, source.source)]
-    refs = [tables.lookup(c) for c in REFERENCE_REGIONS]
+    refs = [tables.lookup(c) for c in COMPARISON_REGIONS]
     clean = min(refs, key=lambda r: r.g_per_kwh)
     dirty = max(refs, key=lambda r: r.g_per_kwh)
     for reg, note in ((clean, "cleanest"), (dirty, "dirtiest")):

@@ -1,4 +1,4 @@
-"""Options that several commands share (DESIGN §3), and turning them into objects."""
+"""Options that several commands share (docs/design.md#command-line-contract), and turning them into objects."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +15,7 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", dest="formats", action="append", choices=FORMAT_CHOICES, metavar="FORMAT",
                    help=f"output format, repeatable: {', '.join(FORMAT_CHOICES)}")
     p.add_argument("--attribution", choices=("share", "active", "dynamic"), default=None,
-                   help="how machine energy is handed to the process (default: share; see DESIGN §4)")
+                   help="how machine energy is handed to the process (default: share; see docs/attribution.md)")
     p.add_argument("--split", choices=("power", "cpu"), default=None,
                    help="inside a meter interval, weigh samples by their function's estimated power "
                         "(default, measured domains) or by CPU time alone (docs/attribution.md)")

@@ -64,7 +64,7 @@ PSYS_FIXED_ESU = 0
 # report it in MSR_PKG_POWER_INFO bits 46:32 (SDM vol. 4), often 0 on client parts. 500 W per
 # package is above every listed TDP of current server parts (AMD EPYC 9005 and Intel Xeon 6900P
 # top out at 500 W TDP), and is used for AMD, which has no such MSR. At ESU 16 the 32-bit counter
-# holds 65536 J: 131 s at 500 W; REFERENCE's turbostat figure (234 s at 280 W on AMD) fits this.
+# holds 65536 J: 131 s at 500 W, 234 s at 280 W (a 280 W AMD EPYC part).
 DEFAULT_MAX_PACKAGE_W = 500.0
 SAFETY = 2.0  # read at least twice per wrap period, so one failed read does not alias a wrap
 
@@ -111,7 +111,9 @@ def topology(cpu_root: str) -> List[Tuple[int, int, int]]:
 
 class RaplMsr(Meter):
     name = "rapl-msr"
-    cadence_ms = 1.0  # RAPL updates its counters about every 1 ms (REFERENCE)
+    # RAPL updates its counters about every 1 ms (Intel SDM vol. 3B, RAPL interfaces;
+    # Khan et al., "RAPL in Action", ACM TOMPECS 3(2), 2018)
+    cadence_ms = 1.0
 
     def __init__(self, root: Optional[str] = None, cpuinfo: Optional[str] = None, cpu_root: Optional[str] = None):
         self.root = root or os.environ.get("PYPROF_CARBON_MSR_ROOT", "/dev/cpu")

@@ -9,7 +9,7 @@ time.monotonic_ns(), the collector's clock); `sources()` is empty and `energy()`
 meter's own timestamps. Caveat in the notes: NVML on A100/H100 samples power only ~25% of the
 time (Yang, Adamek, Armour, SC24, arXiv 2312.02741).
 
-The process's share of a device (DESIGN §4.3) is `shares()`: this process's SM utilization over
+The process's share of a device (docs/attribution.md, GPU domains) is `shares()`: this process's SM utilization over
 all processes' from `nvmlDeviceGetProcessUtilization` where the driver gives it, else 1.0 when
 this process is the only one in `nvmlDeviceGetComputeRunningProcesses` (an equal split among the
 processes listed there otherwise; NaN when NVML answers neither). `energy()` puts it on each

@@ -91,7 +91,9 @@ def paranoid() -> Optional[int]:
 
 class RaplPerf(Meter):
     name = "rapl-perf"
-    cadence_ms = 1.0  # RAPL updates its counters about every 1 ms (REFERENCE)
+    # RAPL updates its counters about every 1 ms (Intel SDM vol. 3B, RAPL interfaces;
+    # Khan et al., "RAPL in Action", ACM TOMPECS 3(2), 2018)
+    cadence_ms = 1.0
 
     def __init__(self, root: Optional[str] = None, opener: Optional[Opener] = None,
                  cpu_root: Optional[str] = None, cpuinfo: Optional[str] = None):

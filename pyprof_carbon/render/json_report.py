@@ -1,4 +1,5 @@
-"""The JSON report of DESIGN §3: meta, totals, functions, threads, lines, unattributed_j."""
+"""The JSON report (docs/design.md#json-report; schema: report.schema.json beside this file):
+meta, totals, functions, threads, lines, regions, unattributed_j, measured_j, profiler_cost."""
 from __future__ import annotations
 
 import json

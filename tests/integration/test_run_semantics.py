@@ -1,4 +1,4 @@
-"""`pyprof-carbon run` behaves like `python` (DESIGN §3) and always saves the recording."""
+"""`pyprof-carbon run` behaves like `python` (docs/design.md#command-line-contract) and always saves the recording."""
 import json
 import os
 import signal

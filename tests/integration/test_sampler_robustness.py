@@ -1,4 +1,4 @@
-"""The native sampler must not disturb the profiled program (DESIGN §5, issue item 6), on every
+"""The native sampler must not disturb the profiled program (docs/how-it-works.md#sampling, docs/design.md#architecture), on every
 interpreter under test (PYPROF_CARBON_TEST_PYTHONS) and with both engines."""
 import os
 import re

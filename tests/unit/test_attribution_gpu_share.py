@@ -1,5 +1,5 @@
 """GPU domains: the device's own per-process share (NVML) decides the process's energy, and the
-wall-clock samples share it (DESIGN §4.3)."""
+wall-clock samples share it (docs/attribution.md, GPU domains)."""
 import numpy as np
 import pytest
 

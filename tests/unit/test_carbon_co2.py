@@ -37,7 +37,7 @@ def test_same_work_elsewhere_rows():
     notes = [r["note"] for r in rows]
     assert notes == ["this run", "cleanest", "dirtiest", "requested", "requested"]
     by = {r["note"]: r for r in rows[:3]}
-    refs = [carbon.lookup(c).g_per_kwh for c in carbon.REFERENCE_REGIONS]
+    refs = [carbon.lookup(c).g_per_kwh for c in carbon.COMPARISON_REGIONS]
     assert by["cleanest"]["g_per_kwh"] == min(refs) and by["dirtiest"]["g_per_kwh"] == max(refs)
     assert by["this run"]["code"] == "DE" and by["this run"]["co2_g"] == pytest.approx(381.0)
     assert [r["code"] for r in rows[3:]] == ["PL", "US-CA"]

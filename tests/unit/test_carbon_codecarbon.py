@@ -9,7 +9,8 @@ from pyprof_carbon import carbon
 from pyprof_carbon.attributed_profile import FunctionInfo, Profile
 from pyprof_carbon.render import codecarbon
 
-# CodeCarbon 3.x emissions.csv header, in order (REFERENCE.md "Output formats").
+# CodeCarbon 3.x emissions.csv header, in order (CodeCarbon's EmissionsData fields:
+# github.com/mlco2/codecarbon, codecarbon/output_methods/emissions_data.py; https://mlco2.github.io/codecarbon/output.html).
 CODECARBON_COLUMNS = [
     "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions",
     "emissions_rate", "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy",

@@ -1,4 +1,4 @@
-"""text, collapsed and json from a hand-built recording (DESIGN §3 contracts)."""
+"""text, collapsed and json from a hand-built recording (docs/design.md#json-report, #reports-json-collapsed-text)."""
 import json
 
 from pyprof_carbon.attribution import attribute
