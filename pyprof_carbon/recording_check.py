@@ -252,6 +252,13 @@ def _intensity(v) -> bool:
             and all(map(_intensity_value, g)) and all(a < b for a, b in zip(t, t[1:])))
 
 
+def _regions(v) -> bool:
+    """Named regions' spans: name, start and end (int64 ns, start <= end), thread id."""
+    return isinstance(v, list) and all(
+        isinstance(r, dict) and _str(r.get("name")) and _is_int(r.get("start_ns")) and _is_int(r.get("end_ns"))
+        and r["start_ns"] <= r["end_ns"] and _is_int(r.get("tid")) for r in v)
+
+
 # Keys a report reads, and what each must be when present. Other keys are kept as they are.
 META_KEYS = {
     "command": _str_list, "python": _str, "python_implementation": _str, "tool_version": _str,
@@ -264,7 +271,7 @@ META_KEYS = {
     "intensity": _intensity, "pue": _opt(lambda v: _is_num(v) and 1 <= v <= 10),
     "privileges": _opt(_str), "attribution": _opt(lambda v: v in ("share", "active", "dynamic")),
     "split": _opt(lambda v: v in ("power", "cpu")), "meters": lambda v: isinstance(v, list),
-    "meter_notes": lambda v: isinstance(v, list),
+    "meter_notes": lambda v: isinstance(v, list), "regions": _regions, "exit_status": _opt(_is_int),
 }
 DOMAIN_KINDS = ("cpu", "dram", "gpu", "psys")
 

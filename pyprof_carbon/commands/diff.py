@@ -129,7 +129,7 @@ def load_profiles(before: List[str], after: List[str], args):
         profiles = []
         for rec in side:
             policy = args.attribution or ("dynamic" if measured else rec.meta.get("attribution") or "share")
-            pue = args.pue if args.pue is not None else rec.meta.get("pue", 1.0)
+            pue = args.pue if args.pue is not None else rec.meta.get("pue") or 1.0
             profiles.append(attribute(rec, policy=policy, intensity=intensity, pue=pue,
                                       compare=getattr(args, "compare", None), split=rec.meta.get("split") or "power"))
         out.append(profiles)

@@ -38,7 +38,7 @@ def profile_from_args(path: str, args):
     intensity = carbon.from_args(args) if carbon_overridden(args) else None
     pue = getattr(args, "pue", None)
     profile = attribute(rec, policy=getattr(args, "attribution", None) or rec.meta.get("attribution") or "share",
-                        intensity=intensity, pue=pue if pue is not None else rec.meta.get("pue", 1.0),
+                        intensity=intensity, pue=pue if pue is not None else rec.meta.get("pue") or 1.0,
                         compare=getattr(args, "compare", None),
                         split=getattr(args, "split", None) or rec.meta.get("split") or "power",
                         region_filter=getattr(args, "region_filter", None))
