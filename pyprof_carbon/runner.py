@@ -51,11 +51,29 @@ def check_target(script: Optional[str], module: Optional[str]) -> None:
 
 
 def interpreter_command(script: Optional[str], module: Optional[str], args: Sequence[str]) -> List[str]:
-    """`python [the flags this interpreter was started with] script.py ARGS` or `... -m module ARGS`.
-    -E, -I and -S are left out: they would skip the bootstrap (PYTHONPATH, site)."""
-    flags = [f for f in subprocess._args_from_interpreter_flags() if f not in ("-E", "-I", "-S", "-s")]
+    """`python [the options this interpreter was started with] script.py ARGS` (or `-m module
+    ARGS`): the program sees the options it would have seen had the user typed them for python
+    (`python -X dev -m pyprof_carbon run s.py` runs `python -X dev s.py`; the `pyprof-carbon`
+    command has none); the environment carries the rest (PYTHONDONTWRITEBYTECODE...). -E, -I and
+    -S are left out: they would skip the bootstrap (PYTHONPATH, site)."""
     target = ["-m", module] if module is not None else [script]
-    return [sys.executable, *flags, *target, *args]
+    return [sys.executable, *interpreter_options(getattr(sys, "orig_argv", [])[1:]), *target, *args]
+
+
+def interpreter_options(argv: Sequence[str]) -> List[str]:
+    """The interpreter's own options at the start of `argv` (up to -m, -c, - or the script)."""
+    out, i = [], 0
+    while i < len(argv):
+        word = argv[i]
+        if word in ("-m", "-c", "-", "--") or not word.startswith("-") or word.startswith(("-m", "-c")):
+            break
+        takes_value = word in ("-X", "-W", "--check-hash-based-pycs")
+        option = [word, argv[i + 1]] if takes_value and i + 1 < len(argv) else [word]
+        i += len(option)
+        if word.lstrip("-") and set(word.lstrip("-")) <= set("EIS"):  # -E, -I, -S, -IS...
+            continue
+        out += option
+    return out
 
 
 def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources: Sequence[tuple],

@@ -52,8 +52,13 @@ def _boot():
     def note_thread_names():
         names.update(_thread_names(sys))
 
+    # What the hand-over uses is taken now: a program may replace os.replace or builtins.open for
+    # its own purposes (pyperformance's sphinx benchmark makes os.replace a no-op).
+    import _io
+    getpid, replace, open_file, dump = os.getpid, os.replace, _io.open, marshal.dump
+
     def hand_over(error=None):
-        if os.getpid() != pid:  # a child forked by the program exits: not ours to save
+        if getpid() != pid:  # a child forked by the program exits: not ours to save
             return
         if error is None:
             collector.stop()
@@ -67,9 +72,9 @@ def _boot():
         else:
             raw = {"error": error}
         tmp = f"{result}.{pid}.part"
-        with open(tmp, "wb") as f:
-            marshal.dump(raw, f)
-        os.replace(tmp, result)
+        with open_file(tmp, "wb") as f:
+            dump(raw, f)
+        replace(tmp, result)
 
     try:
         engine = collector.start()

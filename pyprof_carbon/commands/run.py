@@ -70,6 +70,15 @@ def split_program(parser: argparse.ArgumentParser, argv: List[str]) -> Tuple[Lis
 
 
 def main(args) -> int:
+    # The program shares our stderr: no warning of ours or of our dependencies (bcc under -X dev,
+    # say) may land in it. The program's own warnings are its interpreter's, untouched.
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _main(args)
+
+
+def _main(args) -> int:
     from .. import carbon
 
     module, script, script_args = _program(args.program)

@@ -117,7 +117,8 @@ def _import_bcc():
 
 def max_cpu_index() -> int:
     try:
-        text = open("/sys/devices/system/cpu/possible").read().strip()
+        with open("/sys/devices/system/cpu/possible") as f:
+            text = f.read().strip()
         return max(int(part.split("-")[-1]) for part in text.split(","))
     except (OSError, ValueError):
         return (os.cpu_count() or 1) - 1
@@ -230,7 +231,8 @@ class EbpfBackend(SchedBackend):
 
 def _online_cpu_ids():
     try:
-        text = open("/sys/devices/system/cpu/online").read().strip()
+        with open("/sys/devices/system/cpu/online") as f:
+            text = f.read().strip()
     except OSError:
         return list(range(os.cpu_count() or 1))
     out = []

@@ -104,3 +104,17 @@ def test_environment_and_path_are_the_users(python, tmp_path):
                            str(script)], env=env_for(), capture_output=True, text=True)
     assert prof.returncode == 0, prof.stderr
     assert prof.stdout == plain.stdout
+
+
+def test_interpreter_options_reach_the_program(python, tmp_path):
+    """`python -u -X dev -W error -m pyprof_carbon run s.py` runs the program as `python -u -X dev
+    -W error s.py` would, and no warning of the profiler's own (bcc, dev mode) reaches stderr."""
+    script = tmp_path / "flags.py"
+    script.write_text("import sys\nprint(sys.flags.dev_mode, sys.stdout.write_through, sys.warnoptions, "
+                      "sys.orig_argv[1:-1])\n")
+    options = ["-u", "-X", "dev", "-W", "error::UserWarning"]
+    plain = subprocess.run([python, *options, str(script)], env=env_for(), capture_output=True, text=True)
+    prof = subprocess.run([python, *options, "-m", "pyprof_carbon", "run", "-q", "-o", str(tmp_path / "f.pcarbon"),
+                           str(script)], env=env_for(), capture_output=True, text=True)
+    assert prof.returncode == plain.returncode == 0, prof.stderr
+    assert prof.stdout == plain.stdout and prof.stderr == plain.stderr == ""
