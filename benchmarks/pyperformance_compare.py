@@ -29,10 +29,13 @@ What it does, for the interpreter under test (--python, default: this one):
    both with PYTHONPATH=<repository root>, from the same scratch directory, each with --timeout;
 5. compares exit status, stdout and stderr after normalising what differs from run to run by
    nature: numbers with time, size or percent units (pyperf's timings), hexadecimal addresses,
-   pids, temporary paths and the recording's path. When they differ, the plain run is repeated:
+   pids, temporary paths, the recording's path, and in log lines date-times, unix times, UUIDs and
+   TCP ports (dask's logging). When they differ, the plain run is repeated:
    if the profiled run matches the repeat it is "same", if the two plain runs differ from each
-   other it is "unstable" (the benchmark's output is not deterministic), otherwise "differs", with
-   an excerpt of the unified diff (plain -> profiled).
+   other it is "unstable" (the benchmark's output is not deterministic; nothing is concluded, but
+   the detail says whether the profiled run has the same lines in another order), otherwise
+   "differs", with an excerpt of the unified diff (plain -> profiled). A profiler note on stderr
+   ("nothing was recorded") is a difference like any other.
 
 Results: one line per benchmark, a count per status, --json OUT for the full record. The exit status
 is 1 when any benchmark differs or times out under the profiler only, 0 otherwise
@@ -244,6 +247,10 @@ def normalise(text: str, paths: Tuple[str, ...] = ()) -> str:
     tmp = re.escape(tempfile.gettempdir().rstrip("/"))
     text = re.sub(tmp + r"/[^\s'\":,)\]]*", "<tmp>", text)
     text = re.sub(r"0x[0-9a-fA-F]+", "0x?", text)
+    text = re.sub(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?", "<datetime>", text)  # log lines
+    text = re.sub(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>", text)
+    text = re.sub(r"\b1[6-9]\d{8}(?:\.\d+)?\b", "<unixtime>", text)
+    text = re.sub(r"((?:\d{1,3}\.){3}\d{1,3}|localhost|\[[0-9a-fA-F:]+\]):\d+\b", r"\1:<port>", text)
     text = re.sub(r"\b(pid|process|Thread-|thread )\s?\d+", r"\1?", text)
     text = re.sub(NUMBER + r"\s?" + TIME_UNITS + r"\b", "<time>", text)
     text = re.sub(NUMBER + r"\s?" + SIZE_UNITS + r"\b", "<size>", text)
@@ -252,7 +259,8 @@ def normalise(text: str, paths: Tuple[str, ...] = ()) -> str:
     return text
 
 
-def differences(a: Outcome, b: Outcome, paths: Tuple[str, ...]) -> List[str]:
+def differences(a: Outcome, b: Outcome, paths: Tuple[str, ...],
+                labels: Tuple[str, str] = ("python", "pyprof-carbon")) -> List[str]:
     """What differs between two runs, as readable lines ([] when they match)."""
     found = []
     if a.returncode != b.returncode:
@@ -260,8 +268,8 @@ def differences(a: Outcome, b: Outcome, paths: Tuple[str, ...]) -> List[str]:
     for stream in ("stdout", "stderr"):
         x, y = normalise(getattr(a, stream), paths), normalise(getattr(b, stream), paths)
         if x != y:
-            diff = list(difflib.unified_diff(x.splitlines(), y.splitlines(), f"python:{stream}",
-                                             f"pyprof-carbon:{stream}", n=1, lineterm=""))
+            diff = list(difflib.unified_diff(x.splitlines(), y.splitlines(), f"{labels[0]}:{stream}",
+                                             f"{labels[1]}:{stream}", n=1, lineterm=""))
             excerpt = diff[:24] + ([f"... ({len(diff) - 24} more diff lines)"] if len(diff) > 24 else [])
             found.append(f"{stream} differs:\n" + "\n".join("    " + l for l in excerpt))
     return found
@@ -293,11 +301,21 @@ def compare(vpy: str, bench: dict, timeout: float, scratch: str) -> dict:
         result["status"] = "same"
         return result
     again = run_one(plain_cmd, scratch, timeout)
+    between_plain = differences(plain, again, paths, ("python", "python again")) if again.returncode is not None \
+        else ["the second plain run timed out"]
     if again.returncode is not None and not differences(again, prof, paths):
         result.update(status="same", detail="matched a second plain run")
-    elif again.returncode is not None and differences(plain, again, paths):
-        result.update(status="unstable", detail="two plain runs differ from each other: "
-                      + "; ".join(differences(plain, again, paths)))
+    elif between_plain and plain.returncode == again.returncode != prof.returncode:
+        result.update(status="differs", detail="\n".join(found))  # the plain runs agree on the status
+    elif between_plain:
+        # the program's output is not deterministic; say whether the profiled output has the same lines
+        same_lines = any(o.returncode == prof.returncode and
+                         all(sorted(normalise(getattr(o, s), paths).splitlines()) ==
+                             sorted(normalise(getattr(prof, s), paths).splitlines()) for s in ("stdout", "stderr"))
+                         for o in (plain, again))
+        result.update(status="unstable", detail="two plain runs differ from each other"
+                      + (" (the profiled run's lines match a plain run's, in another order)" if same_lines else "")
+                      + ":\n" + "\n".join(between_plain))
     else:
         result.update(status="differs", detail="\n".join(found))
     if plain.returncode != 0:
