@@ -115,6 +115,8 @@ def run_env() -> Dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYPROF_CARBON_NO_CLOUD_METADATA", "1")  # no cloud metadata probes per run
+    # -u on the command line, as pyperformance gives it, decides buffering (not an inherited
+    # PYTHONUNBUFFERED); the venv is chosen by its interpreter's path alone
     for k in ("PYTHONUNBUFFERED", "PYTHONHOME", "VIRTUAL_ENV"):
         env.pop(k, None)
     return env
@@ -142,7 +144,10 @@ def venv_for(python: str, workdir: str, build: bool) -> str:
             if r.returncode != 0:
                 log(f"error: python -m venv failed: {tail(r.stderr + r.stdout)}")
                 sys.exit(SETUP_FAILED)
-        r = pip(vpy, PYPERFORMANCE, "numpy")
+        try:
+            r = pip(vpy, PYPERFORMANCE, "numpy", timeout=900)
+        except subprocess.TimeoutExpired:
+            r = subprocess.CompletedProcess([], 1, "", "pip install timed out")
         if r.returncode != 0:
             log(f"error: cannot install {PYPERFORMANCE} into {venv} (no network?): {tail(r.stderr)}")
             sys.exit(SETUP_FAILED)
