@@ -257,9 +257,15 @@ def achieved_rate(engine: str, requested: float, samples: dict, user_cpu_s: floa
             "per": "second of wall time, per thread (median)"}
 
 
+def _is_own(file: str) -> bool:
+    """Frames of the profiler's package: never shown (the named-region decorator's wrapper, the
+    in-code API's enter and exit); their time is their caller's."""
+    return file.startswith(_PKG_DIR + os.sep)
+
+
 def _is_own_root(file: str) -> bool:
     """Frames of the profiler and of runpy (`python -m`), which stand below the user's code."""
-    return file.startswith(_PKG_DIR + os.sep) or os.path.basename(file) == "runpy.py" or file == "<frozen runpy>"
+    return _is_own(file) or os.path.basename(file) == "runpy.py" or file == "<frozen runpy>"
 
 
 def convert_stacks(r: dict):
@@ -275,7 +281,8 @@ def convert_stacks(r: dict):
         return func_ids[info]
 
     code_func = [fid(FunctionInfo(*c)) for c in r["codes"]]
-    own = [_is_own_root(functions[f].file) for f in code_func]
+    own_root = [_is_own_root(functions[f].file) for f in code_func]
+    own = [_is_own(functions[f].file) for f in code_func]
     loc_code, loc_line = r["loc_code"].tolist(), r["loc_line"].tolist()
     offsets, locs = r["stack_offsets"].tolist(), r["stack_locs"].tolist()
     stack_ids: Dict[tuple, int] = {}
@@ -288,8 +295,8 @@ def convert_stacks(r: dict):
                 frames.append((fid(TRUNCATED if loc == -1 else UNREADABLE), 0))
                 continue
             code = loc_code[loc]
-            if not frames and own[code]:
-                continue  # the profiler's and runpy's frames above the user's code
+            if own[code] or (not frames and own_root[code]):
+                continue  # the profiler's frames anywhere, and runpy's below the user's code
             f = code_func[code]
             line = loc_line[loc]
             frames.append((f, line if line >= 0 else functions[f].line))

@@ -47,6 +47,8 @@ def register(sub) -> None:
                         "auto: cpu when every meter is the model estimate, else energy (docs/diff.md)")
     p.add_argument("--attribution", choices=("share", "active", "dynamic"), default=None,
                    help="attribution policy (default: dynamic when a meter measures, else as recorded)")
+    p.add_argument("--region-filter", metavar="NAME",
+                   help="compare only what ran inside the named region (pyprof_carbon.region(NAME)) on both sides")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     try:
         from .. import carbon
@@ -131,7 +133,8 @@ def load_profiles(before: List[str], after: List[str], args):
             policy = args.attribution or ("dynamic" if measured else rec.meta.get("attribution") or "share")
             pue = args.pue if args.pue is not None else rec.meta.get("pue") or 1.0
             profiles.append(attribute(rec, policy=policy, intensity=intensity, pue=pue,
-                                      compare=getattr(args, "compare", None), split=rec.meta.get("split") or "power"))
+                                      compare=getattr(args, "compare", None), split=rec.meta.get("split") or "power",
+                                      region_filter=getattr(args, "region_filter", None)))
         out.append(profiles)
     return out[0], out[1]
 

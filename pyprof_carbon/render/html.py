@@ -143,6 +143,7 @@ def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN
         "threads": [{"tid": t, "name": profile.thread_names.get(t, str(t))} for t in tids],
         "bins": [round(float(x), 6) for x in bin_edges], "rows": rows, "units": units,
         "timeline": timeline, "duration": float(edges[-1]) if len(edges) else 0.0,
+        "regions": region_spans(profile),
         "machine_w": machine_power(profile, np.asarray(bin_edges, np.float64)),
         "folded": {"nodes": int(tree.n - len(kept)), "share": thr, "bin_factor": factor},
         "fold": {"map": fold, "parent": fparent, "func": ffunc, "hidden": hidden},
@@ -343,6 +344,28 @@ def script_json(data) -> str:
     return json.dumps(data, separators=(",", ":"), allow_nan=False).translate(_SCRIPT_SAFE)
 
 
+MAX_REGION_SPANS = 2000  # bands drawn on the timeline; a region entered in a hot loop is summed in its table row
+
+
+def region_spans(profile: Profile) -> List[dict]:
+    """Named regions' spans in seconds since the start, for the timeline's bands."""
+    t0 = profile.meta.get("start_monotonic_ns", 0)
+    return [{"name": r["name"], "t0": round((r["start_ns"] - t0) / 1e9, 6), "t1": round((r["end_ns"] - t0) / 1e9, 6)}
+            for r in (profile.meta.get("regions") or [])[:MAX_REGION_SPANS]]
+
+
+def region_section(profile: Profile) -> str:
+    """Energy, CO2 and CPU time per named region (the whole run), or nothing."""
+    rows = profile.meta.get("region_table") or []
+    if not rows:
+        return ""
+    body = [[escape(r["name"]), fmt_num(r["energy_j"], "J"), fmt_num(r["co2_g"], "g"), fmt_num(r["cpu_s"], "s"),
+             f"{r['samples']:,}", str(r["spans"] or "")] for r in rows]
+    return ("<section id='regions'><h2>Regions <span class='muted small'>pyprof_carbon.region(NAME): the "
+            "samples taken inside each region's spans, whole run; shaded on the power timeline</span></h2>"
+            + _table(["region", "energy", "CO2eq", "CPU", "samples", "spans"], body) + "</section>")
+
+
 def render(profile: Profile, options: dict) -> str:
     data = compact(profile)
     meta = profile.meta or {}
@@ -353,6 +376,7 @@ def render(profile: Profile, options: dict) -> str:
     return _asset("report.html").format(
         title=escape(title), cmd=escape(cmd or "profile"), summary=_summary(profile), details=_details(profile),
         css=_asset("report.css"), js=_asset("report.js"), data=payload, lines=hot_lines(profile),
+        regions=region_section(profile),
         folded=escape(f"{data['folded']['nodes']:,} call tree nodes below {data['folded']['share']:.2g} of the run "
                       f"folded into their callers; time bins × {data['folded']['bin_factor']}"
                       if data["folded"]["nodes"] or data["folded"]["bin_factor"] > 1 else ""))

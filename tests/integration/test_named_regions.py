@@ -60,3 +60,21 @@ def test_no_region_no_table(tmp_path):
     out = tmp_path / "n.pcarbon"
     assert pc(["run", "-q", "-o", str(out), script("cpu_spin.py"), "0.2"]).returncode == 0
     assert report_json(str(out))["regions"] == []
+
+
+def test_diff_per_region(recording, tmp_path):
+    same = pc(["diff", recording, recording, "--region-filter", "train", "--format", "json"])
+    assert same.returncode == 0, same.stderr
+    import json
+    rep = json.loads(same.stdout)
+    assert rep["total"]["before"] == rep["total"]["after"] > 0
+    whole = json.loads(pc(["diff", recording, recording, "--format", "json"]).stdout)
+    assert rep["total"]["before"] < whole["total"]["before"]
+    missing = pc(["diff", recording, recording, "--region-filter", "nope"])
+    assert missing.returncode == 2 and "no region named 'nope'" in missing.stderr
+
+
+def test_no_frame_of_the_profiler_in_the_profile(recording):
+    files = {f["file"] for f in report_json(recording)["functions"]}
+    assert not [f for f in files if "pyprof_carbon" in f], sorted(files)
+    assert "evaluate" in {f["qualname"] for f in report_json(recording)["functions"]}

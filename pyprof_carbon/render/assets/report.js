@@ -319,6 +319,16 @@
         '<text x="' + (L - 4) + '" y="' + (Y(v) + 4) + '" text-anchor="end">' + v.toPrecision(2) + " W</text>";
     }
     for (g = 0; g <= 8; g++) s += '<text x="' + X(dur * g / 8) + '" y="' + (H - 5) + '" text-anchor="' + (g === 0 ? "start" : g === 8 ? "end" : "middle") + '">' + (dur * g / 8).toPrecision(3) + " s</text>";
+    // named regions: a band each, behind everything else, so the power can be read per phase
+    var RPAL = ["#e7f5ff", "#ebfbee", "#fff4e6", "#f3f0ff", "#fff0f6", "#e6fcf5"], rnames = [];
+    (D.regions || []).forEach(function (r) {
+      var k = rnames.indexOf(r.name);
+      if (k < 0) { k = rnames.length; rnames.push(r.name); }
+      s += '<rect class="region" x="' + X(r.t0) + '" y="' + TOP + '" width="' + Math.max(X(r.t1) - X(r.t0), 1) + '" height="' +
+        (H - B - TOP) + '" fill="' + RPAL[k % RPAL.length] + '"><title>region ' + esc(r.name) + ": " + r.t0.toFixed(3) +
+        " s – " + r.t1.toFixed(3) + " s</title></rect>";
+      if (X(r.t1) - X(r.t0) > 40) s += '<text class="rlabel" x="' + (X(r.t0) + 3) + '" y="' + (TOP + 11) + '">' + esc(r.name) + "</text>";
+    });
     var area = "M" + X(D.bins[0]) + "," + Y(0);
     for (j = 0; j < nb; j++) area += "L" + X(D.bins[j]) + "," + Y(pb[j]) + "L" + X(D.bins[j + 1]) + "," + Y(pb[j]);
     s += '<path d="' + area + "L" + X(D.bins[nb]) + "," + Y(0) + 'Z" fill="#f3c58d" fill-opacity="0.55" class="proc"/>';
