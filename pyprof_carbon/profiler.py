@@ -1,7 +1,10 @@
 """Public API: Profiler, and `profile` as a context manager or decorator.
 
-A Profiler opens the meters and the scheduler backend, hands their raw counter sources to the
-native collector, starts sampling, and at stop turns what was gathered into a Recording.
+A Profiler opens the meters and the scheduler backend and lists their raw counter sources for the
+native collector. Where the collector runs depends on who profiles: the in-code API (`start`,
+`stop`) runs it in this process; `pyprof-carbon run` hands the sources to the program's own
+interpreter (runner.py) and calls `follow` with its pid, then `finish` with what that process
+handed over. Either way the raw results become a Recording here.
 """
 from __future__ import annotations
 

@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Dict, List, Optional, Sequence
 
 from .errors import UserError
@@ -41,7 +40,6 @@ class Child:
     process: subprocess.Popen
     workdir: str
     result: str
-    start_unix: float
     status: Optional[int] = None  # as Popen.returncode: negative = killed by that signal
 
 
@@ -93,13 +91,12 @@ def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYPROF_CARBON_CHILD"] = marshal.dumps(config).hex()
     fds = sorted({s[1] for s in sources if s[1] >= 0})
-    start = time.time()
     try:
         proc = subprocess.Popen(command, env=env, pass_fds=fds, restore_signals=True)
     except OSError as e:
         shutil.rmtree(workdir, ignore_errors=True)
         raise UserError(f"cannot start {command[0]}: {e.strerror}") from None
-    return Child(proc, workdir, result, start)
+    return Child(proc, workdir, result)
 
 
 def wait(child: Child) -> int:
