@@ -17,6 +17,16 @@ namespace pyprof {
 
 static std::atomic<Collector*> g_collector{nullptr};
 static volatile sig_atomic_t g_term_caught = 0;
+
+// Calls a Python callable from the collector thread (no lock of ours held); an exception is the
+// callback's own affair: there is no one here to report it to.
+static void call_with_gil(PyObject* callable) {
+  PyGILState_STATE st = PyGILState_Ensure();
+  PyObject* r = PyObject_CallNoArgs(callable);
+  if (r == nullptr) PyErr_Clear();
+  Py_XDECREF(r);
+  PyGILState_Release(st);
+}
 static pid_t g_term_pid = 0;  // the process whose SIGTERM we catch (a forked child inherits the handler)
 
 size_t Collector::VecHash::operator()(const std::vector<int32_t>& v) const {
@@ -125,11 +135,7 @@ void Collector::run() {
     tick();
     if (new_threads_ && new_threads_cb_ != nullptr && running_.load(std::memory_order_acquire)) {
       new_threads_ = false;
-      PyGILState_STATE st = PyGILState_Ensure();
-      PyObject* r = PyObject_CallNoArgs(new_threads_cb_);
-      if (r == nullptr) PyErr_Clear();  // a name is a nicety: never the program's problem
-      Py_XDECREF(r);
-      PyGILState_Release(st);
+      call_with_gil(new_threads_cb_);
     }
     next += cfg_.cadence_ns;
     uint64_t now = monotonic_ns();
@@ -235,13 +241,7 @@ void Collector::die_of_sigterm() {
   g_sampler.disarm_all();
   tick(true);
   sched_perf_.reset();
-  if (term_save_ != nullptr) {
-    PyGILState_STATE st = PyGILState_Ensure();
-    PyObject* r = PyObject_CallNoArgs(term_save_);
-    if (r == nullptr) PyErr_Clear();  // nothing to report to: the process dies now
-    Py_XDECREF(r);
-    PyGILState_Release(st);
-  }
+  if (term_save_ != nullptr) call_with_gil(term_save_);
   signal(SIGTERM, SIG_DFL);
   sigset_t term;
   sigemptyset(&term);
