@@ -100,7 +100,6 @@ class Profiler:
     def follow(self, pid: int) -> None:
         """Account for process `pid` (the program `run` started) and start the meters."""
         self._pid = pid
-        self._start_unix = time.time()
         for owner in [self.sched, *self.meters]:
             if hasattr(owner, "follow"):
                 owner.follow(pid)
@@ -115,9 +114,9 @@ class Profiler:
         self._thread_names = {threading.get_native_id(): threading.current_thread().name}
         self._prev_thread_hook = threading.getprofile() if hasattr(threading, "getprofile") else None
         threading.setprofile(self._name_thread)  # removes itself in each new thread at once
-        self._start_unix = time.time()
         named_regions.start_keeping()
         try:
+            self._start_unix = time.time()
             self._engine_used = self._collector.start()
         except RuntimeError as e:
             threading.setprofile(self._prev_thread_hook)
@@ -168,21 +167,20 @@ class Profiler:
         for t in threading.enumerate():
             if t.native_id is not None:
                 self._thread_names.setdefault(t.native_id, t.name)
-        raw["engine"], raw["thread_names"] = self._engine_used, self._thread_names
-        raw["regions"] = named_regions.stop_keeping()
+        raw.update(engine=self._engine_used, thread_names=self._thread_names, start_unix_s=self._start_unix,
+                   regions=named_regions.stop_keeping())
         return self.finish(raw)
 
     def finish(self, raw: Optional[dict], exit_status: Optional[int] = None) -> Optional[Recording]:
         """Stop the meters, close everything, and build the Recording from the raw results the
-        collector handed over (None: there are none, the program died before handing over)."""
+        collector handed over with what its side knew (`engine`, `thread_names`, `start_unix_s`,
+        `regions`); None: there are none, the program died before handing over."""
         for m in self.meters:
             m.stop()
         try:
             if raw is None:
                 return None
-            rec = self._recording(decode_raw_results(raw), raw["engine"], raw.get("thread_names", {}))
-            rec.meta["regions"] = [{"name": n, "start_ns": int(a), "end_ns": int(b), "tid": int(tid)}
-                                   for n, a, b, tid in raw.get("regions", [])]
+            rec = self._recording(decode_raw_results(raw))
             if exit_status is not None:
                 rec.meta["exit_status"] = exit_status
             return rec
@@ -194,7 +192,7 @@ class Profiler:
             if owner is not None:
                 owner.close()
 
-    def _recording(self, r: dict, engine_used: str, thread_names: Dict[int, str]) -> Recording:
+    def _recording(self, r: dict) -> Recording:
         ticks = Ticks(r["tick_t_ns"].astype(np.int64), r["tick_raw"], self._columns)
         timeline = self.sched.timeline(ticks)
         domains, energy = [], {}
@@ -210,6 +208,7 @@ class Profiler:
         duration = (timeline.t_ns[-1] - timeline.t_ns[0]) / 1e9 if len(timeline.t_ns) else 0.0
         user_cpu_s = max((timeline.process_cpu_ns[-1] - timeline.profiler_cpu_ns[-1]) / 1e9, 1e-9) \
             if len(timeline.t_ns) else 1e-9
+        engine_used, thread_names = r["engine"], r.get("thread_names", {})
         threads = [{"tid": th["tid"], "name": thread_names.get(th["tid"], th["comm"]),
                     "comm": th["comm"], "arm_error": th["arm_error"]} for th in r["threads"]]
         from .meters.model import cpu_model, ram_total_gb
@@ -217,8 +216,8 @@ class Profiler:
             "tool_version": __version__, "run_id": str(uuid.uuid4()),
             "command": self.command, "python": platform.python_version(),
             "python_implementation": platform.python_implementation(),
-            "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self._start_unix)),
-            "start_unix_s": self._start_unix,
+            "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r["start_unix_s"])),
+            "start_unix_s": r["start_unix_s"],
             "start_monotonic_ns": int(timeline.t_ns[0]) if len(timeline.t_ns) else 0,
             "duration_s": duration, "engine": engine_used,
             "rate_hz": achieved_rate(engine_used, self.rate, samples, user_cpu_s),
@@ -228,6 +227,8 @@ class Profiler:
             "threads": threads, "meter_notes": self.meter_notes, "baseline_w": self._baseline_w,
             "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
             "os": platform.platform(), "hostname": platform.node(), "pid": self._pid,
+            "regions": [{"name": n, "start_ns": int(a), "end_ns": int(b), "tid": int(tid)}
+                        for n, a, b, tid in r.get("regions", [])],
         }
         if self.intensity is not None:
             meta["intensity"] = self.intensity.to_meta()

@@ -24,6 +24,7 @@ def _boot():
     import marshal
     import os
     import sys
+    import time
 
     config = marshal.loads(bytes.fromhex(os.environ.pop("PYPROF_CARBON_CHILD")))
     if config["pythonpath"] is None:
@@ -64,7 +65,7 @@ def _boot():
             collector.stop()
             collector.resolve()
             raw = collector.raw_results()
-            raw["engine"] = engine
+            raw["engine"], raw["start_unix_s"] = engine, start_unix
             note_thread_names()
             raw["thread_names"] = names
             named_regions = sys.modules.get("pyprof_carbon.named_regions")
@@ -77,6 +78,7 @@ def _boot():
         replace(tmp, result)
 
     try:
+        start_unix = time.time()  # the wall-clock time of the first tick, for CO2 by the hour
         engine = collector.start()
     except RuntimeError as e:
         hand_over(f"cannot start sampling: {e}")
