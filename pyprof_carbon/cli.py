@@ -23,16 +23,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv=None, parser=None) -> argparse.Namespace:
+def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand (argparse keeps them in its subparsers action)."""
+    return parser._subparsers._group_actions[0].choices[name]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     """The command line as a namespace; for `run`, the program's words (the script or `-m
     module` and everything after it) never go through our parser: they are `args.program`."""
-    parser = parser or build_parser()
+    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     program = None
     if argv and argv[0] == "run":
         from .commands.run import split_program
-        run_parser = parser._subparsers._group_actions[0].choices["run"]
-        options, program = split_program(run_parser, argv[1:])
+        options, program = split_program(command_parser(parser, "run"), argv[1:])
         argv = ["run", *options]
     args = parser.parse_args(argv)
     if program is not None:

@@ -14,7 +14,9 @@ from typing import List, Optional, Tuple
 from .. import runner
 from ..errors import UserError
 from ..safe_write import check_output_path
-from .options import add_report_options, finite_float
+from .options import add_report_options, bounded_int, finite_float
+
+MAX_RUNS = 10_000  # --repeat and --warmup
 
 
 def register(sub) -> None:
@@ -41,10 +43,10 @@ def register(sub) -> None:
                    help="model meter: CPU power of this machine at full load")
     p.add_argument("--tdp", type=finite_float(0.0, 10_000.0, lo_open=True), default=None, metavar="W",
                    help="model meter: TDP of the physical CPU (shared by its hardware threads)")
-    p.add_argument("--repeat", type=_count(1), default=1, metavar="N",
+    p.add_argument("--repeat", type=bounded_int(1, MAX_RUNS), default=1, metavar="N",
                    help="run the program N times, one recording each in the directory -o names "
                         "(default pyprof-carbon-<name>/run-001.pcarbon ...), then the mean and spread across runs")
-    p.add_argument("--warmup", type=_count(0), default=0, metavar="K",
+    p.add_argument("--warmup", type=bounded_int(0, MAX_RUNS), default=0, metavar="K",
                    help="with --repeat: K runs first that are profiled but neither saved nor counted")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
     add_report_options(p)
@@ -61,7 +63,7 @@ def split_program(parser: argparse.ArgumentParser, argv: List[str]) -> Tuple[Lis
         word = argv[i]
         if word == "--":
             return argv[:i], argv[i + 1:]
-        if word == "-m" or (word.startswith("-m") and not word.startswith("--")):
+        if word.startswith("-m"):  # -m module, -mmodule
             return argv[:i], argv[i:]
         if not word.startswith("-") or word == "-":
             return argv[:i], argv[i:]
@@ -154,23 +156,11 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     return status, profile
 
 
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
-        return v
-    return parse
-
-
 def _program(program: List[str]) -> Tuple[Optional[str], Optional[str], List[str]]:
     """(module, script, args) from the words after the profiler's options."""
     if not program:
         raise UserError("nothing to run: give a script (pyprof-carbon run script.py) or -m MODULE")
-    if program[0] == "-m" or program[0].startswith("-m"):
+    if program[0].startswith("-m"):
         module = program[0][2:] or (program[1] if len(program) > 1 else "")
         if not module:
             raise UserError("-m needs a module name")

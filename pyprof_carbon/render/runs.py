@@ -2,23 +2,18 @@
 functions across runs, so a user sees how much a figure moves before trusting a difference."""
 from __future__ import annotations
 
-import math
 import os
+import statistics
 from typing import Dict, List, Sequence, Tuple
 
 from ..attributed_profile import Profile
 
 
-def _stats(values: Sequence[float]) -> Tuple[float, float, float, float]:
-    """(mean, sample standard deviation, min, max)."""
-    n = len(values)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    return mean, sd, min(values), max(values)
-
-
 def _cell(values: Sequence[float], unit: str) -> str:
-    mean, sd, lo, hi = _stats(values)
+    """mean ± sample standard deviation (coefficient of variation), range."""
+    mean = statistics.fmean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    lo, hi = min(values), max(values)
     cv = f" ({100 * sd / mean:.1f} %)" if mean else ""
     return f"{mean:.4g} {unit} ± {sd:.2g}{cv}, range {lo:.4g}–{hi:.4g}"
 
@@ -38,7 +33,7 @@ def repeat_summary(profiles: List[Profile], top: int = 10) -> str:
             per_function.setdefault((row["qualname"], row["file"]), [0.0] * n)[i] += row["self_energy_j"]
     ranked = sorted(per_function.items(), key=lambda kv: -sum(kv[1]))[:top]
     if ranked:
-        out.append(f"  top functions by self energy:")
+        out.append("  top functions by self energy:")
         for (qualname, file), values in ranked:
             out.append(f"    {_cell(values, 'J')}  {qualname}  {os.path.basename(file)}")
     return "\n".join(out) + "\n"

@@ -5,12 +5,12 @@ import sys
 import pytest
 
 from pcrun import env_for, pc
-from pyprof_carbon.cli import build_parser
+from pyprof_carbon.cli import build_parser, command_parser
 from pyprof_carbon.commands.run import split_program
 
 
 def run_parser():
-    return build_parser()._subparsers._group_actions[0].choices["run"]
+    return command_parser(build_parser(), "run")
 
 
 @pytest.mark.parametrize("argv, options, program", [
