@@ -180,6 +180,12 @@ void Collector::pause_thread() {
   if (thread_->joinable()) thread_->join();
   thread_.reset();
   collector_cpu_base_ = collector_cpu_ns;  // the next thread's CPU clock starts at zero
+  // join() returns when the kernel clears the thread's tid, a moment before it leaves the
+  // thread group that /proc/self/stat counts (what 3.12+ reads for its fork warning): wait for
+  // that too, at most 20 ms.
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d", collector_tid_);
+  for (int i = 0; i < 2000 && access(path, F_OK) == 0; ++i) usleep(10);
 }
 
 void Collector::resume_thread() {
