@@ -137,6 +137,10 @@ void Collector::run() {
       new_threads_ = false;
       call_with_gil(new_threads_cb_);
     }
+    if (flush_cb_ != nullptr && monotonic_ns() >= next_flush_ns_ && running_.load(std::memory_order_acquire)) {
+      next_flush_ns_ = monotonic_ns() + flush_every_ns_;
+      call_with_gil(flush_cb_);
+    }
     next += cfg_.cadence_ns;
     uint64_t now = monotonic_ns();
     if (now > next) next = now + cfg_.cadence_ns - (now - next) % cfg_.cadence_ns;  // fell behind: skip
@@ -206,6 +210,72 @@ void Collector::resume_thread_soon() {
   if (Py_AddPendingCall(&resume_pending, this) != 0) resume_thread();  // the queue is full: now
 }
 
+void Collector::on_flush(struct _object* cb, uint64_t every_ns) {
+  Py_XINCREF(cb);
+  Py_XDECREF(flush_cb_);
+  flush_cb_ = cb;
+  flush_every_ns_ = every_ns;
+  next_flush_ns_ = monotonic_ns() + every_ns;
+}
+
+void Collector::take_results(Delta* out) {
+  std::lock_guard<std::mutex> lk(mu_);
+  drain_locked();
+  for (size_t i = codes_taken_; i < codes.size(); ++i)
+    if (codes[i].ptr != nullptr) resolve_code(codes[i]);
+  for (size_t i = locations_taken_; i < locations.size(); ++i) {
+    Location& l = locations[i];
+    CodeInfo& c = codes[l.code];
+    if (l.line == -1 && c.ptr != nullptr) resolve_code(c);  // a new place in an older code
+  }
+  out->first_stack = int32_t(stacks_taken_);
+  out->first_location = int32_t(locations_taken_);
+  out->first_code = int32_t(codes_taken_);
+  out->s_t.swap(s_t);
+  out->s_cpu.swap(s_cpu);
+  out->s_tid.swap(s_tid);
+  out->s_cpuno.swap(s_cpuno);
+  out->s_stack.swap(s_stack);
+  out->tick_t.swap(tick_t);
+  out->tick_raw.swap(tick_raw);
+  out->stacks.assign(stacks.begin() + stacks_taken_, stacks.end());
+  out->locations.assign(locations.begin() + locations_taken_, locations.end());
+  out->codes.clear();
+  for (size_t i = codes_taken_; i < codes.size(); ++i) out->codes.push_back(&codes[i]);
+  stacks_taken_ = stacks.size();
+  locations_taken_ = locations.size();
+  codes_taken_ = codes.size();
+}
+
+// The child's copy of this object describes the parent's run. The collector thread does not
+// exist here (pause_thread() ended it before the fork), nor does any lock holder: reset in place.
+void Collector::reset_after_fork() {
+  running_ = false;
+  pause_ = false;
+  thread_.reset();
+  Collector* self = this;
+  g_collector.compare_exchange_strong(self, nullptr);
+  g_sampler.reset_after_fork();
+  ring_.reset();
+  s_t.clear(); s_cpu.clear(); s_tid.clear(); s_cpuno.clear(); s_stack.clear();
+  stacks.clear(); locations.clear(); codes.clear(); tick_t.clear(); tick_raw.clear(); threads.clear();
+  code_ids_.clear(); loc_ids_.clear(); stack_ids_.clear(); live_threads_.clear();
+  stacks_taken_ = locations_taken_ = codes_taken_ = 0;
+  collector_cpu_ns = collector_cpu_base_ = 0;
+  collector_tid_ = 0;
+  tick_no_ = reads_ = 0;
+  new_threads_ = false;
+  sched_perf_.reset();
+  // The machine's counters stay with the first process; a child reads its own CPU clocks only.
+  cfg_.sources = {SourceSpec{SourceKind::ProcessCpu, -1, 0, 0, 0}, SourceSpec{SourceKind::ProfilerCpu, -1, 0, 0, 0}};
+  Py_XDECREF(flush_cb_);
+  flush_cb_ = nullptr;
+  Py_XDECREF(new_threads_cb_);
+  new_threads_cb_ = nullptr;
+  Py_XDECREF(term_save_);
+  term_save_ = nullptr;
+}
+
 void Collector::on_new_threads(struct _object* cb) {
   Py_XINCREF(cb);
   Py_XDECREF(new_threads_cb_);
@@ -214,7 +284,8 @@ void Collector::on_new_threads(struct _object* cb) {
 
 bool Collector::save_on_sigterm(struct _object* save) {
   struct sigaction old;
-  if (sigaction(SIGTERM, nullptr, &old) != 0 || old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+  if (sigaction(SIGTERM, nullptr, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+      (old.sa_handler != SIG_DFL && old.sa_handler != &Collector::on_sigterm))  // ours: a forked child's
     return false;
   Py_XINCREF(save);
   Py_XDECREF(term_save_);
@@ -349,16 +420,18 @@ void Collector::resolve_code(CodeInfo& c) {
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
   PyCodeObject* co = static_cast<PyCodeObject*>(c.ptr);
-  auto str = [](const char* s) { return std::string(s ? s : "?"); };
-  c.name = str(PyUnicode_AsUTF8(co->co_name));
-  c.qualname = str(code_qualname(co));
-  c.file = str(PyUnicode_AsUTF8(co->co_filename));
-  c.firstline = co->co_firstlineno;
+  if (!c.resolved) {
+    auto str = [](const char* s) { return std::string(s ? s : "?"); };
+    c.name = str(PyUnicode_AsUTF8(co->co_name));
+    c.qualname = str(code_qualname(co));
+    c.file = str(PyUnicode_AsUTF8(co->co_filename));
+    c.firstline = co->co_firstlineno;
+    c.resolved = true;
+  }
   for (int32_t loc : c.locs) {
     Location& l = locations[loc];
-    l.line = l.lasti < 0 ? c.firstline : PyCode_Addr2Line(co, l.lasti);
+    if (l.line == -1) l.line = l.lasti < 0 ? c.firstline : PyCode_Addr2Line(co, l.lasti);
   }
-  c.resolved = true;
   PyErr_Clear();
   PyErr_Restore(type, value, tb);
 }
@@ -371,7 +444,7 @@ void Collector::on_code_dying(struct _object* code) {
   auto it = c->code_ids_.find(code);
   if (it == c->code_ids_.end()) return;
   CodeInfo& info = c->codes[it->second];
-  if (!info.resolved) c->resolve_code(info);
+  c->resolve_code(info);  // its names, and the lines of locations interned since the last take
   info.ptr = nullptr;
   c->code_ids_.erase(it);  // the address may be reused by a new code object
 }
@@ -403,7 +476,7 @@ void Collector::resolve() {
     std::lock_guard<std::mutex> lk(mu_);
     drain_locked();
     for (CodeInfo& c : codes)
-      if (c.ptr != nullptr && !c.resolved) resolve_code(c);
+      if (c.ptr != nullptr) resolve_code(c);
   }
   if (watching_) unwatch_code_deaths();
   watching_ = false;

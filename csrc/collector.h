@@ -90,6 +90,34 @@ class Collector {
   // returned: 3.13 counts the process's threads after the after-fork hooks have run.
   void resume_thread_soon();
 
+  // In a child forked by the program (Python's after_in_child hook, GIL held): forget the
+  // parent's run (its samples, code table, thread table and counter sources, none of which are
+  // the child's) so that start() profiles the child from its first instant. Its counter sources
+  // become its own process CPU clock and profiler CPU: the machine-wide meter timeline stays
+  // with the first process of the run.
+  void reset_after_fork();
+
+  // Streaming: every `every_ns` the collector thread calls `cb` (a Python callable, new reference
+  // kept) with the GIL, holding no lock of ours; `cb` calls take_results() and appends what it
+  // gets to the process's stream file, so a process that dies without exit work (os._exit,
+  // SIGKILL) leaves all but its last interval behind.
+  void on_flush(struct _object* cb, uint64_t every_ns);
+
+  // GIL held. Drains the ring, resolves the names and lines of every code object and location
+  // seen so far, and moves into `out` what earlier calls have not returned: the new samples, stacks,
+  // locations, codes and counter ticks (ids stay those of the whole run, so deltas concatenate).
+  // Samples and ticks handed out are dropped here: a long run's memory stays flat.
+  struct Delta {
+    std::vector<uint64_t> s_t, s_cpu, tick_t, tick_raw;
+    std::vector<int32_t> s_tid, s_stack;
+    std::vector<int16_t> s_cpuno;
+    std::vector<std::vector<int32_t>> stacks;
+    std::vector<Location> locations;
+    std::vector<const CodeInfo*> codes;  // valid until the next call
+    int32_t first_stack = 0, first_location = 0, first_code = 0;
+  };
+  void take_results(Delta* out);
+
   // Results (after stop + resolve).
   std::vector<uint64_t> s_t, s_cpu;
   std::vector<int32_t> s_tid, s_stack;
@@ -127,7 +155,7 @@ class Collector {
   void drain_locked();
   void scan_threads(uint64_t now);
   int32_t intern_code(void* ptr);
-  void resolve_code(CodeInfo& c);
+  void resolve_code(CodeInfo& c);  // GIL held, c alive: names (once) and every unresolved line
 
   CollectorConfig cfg_;
   SampleRing ring_;
@@ -152,6 +180,9 @@ class Collector {
   struct _object* term_save_ = nullptr;  // PyObject*: what save_on_sigterm() was given
   struct _object* new_threads_cb_ = nullptr;  // PyObject*: what on_new_threads() was given
   bool new_threads_ = false;  // a scan found threads not seen before (collector thread only)
+  struct _object* flush_cb_ = nullptr;  // PyObject*: what on_flush() was given
+  uint64_t flush_every_ns_ = 0, next_flush_ns_ = 0;
+  size_t stacks_taken_ = 0, locations_taken_ = 0, codes_taken_ = 0;  // take_results() marks
   std::unique_ptr<SchedPerf> sched_perf_;  // when a source is SchedPerfBusy/SchedPerfProcess
 };
 

@@ -12,7 +12,7 @@
 namespace py = pybind11;
 using namespace pyprof;
 
-// Arrays leave as bytes (the caller gives them a dtype: pyprof_carbon/native_results.py), so that
+// Arrays leave as bytes (the caller gives them a dtype: profiler.decode_raw_results), so that
 // the profiled program's process never imports numpy: a recording made by `run` is handed over
 // with marshal, which every interpreter has built in.
 template <typename T>
@@ -20,36 +20,43 @@ static py::bytes as_bytes(const std::vector<T>& v) {
   return py::bytes(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
+// What the collector has not handed out yet (Collector::take_results): `first_stack`,
+// `first_location` and `first_code` say where this part's ids start, so parts concatenate.
 static py::dict raw_results(Collector& c) {
+  Collector::Delta r;
+  c.take_results(&r);
   py::dict d;
-  d["t_ns"] = as_bytes(c.s_t);
-  d["cpu_ns"] = as_bytes(c.s_cpu);
-  d["tid"] = as_bytes(c.s_tid);
-  d["cpu"] = as_bytes(c.s_cpuno);
-  d["stack"] = as_bytes(c.s_stack);
+  d["t_ns"] = as_bytes(r.s_t);
+  d["cpu_ns"] = as_bytes(r.s_cpu);
+  d["tid"] = as_bytes(r.s_tid);
+  d["cpu"] = as_bytes(r.s_cpuno);
+  d["stack"] = as_bytes(r.s_stack);
   std::vector<int64_t> offsets{0};
   std::vector<int32_t> flat;
-  for (const auto& s : c.stacks) {
+  for (const auto& s : r.stacks) {
     flat.insert(flat.end(), s.begin(), s.end());
     offsets.push_back(int64_t(flat.size()));
   }
+  d["first_stack"] = r.first_stack;
   d["stack_offsets"] = as_bytes(offsets);
   d["stack_locs"] = as_bytes(flat);  // leaf first; -1 = deeper than MAX_DEPTH, -2 = unreadable
   std::vector<int32_t> lc, ll, lline;
-  for (const auto& l : c.locations) {
+  for (const auto& l : r.locations) {
     lc.push_back(l.code);
     ll.push_back(l.lasti);
     lline.push_back(l.line);
   }
+  d["first_location"] = r.first_location;
   d["loc_code"] = as_bytes(lc);
   d["loc_lasti"] = as_bytes(ll);
   d["loc_line"] = as_bytes(lline);
   py::list codes;
-  for (const auto& ci : c.codes) codes.append(py::make_tuple(ci.name, ci.qualname, ci.file, ci.firstline));
+  for (const CodeInfo* ci : r.codes) codes.append(py::make_tuple(ci->name, ci->qualname, ci->file, ci->firstline));
+  d["first_code"] = r.first_code;
   d["codes"] = codes;
   d["nsources"] = c.nsources();
-  d["tick_t_ns"] = as_bytes(c.tick_t);
-  d["tick_raw"] = as_bytes(c.tick_raw);  // ticks x sources, row-major
+  d["tick_t_ns"] = as_bytes(r.tick_t);
+  d["tick_raw"] = as_bytes(r.tick_raw);  // ticks x sources, row-major
   py::list threads;
   for (const auto& t : c.threads) {
     py::dict td;
@@ -95,6 +102,16 @@ PYBIND11_MODULE(_native, m) {
   m.def("probe_perf", &probe_perf);
   m.def("probe_sched_perf", &SchedPerf::probe);  // "" or why sched_switch cannot be read here
   m.def("monotonic_ns", &monotonic_ns);
+  m.def("crc32", [](py::bytes b) {
+    // zlib's CRC-32 (the program's process must not import zlib for the stream's checksums)
+    std::string s = b;
+    uint32_t crc = 0xFFFFFFFFu;
+    for (unsigned char ch : s) {
+      crc ^= ch;
+      for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return crc ^ 0xFFFFFFFFu;
+  });
   py::class_<Collector>(m, "Collector")
       .def(py::init([](double rate_hz, std::string engine, uint64_t cadence_ns,
                        std::vector<std::tuple<int, int, uint64_t, uint32_t, uint32_t>> sources,
@@ -120,6 +137,10 @@ PYBIND11_MODULE(_native, m) {
       .def("resume_thread", &Collector::resume_thread, "A new collector thread after pause_thread().")
       .def("resume_thread_soon", &Collector::resume_thread_soon,
            "After os.fork(), in the parent: a new collector thread once os.fork() has returned.")
+      .def("reset_after_fork", &Collector::reset_after_fork,
+           "In a forked child: forget the parent's run, so that start() profiles this process.")
+      .def("on_flush", [](Collector& c, py::function cb, uint64_t every_ns) { c.on_flush(cb.ptr(), every_ns); },
+           "Every `every_ns`, call `cb` with the GIL on the collector thread (it takes the results so far).")
       .def("on_new_threads", [](Collector& c, py::function cb) { c.on_new_threads(cb.ptr()); },
            "When a scan finds new threads, call `cb` with the GIL on the collector thread.")
       .def("save_on_sigterm", [](Collector& c, py::function save) { return c.save_on_sigterm(save.ptr()); },

@@ -75,6 +75,14 @@ class SampleRing {
     ++tail_;
   }
 
+  // Empty, as new. Only where no producer can run: a forked child before it arms any thread (a
+  // cell reserved by a parent's thread at fork time would otherwise stay uncommitted forever).
+  void reset() {
+    for (size_t i = 0; i <= mask_; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
+    head_.store(0, std::memory_order_release);
+    tail_ = 0;
+  }
+
  private:
   struct Cell {
     std::atomic<uint64_t> seq;

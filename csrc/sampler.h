@@ -56,6 +56,8 @@ class Sampler {
 
   void set_active(bool on) { active_.store(on, std::memory_order_release); }
   bool in_forked_child() const { return forked_child_; }
+  // A forked child that profiles itself (its collector was reset): sampling may start again.
+  void reset_after_fork() { forked_child_ = false; }
 
   uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
   uint64_t lost_cpu_ns() const { return lost_cpu_ns_.load(std::memory_order_relaxed); }

@@ -173,6 +173,22 @@ class Profile:
         rows.sort(key=lambda r: -r["energy_j"])
         return rows
 
+    def process_table(self) -> List[dict]:
+        """Energy, CPU time and samples per process of the run (the recording's process table),
+        in the order the processes started."""
+        pid_of = {int(th["tid"]): int(th.get("pid", self.meta.get("pid", 0))) for th in self.meta.get("threads", [])}
+        pids = np.array([pid_of.get(int(t), int(self.meta.get("pid", 0))) for t in self.row_tid], dtype=np.int64)
+        e = self.row_energy_total
+        rows = []
+        for p in self.meta.get("processes") or [{"pid": self.meta.get("pid", 0), "argv": self.meta.get("command", [])}]:
+            m = pids == int(p["pid"])
+            rows.append({"pid": int(p["pid"]), "ppid": p.get("ppid"), "argv": list(p.get("argv") or []),
+                         "how": p.get("how", "first"), "exit_status": p.get("exit_status"),
+                         "complete": p.get("complete", True), "energy_j": float(e[m].sum()),
+                         "cpu_s": float(self.row_cpu_ns[m].sum()) / 1e9, "samples": int(self.row_samples[m].sum()),
+                         "co2_g": float(self.row_co2_g[m].sum())})
+        return rows
+
     def stack_table(self) -> List[Tuple[Tuple[Frame, ...], float, float, int, float]]:
         """(stack, energy J, cpu s, samples, co2 g) per distinct stack (threads merged)."""
         energy = self._per_stack(self.row_energy_total)

@@ -25,12 +25,13 @@ Conservation per domain: stacks + profiler + unattributed = measured, to roundin
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from .errors import UserError
-from .attributed_profile import Profile, total_domains
+from .attributed_profile import FunctionInfo, Profile, total_domains
 from .recording import Recording
 
 POLICIES = ("share", "active", "dynamic")
@@ -391,7 +392,7 @@ def aggregate(rec: Recording, t, per_sample, co2, nbins, keep=None) -> Profile:
         s = {k: v[keep] for k, v in s.items()}
         t, co2 = t[keep], co2[keep]
         per_sample = {d: v[keep] for d, v in per_sample.items()}
-    stack = s["stack"].astype(np.int64)
+    functions, stacks, stack = process_roots(rec, s)
     t0 = float(rec.meta.get("start_monotonic_ns", rec.sched.t_ns[0] if len(rec.sched.t_ns) else 0))
     t1 = float(rec.sched.t_ns[-1]) if len(rec.sched.t_ns) else t0 + 1
     dur = max(t1 - t0, 1.0)
@@ -405,7 +406,7 @@ def aggregate(rec: Recording, t, per_sample, co2, nbins, keep=None) -> Profile:
     names = {int(th["tid"]): th.get("name") or th.get("comm") or str(th["tid"])
              for th in rec.meta.get("threads", [])}
     return Profile(
-        meta=dict(rec.meta), functions=rec.functions, stacks=rec.stacks, thread_names=names,
+        meta=dict(rec.meta), functions=functions, stacks=stacks, thread_names=names,
         bin_edges_s=edges,
         row_stack=(uniq // (max(len(tids), 1) * nb)).astype(np.int32),
         row_tid=tids[(uniq // nb) % max(len(tids), 1)] if rows else np.zeros(0, np.int64),
@@ -415,3 +416,36 @@ def aggregate(rec: Recording, t, per_sample, co2, nbins, keep=None) -> Profile:
         row_cpu_ns=np.bincount(inv, weights=s["cpu_ns"].astype(np.float64), minlength=rows).astype(np.int64),
         row_samples=np.bincount(inv, minlength=rows).astype(np.int64),
         measured_j={}, unattributed_j={}, timeline={})
+
+
+PROCESS_FILE = "<process>"  # the file of a process's root frame (renderers may fold them away)
+
+
+def process_label(p: dict) -> str:
+    """A process's name as a root frame: its script or module and arguments, without the
+    interpreter or the pid (so that the same process matches across runs in `diff`)."""
+    argv = [str(a) for a in p.get("argv") or []]
+    words = argv[1:] if argv and os.path.basename(argv[0]).startswith("python") else argv
+    words = [os.path.basename(words[0]), *words[1:]] if words and not words[0].startswith("-") else words
+    kind = {"fork": "forked process"}.get(p.get("how", ""), "process")
+    return f"[{kind}] {' '.join(words)[:120]}".rstrip()
+
+
+def process_roots(rec: Recording, s: dict):
+    """(functions, stacks, sample stack ids): with several processes in the run, every stack gets
+    its process as the root frame, so flame graphs show one tree per process under `all`."""
+    stack = s["stack"].astype(np.int64)
+    processes = rec.meta.get("processes") or []
+    if len(processes) < 2 or "pid" not in s:
+        return rec.functions, rec.stacks, stack
+    functions = list(rec.functions)
+    root_of = {}
+    for p in processes:
+        info = FunctionInfo(process_label(p), process_label(p), PROCESS_FILE, 0)
+        if info not in functions:
+            functions.append(info)
+        root_of[int(p["pid"])] = functions.index(info)
+    pairs, inv = codes(s["pid"].astype(np.int64) * (len(rec.stacks) + 1) + stack)
+    stacks = [((root_of[int(k) // (len(rec.stacks) + 1)], 0),) + tuple(rec.stacks[int(k) % (len(rec.stacks) + 1)])
+              for k in pairs]
+    return functions, stacks, inv.astype(np.int64)

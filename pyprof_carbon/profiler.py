@@ -9,6 +9,7 @@ handed over. Either way the raw results become a Recording here.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import sys
@@ -19,11 +20,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import named_regions
+from . import named_regions, process_stream
 from ._version import __version__
 from .errors import UserError
 from .meters.base import Meter, Ticks
 from .attributed_profile import FunctionInfo
+from .process_stream import ProcessStream
 from .recording import Recording
 
 DEFAULT_RATE = 997.0
@@ -167,22 +169,25 @@ class Profiler:
         for t in threading.enumerate():
             if t.native_id is not None:
                 self._thread_names.setdefault(t.native_id, t.name)
-        raw.update(engine=self._engine_used, thread_names=self._thread_names, start_unix_s=self._start_unix,
-                   regions=named_regions.stop_keeping())
-        return self.finish(raw)
+        this = ProcessStream(process={"pid": self._pid, "ppid": os.getppid(), "argv": list(self.command),
+                                      "how": "first", "start_unix_s": self._start_unix},
+                             engine=self._engine_used, parts=[raw], thread_names=self._thread_names,
+                             regions=named_regions.stop_keeping(), complete=True)
+        return self.finish([this])
 
-    def finish(self, raw: Optional[dict], exit_status: Optional[int] = None) -> Optional[Recording]:
-        """Stop the meters, close everything, and build the Recording from the raw results the
-        collector handed over with what its side knew (`engine`, `thread_names`, `start_unix_s`,
-        `regions`); None: there are none, the program died before handing over."""
+    def finish(self, streams: Sequence[ProcessStream], exit_status: Optional[int] = None) -> Optional[Recording]:
+        """Stop the meters, close everything, and build the Recording from what the run's
+        processes streamed, the first process of the run first (it read the counters); None when
+        it left nothing (it died before its sampler started)."""
         for m in self.meters:
             m.stop()
         try:
-            if raw is None:
+            if not streams or streams[0].process.get("how") != "first" or not streams[0].parts:
                 return None
-            rec = self._recording(decode_raw_results(raw))
+            rec = self._recording(streams)
             if exit_status is not None:
                 rec.meta["exit_status"] = exit_status
+                rec.meta["processes"][0]["exit_status"] = exit_status
             return rec
         finally:
             self._close()
@@ -192,47 +197,120 @@ class Profiler:
             if owner is not None:
                 owner.close()
 
-    def _recording(self, r: dict) -> Recording:
+    def _recording(self, streams: Sequence[ProcessStream]) -> Recording:
+        first = streams[0]
+        r = decode_raw_results(process_stream.joined(first.parts))
         ticks = Ticks(r["tick_t_ns"].astype(np.int64), r["tick_raw"], self._columns)
         timeline = self.sched.timeline(ticks)
         domains, energy = [], {}
         for m in self.meters:
             domains += m.domains()
             energy.update(m.energy(ticks, timeline))
-        functions, stacks, stack_map = convert_stacks(r)
-        by_time = np.argsort(r["t_ns"], kind="stable")  # threads' samples interleave slightly in the ring
-        samples = {"t_ns": r["t_ns"].astype(np.int64)[by_time], "cpu_ns": r["cpu_ns"].astype(np.int64)[by_time],
-                   "tid": r["tid"][by_time], "cpu": r["cpu"][by_time],
-                   "stack": stack_map[r["stack"]].astype(np.int32)[by_time]}
-        st = r["stats"]
+        processes = [(s, decode_raw_results(process_stream.joined(s.parts))) for s in streams if s.parts]
+        timeline = with_children_cpu(timeline, [raw for _, raw in processes[1:]])
+        functions, stacks, samples = merge_processes(processes)
+        stats = {k: sum(int(raw["stats"][k]) for _, raw in processes)
+                 for k in ("lost", "unreadable", "lost_cpu_ns", "handler_ns", "collector_cpu_ns")}
         duration = (timeline.t_ns[-1] - timeline.t_ns[0]) / 1e9 if len(timeline.t_ns) else 0.0
         user_cpu_s = max((timeline.process_cpu_ns[-1] - timeline.profiler_cpu_ns[-1]) / 1e9, 1e-9) \
             if len(timeline.t_ns) else 1e-9
-        engine_used, thread_names = r["engine"], r.get("thread_names", {})
-        threads = [{"tid": th["tid"], "name": thread_names.get(th["tid"], th["comm"]),
-                    "comm": th["comm"], "arm_error": th["arm_error"]} for th in r["threads"]]
+        engine_used = first.engine or "none"
+        threads, table, regions = [], [], []
+        for s, raw in processes:
+            names = s.thread_names
+            threads += [{"tid": th["tid"], "pid": s.pid, "name": names.get(th["tid"], th["comm"]),
+                         "comm": th["comm"], "arm_error": th["arm_error"]} for th in raw["threads"]]
+            table.append(process_entry(s, raw))
+            regions += [{"name": n, "start_ns": int(a), "end_ns": int(b), "tid": int(tid)}
+                        for n, a, b, tid in s.regions]
         from .meters.model import cpu_model, ram_total_gb
+        start_unix = float(first.process.get("start_unix_s", time.time()))
         meta = {
             "tool_version": __version__, "run_id": str(uuid.uuid4()),
             "command": self.command, "python": platform.python_version(),
             "python_implementation": platform.python_implementation(),
-            "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r["start_unix_s"])),
-            "start_unix_s": r["start_unix_s"],
+            "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start_unix)),
+            "start_unix_s": start_unix,
             "start_monotonic_ns": int(timeline.t_ns[0]) if len(timeline.t_ns) else 0,
             "duration_s": duration, "engine": engine_used,
             "rate_hz": achieved_rate(engine_used, self.rate, samples, user_cpu_s),
             "cadence_ms": self._cadence_ms, "samples": int(len(samples["t_ns"])),
-            "lost_samples": int(st["lost"]), "unreadable_samples": int(st["unreadable"]), "lost_cpu_s": st["lost_cpu_ns"] / 1e9,
-            "handler_s": st["handler_ns"] / 1e9, "collector_cpu_s": st["collector_cpu_ns"] / 1e9,
-            "threads": threads, "meter_notes": self.meter_notes, "baseline_w": self._baseline_w,
+            "lost_samples": stats["lost"], "unreadable_samples": stats["unreadable"],
+            "lost_cpu_s": stats["lost_cpu_ns"] / 1e9, "handler_s": stats["handler_ns"] / 1e9,
+            "collector_cpu_s": stats["collector_cpu_ns"] / 1e9,
+            "threads": threads, "processes": table, "meter_notes": self.meter_notes, "baseline_w": self._baseline_w,
             "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
-            "os": platform.platform(), "hostname": platform.node(), "pid": self._pid,
-            "regions": [{"name": n, "start_ns": int(a), "end_ns": int(b), "tid": int(tid)}
-                        for n, a, b, tid in r.get("regions", [])],
+            "os": platform.platform(), "hostname": platform.node(), "pid": first.pid,
+            "regions": sorted(regions, key=lambda g: g["start_ns"]),
         }
+        if not first.complete:
+            meta["cut_short"] = ("the program ended without its exit work (os._exit or a signal that cannot be "
+                                 "caught): its last moments, up to 0.2 s, are missing")
         if self.intensity is not None:
             meta["intensity"] = self.intensity.to_meta()
         return Recording(meta, functions, stacks, samples, domains, energy, timeline)
+
+
+def process_entry(s: ProcessStream, raw: dict) -> dict:
+    """A row of the recording's process table."""
+    t = raw["tick_t_ns"]
+    return {"pid": s.pid, "ppid": int(s.process.get("ppid", 0)), "argv": [str(a) for a in s.process.get("argv", [])],
+            "how": str(s.process.get("how", "")), "start_ns": int(t[0]) if len(t) else 0,
+            "end_ns": int(t[-1]) if len(t) else 0, "complete": bool(s.complete), "exit_status": None,
+            "samples": int(len(raw["t_ns"]))}
+
+
+def with_children_cpu(timeline, children: Sequence[dict]):
+    """The run's CPU time is its whole process tree's: each child process measured its own CPU
+    clock (and its profiler's) at its ticks, on the same monotonic clock; they are added at the
+    first process's ticks (zero before a child's first tick, its last value after its end)."""
+    if not children or not len(timeline.t_ns):
+        return timeline
+    t = timeline.t_ns.astype(np.float64)
+    proc, prof = timeline.process_cpu_ns.astype(np.float64), timeline.profiler_cpu_ns.astype(np.float64)
+    for raw in children:
+        ct = raw["tick_t_ns"].astype(np.float64)
+        if not len(ct):
+            continue
+        cols = raw["tick_raw"].astype(np.float64)
+        for total, col in ((proc, 0), (prof, 1)):
+            total += np.interp(t, ct, cols[:, col], left=0.0, right=float(cols[-1, col]))
+    return dataclasses.replace(timeline, process_cpu_ns=proc.astype(np.int64), profiler_cpu_ns=prof.astype(np.int64))
+
+
+def merge_processes(processes):
+    """One function table, one stack table and one sample table (with a `pid` column) for the
+    samples of every process, in time order."""
+    func_ids: Dict[FunctionInfo, int] = {}
+    functions: List[FunctionInfo] = []
+    stack_ids: Dict[tuple, int] = {}
+    stacks: List[tuple] = []
+    columns = {k: [] for k in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "pid")}
+    for s, raw in processes:
+        funcs, proc_stacks, stack_map = convert_stacks(raw)
+        fmap = []
+        for f in funcs:
+            if f not in func_ids:
+                func_ids[f] = len(functions)
+                functions.append(f)
+            fmap.append(func_ids[f])
+        smap = np.zeros(len(proc_stacks), dtype=np.int64)
+        for i, st in enumerate(proc_stacks):
+            key = tuple((fmap[f], line) for f, line in st)
+            if key not in stack_ids:
+                stack_ids[key] = len(stacks)
+                stacks.append(key)
+            smap[i] = stack_ids[key]
+        n = len(raw["t_ns"])
+        columns["t_ns"].append(raw["t_ns"].astype(np.int64))
+        columns["cpu_ns"].append(raw["cpu_ns"].astype(np.int64))
+        columns["tid"].append(raw["tid"])
+        columns["cpu"].append(raw["cpu"])
+        columns["stack"].append(smap[stack_map[raw["stack"]]].astype(np.int32) if n else np.zeros(0, np.int32))
+        columns["pid"].append(np.full(n, s.pid, dtype=np.int32))
+    samples = {k: np.concatenate(v) if v else np.zeros(0) for k, v in columns.items()}
+    by_time = np.argsort(samples["t_ns"], kind="stable")  # threads' samples interleave slightly in the ring
+    return functions, stacks, {k: v[by_time] for k, v in samples.items()}
 
 
 def decode_raw_results(raw: dict) -> dict:

@@ -1,14 +1,16 @@
 """The raw recording: what was measured, saved before any attribution.
 
-File format (version 1): a zip archive written by numpy (`.npz`, no pickles), members:
-  meta.json          the run's metadata (command, python, engine, rates, meters, domains, threads...)
+File format (version 2): a zip archive written by numpy (`.npz`, no pickles), members:
+  meta.json          the run's metadata (command, python, engine, rates, meters, domains, threads,
+                     processes: the process table, one row per profiled process of the run...)
   functions.json     [[name, qualname, file, firstline], ...]
-  s_t_ns s_cpu_ns s_tid s_cpu s_stack         one entry per sample
+  s_t_ns s_cpu_ns s_tid s_cpu s_stack s_pid   one entry per sample
   stack_offsets stack_func stack_line          stacks, root -> leaf, as (function, line) frames
   e_<i>_t_ns e_<i>_j                           energy domain i (meta["domains"][i]): cumulative J
   e_<i>_share                                  (GPU) this process's share of the device per reading
   sched_t_ns sched_busy_ns sched_proc_ns sched_prof_ns   scheduler timeline (cumulative ns)
 Everything a report needs is in the file, so reports can be re-rendered, re-attributed and diffed.
+Version 1 (one process, no s_pid, no process table) still loads: `load` fills both in.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from .attributed_profile import FunctionInfo
 from .sched.base import SchedTimeline
 
 FORMAT = "pyprof-carbon recording"
-VERSION = 1
+VERSION = 2
 
 
 @dataclasses.dataclass
@@ -32,10 +34,18 @@ class Recording:
     meta: dict
     functions: List[FunctionInfo]
     stacks: List[Tuple[Tuple[int, int], ...]]   # root -> leaf (function index, line)
-    samples: Dict[str, np.ndarray]              # t_ns, cpu_ns, tid, cpu, stack
+    samples: Dict[str, np.ndarray]              # t_ns, cpu_ns, tid, cpu, stack, pid
     domains: List[Domain]
     energy: Dict[str, EnergySeries]
     sched: SchedTimeline
+
+    def __post_init__(self):
+        if "pid" not in self.samples:  # version 1, or built by hand: one process, the run's
+            pid = int(self.meta.get("pid", 0))
+            self.samples["pid"] = np.full(len(self.samples["t_ns"]), pid, dtype=np.int32)
+            self.meta.setdefault("processes", [{
+                "pid": pid, "ppid": 0, "argv": [str(a) for a in self.meta.get("command", [])], "how": "first",
+                "complete": True, "exit_status": self.meta.get("exit_status"), "samples": self.n_samples}])
 
     @property
     def n_samples(self) -> int:
@@ -81,6 +91,7 @@ def load(path: str) -> Recording:
     off, func, line = z["stack_offsets.npy"].tolist(), z["stack_func.npy"].tolist(), z["stack_line.npy"].tolist()
     stacks = [tuple(zip(func[off[i]:off[i + 1]], line[off[i]:off[i + 1]])) for i in range(len(off) - 1)]
     samples = {k[2:-4]: v for k, v in z.items() if k.startswith("s_")}
+
     domains = [Domain(**d) for d in meta.pop("domains")]
     energy = {d.name: EnergySeries(z[f"e_{i}_t_ns.npy"], z[f"e_{i}_j.npy"], z.get(f"e_{i}_share.npy"))
               for i, d in enumerate(domains)}

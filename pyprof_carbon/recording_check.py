@@ -225,6 +225,14 @@ def _threads(v) -> bool:
         for t in v)
 
 
+def _processes(v) -> bool:
+    """The process table (format 2): one row per profiled process of the run."""
+    return isinstance(v, list) and len(v) >= 1 and all(
+        isinstance(p, dict) and _nonneg_int(p.get("pid")) and _opt(_nonneg_int)(p.get("ppid"))
+        and _opt(_str_list)(p.get("argv")) and _opt(_str)(p.get("how")) and _opt(_is_int)(p.get("exit_status"))
+        and _opt(_nonneg_int)(p.get("samples")) for p in v)
+
+
 def _baseline(v) -> bool:
     return isinstance(v, dict) and all(isinstance(k, str) and _nonneg(x) for k, x in v.items())
 
@@ -272,6 +280,7 @@ META_KEYS = {
     "privileges": _opt(_str), "attribution": _opt(lambda v: v in ("share", "active", "dynamic")),
     "split": _opt(lambda v: v in ("power", "cpu")), "meters": lambda v: isinstance(v, list),
     "meter_notes": lambda v: isinstance(v, list), "regions": _regions, "exit_status": _opt(_is_int),
+    "processes": _processes, "cut_short": _opt(_str),
 }
 DOMAIN_KINDS = ("cpu", "dram", "gpu", "psys")
 
@@ -333,6 +342,8 @@ SCHED = ("sched_t_ns", "sched_busy_ns", "sched_proc_ns", "sched_prof_ns")
 
 def _expected_arrays(meta, infos) -> List[Tuple[str, str]]:
     want = [(n, INTEGER) for n in SAMPLES + ("stack_offsets", "stack_func", "stack_line") + SCHED]
+    if meta["format_version"] >= 2:
+        want.append(("s_pid", INTEGER))
     for i in range(len(meta["domains"])):
         want += [(f"e_{i}_t_ns", INTEGER), (f"e_{i}_j", FLOAT)]
         if f"e_{i}_share.npy" in infos:
@@ -354,7 +365,7 @@ def _in_range(a: np.ndarray, lo: int, hi: int) -> bool:
 def check_arrays(arrays: Dict[str, np.ndarray], meta: dict, n_functions: int) -> None:
     a = {k[:-4]: v for k, v in arrays.items()}
     n = len(a["s_t_ns"])
-    for k in SAMPLES:
+    for k in SAMPLES + (("s_pid",) if "s_pid" in a else ()):
         if len(a[k]) != n:
             raise Invalid(f"{k} has {len(a[k]):,} entries, s_t_ns {n:,}")
     off, func, line = a["stack_offsets"], a["stack_func"], a["stack_line"]
@@ -369,6 +380,10 @@ def check_arrays(arrays: Dict[str, np.ndarray], meta: dict, n_functions: int) ->
         raise Invalid("stack_line has a negative line number")
     if not _in_range(a["s_stack"], 0, n_stacks):
         raise Invalid(f"s_stack has a stack index outside 0..{n_stacks - 1}")
+    if "s_pid" in a:
+        pids = {p["pid"] for p in meta.get("processes", [])}
+        if not set(np.unique(a["s_pid"]).tolist()) <= pids:
+            raise Invalid("s_pid has a process id that is not in the process table")
     if not _in_range(a["s_tid"], 1, 2**31):
         raise Invalid("s_tid has a thread id outside 1..2^31-1")
     if not _in_range(a["s_cpu"], -1, 2**31):

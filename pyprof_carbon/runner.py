@@ -26,6 +26,7 @@ import sys
 import tempfile
 from typing import Dict, List, Optional, Sequence
 
+from . import process_stream
 from .errors import UserError
 
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
@@ -38,8 +39,7 @@ TERMINAL = (signal.SIGINT, signal.SIGQUIT)
 @dataclasses.dataclass
 class Child:
     process: subprocess.Popen
-    workdir: str
-    result: str
+    workdir: str  # where every profiled process of the run writes its stream (process_stream.py)
     status: Optional[int] = None  # as Popen.returncode: negative = killed by that signal
 
 
@@ -75,28 +75,29 @@ def interpreter_options(argv: Sequence[str]) -> List[str]:
 
 
 def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources: Sequence[tuple],
-          drop_to: Optional[tuple] = None) -> Child:
+          drop_to: Optional[tuple] = None, subprocesses: bool = True) -> Child:
     """Start the program with the sampler bootstrap; `sources` are (kind, fd, offset, key, size),
     whose descriptors the child inherits. `drop_to` (uid, gid): the child becomes that user (sudo)
-    after its sampler has started and before the script file is opened."""
+    after its sampler has started and before the script file is opened. `subprocesses`: the
+    Python processes the program starts are profiled too (the bootstrap stays in their
+    environment)."""
     workdir = tempfile.mkdtemp(prefix="pyprof-carbon-")
     if drop_to is not None:
         os.chown(workdir, *drop_to)
-    result = os.path.join(workdir, "samples.marshal")
-    config = {"pythonpath": os.environ.get("PYTHONPATH"), "package_parent": PACKAGE_PARENT,
-              "rate": float(rate), "engine": engine, "cadence_ns": int(cadence_ns),
-              "sources": [tuple(int(x) for x in s) for s in sources], "result": result,
+    config = {"package_parent": PACKAGE_PARENT, "rate": float(rate), "engine": engine,
+              "cadence_ns": int(cadence_ns), "workdir": workdir, "follow": bool(subprocesses),
               "start_failed_status": START_FAILED, "drop_privileges": drop_to is not None}
     env = dict(os.environ)
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYPROF_CARBON_CHILD"] = marshal.dumps(config).hex()
+    env["PYPROF_CARBON_SOURCES"] = marshal.dumps([tuple(int(x) for x in s) for s in sources]).hex()
     fds = sorted({s[1] for s in sources if s[1] >= 0})
     try:
         proc = subprocess.Popen(command, env=env, pass_fds=fds, restore_signals=True)
     except OSError as e:
         shutil.rmtree(workdir, ignore_errors=True)
         raise UserError(f"cannot start {command[0]}: {e.strerror}") from None
-    return Child(proc, workdir, result)
+    return Child(proc, workdir)
 
 
 def wait(child: Child) -> int:
@@ -136,19 +137,16 @@ def _in_terminal_foreground() -> bool:
     return False
 
 
-def handed_over(child: Child) -> Optional[Dict]:
-    """What the program's sampler handed over at exit (None when it died before it could), or
-    raises UserError when the sampler could not start."""
+def handed_over(child: Child) -> List[process_stream.ProcessStream]:
+    """What the run's processes streamed, the program's own first (empty when it died before
+    its sampler started); raises UserError when its sampler could not start."""
     try:
-        with open(child.result, "rb") as f:
-            raw = marshal.load(f)
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
+        streams = process_stream.read_all(child.workdir)
     finally:
         shutil.rmtree(child.workdir, ignore_errors=True)
-    if "error" in raw:
-        raise UserError(raw["error"])
-    return raw
+    if streams and streams[0].process.get("how") == "first" and streams[0].error and not streams[0].parts:
+        raise UserError(streams[0].error)
+    return streams
 
 
 def describe(status: Optional[int]) -> str:

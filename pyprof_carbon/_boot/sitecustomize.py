@@ -1,23 +1,34 @@
-"""The sampler's bootstrap inside the program's own interpreter (`pyprof-carbon run`).
+"""The sampler's bootstrap inside the program's own interpreter (`pyprof-carbon run`), and inside
+every Python process the program starts.
 
 `run` starts the program as `python script.py ARGS` (or `python -m module ARGS`) with this folder
 put first on PYTHONPATH, so that `site` imports this file as `sitecustomize` before the program's
 first line. Everything else is python's own: `__main__`, `sys.argv`, `sys.path[0]`, the exit
 sequence, tracebacks and the exit status. What this file does, in order:
 
-1. takes its configuration from the environment and puts the environment, `sys.path` and
-   `sys.modules` back as they were (PYTHONPATH as the user had it, this folder gone);
+1. takes its configuration from the environment and puts `os.environ`, `sys.path` and
+   `sys.modules` back as the program expects them (PYTHONPATH as the user had it, this folder
+   gone). The process's own environment (what a child inherits when it is started without an
+   explicit one: subprocess, multiprocessing's spawn and forkserver, os.exec*) keeps this folder
+   and the configuration, so that Python children are profiled too (`--no-subprocesses`: removed);
 2. starts the native sampler and collector (`pyprof_carbon._native`, nothing else of ours: no
-   numpy, no json, no ctypes), reading the counter sources whose descriptors `run` passed down;
-3. registers the hand-over with `atexit` before anything else can, so it runs last: after the
+   numpy, no json, no ctypes); the first process of the run reads the counter sources whose
+   descriptors `run` passed down, every other one only its own CPU clocks;
+3. streams the collector's results into `proc-PID.stream` in the run's working directory every
+   FLUSH_NS (pyprof_carbon/process_stream.py has the format and the reader), so a process that dies
+   without exit work (os._exit, SIGKILL, a pool worker's exit) leaves all but its last moments;
+4. registers the last part with `atexit` before anything else can, so it runs last: after the
    program's own exit work (threading's shutdown and exit hooks, the program's atexit handlers)
-   and before the interpreter is torn down; a SIGTERM with the default disposition hands over too;
-4. under sudo, drops to the invoking user before the script file is even opened;
-5. imports the sitecustomize that this one shadows, if there is one, and gives it this name.
-
-The hand-over is `marshal` (built into every interpreter) of the collector's raw results into the
-file `run` named; `run` builds the recording from it after the program has exited.
+   and before the interpreter is torn down; a SIGTERM with the default disposition hands over too,
+   and so does multiprocessing's exit of a worker process (its finalizers, before os._exit);
+5. in a child forked by the program (os.fork, multiprocessing's fork start method, a forkserver's
+   workers), starts afresh for the child: its own collector, its own stream;
+6. under sudo, drops to the invoking user before the script file is even opened;
+7. imports the sitecustomize that this one shadows, if there is one, and gives it this name.
 """
+
+FLUSH_NS = 200_000_000
+MAGIC = b"PCS1"  # a stream chunk: MAGIC, payload length (u32 LE), CRC-32 of the payload, payload
 
 
 def _boot():
@@ -26,12 +37,31 @@ def _boot():
     import sys
     import time
 
-    config = marshal.loads(bytes.fromhex(os.environ.pop("PYPROF_CARBON_CHILD")))
-    if config["pythonpath"] is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = config["pythonpath"]
+    environ = os.environ
     here = os.path.dirname(os.path.abspath(__file__))
+    config = marshal.loads(bytes.fromhex(environ["PYPROF_CARBON_CHILD"]))
+    sources = environ.get("PYPROF_CARBON_SOURCES")  # set for the run's first process only
+    first = sources is not None
+    if first:
+        del environ["PYPROF_CARBON_SOURCES"]  # no child may read the machine's counters
+        sources = [tuple(s) for s in marshal.loads(bytes.fromhex(sources))]
+    else:
+        sources = [(4, -1, 0, 0, 0), (5, -1, 0, 0, 0)]  # its own CPU clocks (csrc/counters.h order)
+    pythonpath = environ.get("PYTHONPATH", "")
+    user_pythonpath = None if pythonpath == here else pythonpath[len(here) + 1:] \
+        if pythonpath.startswith(here + os.pathsep) else pythonpath
+    if config["follow"]:  # hidden from os.environ only: the C environment keeps them for children
+        environ._data.pop(environ.encodekey("PYPROF_CARBON_CHILD"), None)
+        if user_pythonpath is None:
+            environ._data.pop(environ.encodekey("PYTHONPATH"), None)
+        else:
+            environ._data[environ.encodekey("PYTHONPATH")] = environ.encodevalue(user_pythonpath)
+    else:
+        del environ["PYPROF_CARBON_CHILD"]
+        if user_pythonpath is None:
+            del environ["PYTHONPATH"]
+        else:
+            environ["PYTHONPATH"] = user_pythonpath
     sys.path[:] = [p for p in sys.path if p != here]
     sys.path_importer_cache.pop(here, None)
 
@@ -39,63 +69,103 @@ def _boot():
     try:
         import pyprof_carbon
         from pyprof_carbon import _native
+    except ImportError:  # another interpreter than the run's (no sampler built for it): unprofiled
+        _chain_sitecustomize(sys)
+        return
     finally:
         sys.path.remove(config["package_parent"])
     pyprof_carbon._run_keeps_regions = True  # named_regions keeps spans from its import on
 
-    pid = os.getpid()
-    result = config["result"]
-    collector = _native.Collector(config["rate"], config["engine"], config["cadence_ns"],
-                                  [tuple(s) for s in config["sources"]])
-
-    names = {}
-
-    def note_thread_names():
-        names.update(_thread_names(sys))
-
     # What the hand-over uses is taken now: a program may replace os.replace or builtins.open for
     # its own purposes (pyperformance's sphinx benchmark makes os.replace a no-op).
     import _io
-    getpid, replace, open_file, dump = os.getpid, os.replace, _io.open, marshal.dump
+    getpid, getppid, open_file, dumps, crc32 = os.getpid, os.getppid, _io.open, marshal.dumps, _native.crc32
+    collector = _native.Collector(config["rate"], config["engine"], config["cadence_ns"], sources)
+    state = {"pid": getpid(), "stream": None, "names": {}}
+
+    def note_thread_names():
+        state["names"].update(_thread_names(sys))
+
+    def write(chunk):
+        payload = dumps(chunk)
+        state["stream"].write(MAGIC + len(payload).to_bytes(4, "little") + crc32(payload).to_bytes(4, "little")
+                              + payload)
+
+    def flush():  # on the collector thread, with the GIL
+        if getpid() == state["pid"] and state["stream"] is not None:
+            note_thread_names()
+            write({"results": collector.raw_results(), "thread_names": state["names"]})
 
     def hand_over(error=None):
-        if getpid() != pid:  # a child forked by the program exits: not ours to save
+        if getpid() != state["pid"] or state["stream"] is None:  # a forked child not ours, or done
             return
         if error is None:
             collector.stop()
             collector.resolve()
-            raw = collector.raw_results()
-            raw["engine"], raw["start_unix_s"] = engine, start_unix
             note_thread_names()
-            raw["thread_names"] = names
             named_regions = sys.modules.get("pyprof_carbon.named_regions")
-            raw["regions"] = named_regions.stop_keeping() if named_regions else []
+            write({"results": collector.raw_results(), "thread_names": state["names"], "end": True,
+                   "regions": named_regions.stop_keeping() if named_regions else []})
         else:
-            raw = {"error": error}
-        tmp = f"{result}.{pid}.part"
-        with open_file(tmp, "wb") as f:
-            dump(raw, f)
-        replace(tmp, result)
+            write({"error": error, "end": True})
+        state["stream"].close()
+        state["stream"] = None
 
-    try:
-        start_unix = time.time()  # the wall-clock time of the first tick, for CO2 by the hour
-        engine = collector.start()
-    except RuntimeError as e:
-        hand_over(f"cannot start sampling: {e}")
-        os._exit(config["start_failed_status"])
-    collector.on_new_threads(note_thread_names)
+    def begin(how):
+        """Start profiling this process (`how`: first, exec, fork); False when sampling cannot start."""
+        pid = state["pid"] = getpid()
+        state["stream"] = open_file(os.path.join(config["workdir"], f"proc-{pid}.stream"), "wb", buffering=0)
+        argv = list(getattr(sys, "orig_argv", sys.argv))
+        write({"process": {"pid": pid, "ppid": getppid(), "argv": argv, "how": how, "start_unix_s": time.time(),
+                           "python": sys.version.split()[0]}})
+        try:
+            engine = collector.start()
+        except RuntimeError as e:
+            hand_over(f"cannot start sampling: {e}")
+            return False
+        write({"engine": engine})
+        collector.on_new_threads(note_thread_names)
+        collector.on_flush(flush, FLUSH_NS)
+        collector.save_on_sigterm(hand_over)
+        return True
+
+    def after_fork_in_child():
+        collector.reset_after_fork()
+        state["names"] = {}
+        if begin("fork"):
+            _on_multiprocessing_exit(sys, hand_over)
+
+    if not begin("first" if first else "exec") and first:
+        os._exit(config["start_failed_status"])  # `run` says why; a child just runs unprofiled
     # no thread of ours while the program forks (csrc/collector.h: pause_thread)
-    os.register_at_fork(before=collector.pause_thread, after_in_parent=collector.resume_thread_soon)
+    os.register_at_fork(before=collector.pause_thread, after_in_parent=collector.resume_thread_soon,
+                        **({"after_in_child": after_fork_in_child} if config["follow"] else {}))
     import atexit
     atexit.register(hand_over)
-    collector.save_on_sigterm(hand_over)
 
     if config["drop_privileges"]:
         from pyprof_carbon import privileges
         privileges.drop_to_invoking_user()
+    _chain_sitecustomize(sys)
 
-    # The sitecustomize this file shadows, if any, imported in its place: an import that puts
-    # another module under its own name in sys.modules hands that module to `site`.
+
+def _on_multiprocessing_exit(sys, hand_over):
+    """A multiprocessing worker started by fork ends with os._exit() after running its finalizers:
+    hand over as its last finalizer. multiprocessing clears the finalizers it inherited and then
+    runs its after-fork hooks, so ours registers from there (only when multiprocessing is already
+    in use: nothing is imported for it)."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    try:
+        util.register_after_fork(hand_over, lambda f: util.Finalize(None, f, exitpriority=-sys.maxsize))
+    except Exception:  # another multiprocessing: the stream's last interval may be lost
+        pass
+
+
+def _chain_sitecustomize(sys):
+    """The sitecustomize this file shadows, if any, imported in its place: an import that puts
+    another module under its own name in sys.modules hands that module to `site`."""
     ours = sys.modules.pop("sitecustomize")
     try:
         import sitecustomize  # noqa: F401

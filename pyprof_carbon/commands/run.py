@@ -48,6 +48,9 @@ def register(sub) -> None:
                         "(default pyprof-carbon-<name>/run-001.pcarbon ...), then the mean and spread across runs")
     p.add_argument("--warmup", type=bounded_int(0, MAX_RUNS), default=0, metavar="K",
                    help="with --repeat: K runs first that are profiled but neither saved nor counted")
+    p.add_argument("--no-subprocesses", dest="subprocesses", action="store_false",
+                   help="profile the program's own process only (by default every Python process it starts, "
+                        "by fork, multiprocessing or subprocess, is profiled too)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
     add_report_options(p)
     p.add_argument("-m", dest="module", metavar="MODULE", help="run a library module as a script")
@@ -131,19 +134,20 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
     prof.open()
     child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
-                         prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user())
+                         prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user(),
+                         subprocesses=args.subprocesses)
     prof.follow(child.process.pid)
     status = runner.wait(child)
     try:
-        raw = runner.handed_over(child)
+        streams = runner.handed_over(child)
     except UserError:
-        prof.finish(None)
+        prof.finish([])
         raise
-    rec = prof.finish(raw, exit_status=status)
+    rec = prof.finish(streams, exit_status=status)
     dropped = _drop_privileges(args.formats or [])
     if rec is None:
-        print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before its samples were handed "
-              "over (os._exit or a signal that cannot be caught): nothing was recorded", file=sys.stderr)
+        print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before its sampler had "
+              "started: nothing was recorded", file=sys.stderr)
         return status, None
     rec.meta["pue"] = args.pue
     rec.meta["privileges"] = dropped

@@ -1,5 +1,5 @@
 """The JSON report (docs/design.md#json-report; schema: report.schema.json beside this file):
-meta, totals, functions, threads, lines, regions, unattributed_j, measured_j, profiler_cost."""
+meta, totals, functions, threads, processes, lines, regions, unattributed_j, measured_j, profiler_cost."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ def report(profile: Profile) -> dict:
         "functions": profile.function_table(),
         "threads": [{k: t[k] for k in ("tid", "name", "energy_j", "cpu_s", "co2_g", "samples")}
                     for t in profile.thread_table()],
+        "processes": profile.process_table(),
         "lines": profile.line_table(),
         "regions": profile.meta.get("region_table", []),
         "unattributed_j": profile.unattributed_j,

@@ -143,6 +143,12 @@ def header_lines(profile: Profile, style: Style, width: int = 80) -> List[str]:
             f"{visible(it.get('source', '?'))}; PUE {m.get('pue', 1.0):g}", width)]
         for eq in equivalent_lines(tot["co2_g"]):
             out += [style.dim(ln) for ln in wrap(eq, width, "    ", "      ")]
+    procs = m.get("processes") or []
+    if len(procs) > 1:
+        out += wrap(f"{len(procs)} processes profiled: the program and {len(procs) - 1} it started "
+                    f"(--no-subprocesses: the program only)", width)
+    if m.get("cut_short"):
+        out += [style.hot(ln) for ln in wrap(f"cut short: {visible(m['cut_short'])}", width)]
     pc = profile.profiler_cost
     if pc:
         out += [style.dim(ln) for ln in wrap(
@@ -180,6 +186,13 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
               visible(t["name"])] for t in profile.thread_table()]
     out += ["", style.bold(f"Threads (joules, {label})")]
     out += table(["tid", "energy", "CPU", "samples", "CO2eq", "name"], trows, ">>>>><", style, width)
+    procs = profile.process_table()
+    if len(procs) > 1:
+        prows = [[str(p["pid"]), fmt_j(p["energy_j"]), fmt_s(p["cpu_s"]), f"{p['samples']:,}", process_end(p),
+                  visible(" ".join(str(a) for a in p["argv"][1:]) + (" (fork)" if p["how"] == "fork" else ""))]
+                 for p in procs]
+        out += ["", style.bold(f"Processes (joules, {label})")]
+        out += table(["pid", "energy", "CPU", "samples", "exit", "command"], prows, ">>>>><", style, width)
     regions = profile.meta.get("region_table") or []
     if regions:
         rrows = [[fmt_j(r["energy_j"]), fmt_g(r["co2_g"]), fmt_s(r["cpu_s"]), f"{r['samples']:,}",
@@ -203,6 +216,15 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
         out += ["", style.bold("The same work elsewhere")]
         out += table(["region", "g/kWh", "CO2eq", "name"], erows, "<>><", style, width)
     return "\n".join(out) + "\n"
+
+
+def process_end(p: dict) -> str:
+    """How a process ended, as far as the run knows: the program's status; for the others,
+    whether its exit work ran (a process ended by os._exit or SIGKILL has no last chunk)."""
+    if p.get("exit_status") is not None:
+        s = p["exit_status"]
+        return str(s) if s >= 0 else f"signal {-s}"
+    return "done" if p.get("complete", True) else "cut short"
 
 
 def summary(profile: Profile, options: dict, written: Sequence[str], stream=None) -> str:

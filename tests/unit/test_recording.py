@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pyprof_carbon.errors import UserError
-from pyprof_carbon.recording import load
+from pyprof_carbon.recording import VERSION, load
 from synthetic import recording
 
 
@@ -20,7 +20,7 @@ def test_round_trip_keeps_everything(tmp_path):
     assert [d.name for d in back.domains] == ["package", "dram"] and back.domains[0].measured
     np.testing.assert_allclose(back.energy["dram"].energy_j, rec.energy["dram"].energy_j)
     np.testing.assert_array_equal(back.sched.machine_busy_ns, rec.sched.machine_busy_ns)
-    assert back.sched.backend == "perf" and back.meta["format_version"] == 1
+    assert back.sched.backend == "perf" and back.meta["format_version"] == VERSION
 
 
 def test_newer_format_and_garbage_are_clear_errors(tmp_path):
