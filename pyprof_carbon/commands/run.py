@@ -122,9 +122,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     """Run the program once under the profiler; (its Popen-style status, the Profile or None).
     `output` None: nothing is written (a warm-up run)."""
     from .. import privileges
-    from ..output import write_outputs
     from ..profiler import Profiler
-    from ..render.text import summary
 
     prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
                     cadence_ms=args.cadence, policy=args.attribution or "share", baseline_s=args.baseline,
@@ -134,6 +132,10 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                          prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user())
     prof.follow(child.process.pid)
     status = runner.wait(child)
+    # what turns the run into files loads only now: numpy, attribution and the renderers would
+    # otherwise delay the program's start (benchmarks/overhead.py --startup measures it)
+    from ..output import write_outputs
+    from ..render.text import summary
     try:
         raw = runner.handed_over(child)
     except UserError:

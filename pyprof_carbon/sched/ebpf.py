@@ -23,7 +23,7 @@ import sys
 import time
 import warnings
 
-import numpy as np
+from .._lazy import numpy as np
 
 from ..meters.base import BPF_LOOKUP, PROCESS_CPU, PROFILER_CPU, CounterSource, Ticks, fill_missing
 from .base import BackendUnavailable, SchedBackend, SchedTimeline
