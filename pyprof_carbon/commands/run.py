@@ -72,7 +72,7 @@ def split_program(parser: argparse.ArgumentParser, argv: List[str]) -> Tuple[Lis
 
 
 def main(args) -> int:
-    # The program shares our stderr: no warning of ours or of our dependencies (bcc under -X dev,
+    # The program shares our stderr: no warning of ours or of our dependencies (under -X dev,
     # say) may land in it. The program's own warnings are its interpreter's, untouched.
     import warnings
     with warnings.catch_warnings():
