@@ -1,7 +1,8 @@
 """`python benchmarks/_startup_probe.py OUT.json ARGS...` is `python -m pyprof_carbon ARGS...`
-that also writes its peak RSS and its children's (the program's) to OUT.json when it ends: the
-profiler's own maxrss is only visible from inside it (os.wait4 on it reports the larger of the
-two, not each). Used by overhead.py's start-up section."""
+that also writes its own peak RSS to OUT.json when it ends: os.wait4 on the profiler reports the
+larger of its peak and its children's, not its own. (program_kb, RUSAGE_CHILDREN, is kept for
+reference only: a child's ru_maxrss includes the profiler's RSS it was forked from.) Used by
+overhead.py's start-up section."""
 import json
 import resource
 import sys

@@ -112,7 +112,11 @@ def big_recording(path, n=1_000_000):
               sched).save(path)
 
 
-STARTED = "import sys, time\nopen(sys.argv[1], 'w').write(str(time.monotonic_ns()))\n"
+# The "empty" script: when it started, and at its end its own peak RSS (VmHWM, of its own address
+# space: ru_maxrss of a child also counts the address space it was forked from, the profiler's).
+STARTED = ("import sys, time\nt = time.monotonic_ns()\n"
+           "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+           "open(sys.argv[1], 'w').write(f'{t} {hwm}')\n")
 
 
 def startup_env(tmp):
@@ -137,12 +141,13 @@ def startup_once(cmd, stamp, env, probe=None):
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err[-500:]}")
     with open(stamp) as f:
-        started = (int(f.read()) - t0) / 1e9
+        t, hwm = (int(v) for v in f.read().split())
+    started = (t - t0) / 1e9
     if probe is None:
-        return wall, started, 0, ru.ru_maxrss
+        return wall, started, 0, hwm
     with open(probe) as f:
         kb = json.load(f)
-    return wall, started, kb["profiler_kb"], kb["program_kb"]
+    return wall, started, kb["profiler_kb"], hwm
 
 
 def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
@@ -150,7 +155,8 @@ def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
     alternating plain python and `run --sched B`, medians of the differences. `to program` is
     how much later the program's first line runs than under plain python; `wall` the whole run
     (after the program: numpy, attribution, saving, the summary); RSS is the sum of the peaks of
-    the profiler and the program (their peaks need not coincide: an upper bound)."""
+    the profiler (its getrusage) and the program (its VmHWM as the script ends); the two peaks need
+    not coincide: an upper bound of the pair's."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, "empty.py")
