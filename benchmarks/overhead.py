@@ -3,9 +3,11 @@
 Runs each workload plain and under each tool, alternating (plain, tool, plain, tool, ...) so slow
 drift of the machine hits both sides, and prints median ratios of wall time and of total CPU time
 (user + system of the whole process tree, so a profiler's own process counts), the achieved
-sampling rate, and the time `report` takes on a recording of one million samples.
+sampling rate, the time `report` takes on a recording of one million samples, and first the
+start-up and fixed cost of `run` on an empty script with each scheduler backend (wall time, how
+much later the program starts, peak RSS of profiler + program, against plain python).
 
-    python benchmarks/overhead.py [--pairs 5] [--quick]
+    python benchmarks/overhead.py [--pairs 5] [--quick] [--startup]
 """
 from __future__ import annotations
 
@@ -110,19 +112,88 @@ def big_recording(path, n=1_000_000):
               sched).save(path)
 
 
-def fixed_cost(pairs):
-    """Start-up + finish cost on an empty script (imports, opening meters, attribution, saving)."""
+# The "empty" script: when it started, and at its end its own peak RSS (VmHWM, of its own address
+# space: ru_maxrss of a child also counts the address space it was forked from, the profiler's).
+STARTED = ("import sys, time\nt = time.monotonic_ns()\n"
+           "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+           "open(sys.argv[1], 'w').write(f'{t} {hwm}')\n")
+
+
+def startup_env(tmp):
+    """Both sides import compiled modules, as an installed package does: bytecode is written to a
+    cache in `tmp` (this project's environment sets PYTHONDONTWRITEBYTECODE, which would make every
+    run compile the package's sources again and charge that to start-up)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
+               PYPROF_CARBON_NO_CLOUD_METADATA="1", PYTHONPYCACHEPREFIX=os.path.join(tmp, "pycache"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def startup_once(cmd, stamp, env, probe=None):
+    """(wall s, s from the start until the program's first line, peak RSS of the profiler in kB,
+    of the program in kB) of one run; plain python has no profiler (0)."""
+    t0 = time.monotonic_ns()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = (time.monotonic_ns() - t0) / 1e9
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {err[-500:]}")
+    with open(stamp) as f:
+        t, hwm = (int(v) for v in f.read().split())
+    started = (t - t0) / 1e9
+    if probe is None:
+        return wall, started, 0, hwm
+    with open(probe) as f:
+        kb = json.load(f)
+    return wall, started, kb["profiler_kb"], hwm
+
+
+def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
+    """Start-up and fixed cost of `run` on an (almost) empty script, per scheduler backend:
+    alternating plain python and `run --sched B`, medians of the differences. `to program` is
+    how much later the program's first line runs than under plain python; `wall` the whole run
+    (after the program: numpy, attribution, saving, the summary); RSS is the sum of the peaks of
+    the profiler (its getrusage) and the program (its VmHWM as the script ends); the two peaks need
+    not coincide: an upper bound of the pair's."""
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        empty = os.path.join(tmp, "empty.py")
-        open(empty, "w").close()
-        (prefix, env), = [v for k, v in tools(997, tmp)[0].items() if k.startswith("pyprof-carbon")]
-        diffs = []
-        for _ in range(pairs):
-            pw, _ = timed([PY, empty])
-            tw, _ = timed(prefix + [empty], env)
-            diffs.append(tw - pw)
-        row = {"fixed_cost_s": round(statistics.median(diffs), 3), "what": "pyprof-carbon run of an empty script minus python"}
-        print(json.dumps(row), flush=True)
+        script = os.path.join(tmp, "empty.py")
+        with open(script, "w") as f:
+            f.write(STARTED)
+        stamp, probe, out = (os.path.join(tmp, n) for n in ("stamp", "probe.json", "r.pcarbon"))
+        env = startup_env(tmp)
+        plain = [PY, script, stamp]
+
+        def tool(b):
+            return [PY, os.path.join(HERE, "_startup_probe.py"), probe, "run", "-q", "--sched", b, "-o", out,
+                    script, stamp]
+
+        for b in backends:  # warm the bytecode cache and the page cache
+            startup_once(tool(b), stamp, env, probe)
+        startup_once(plain, stamp, env)
+        for b in backends:
+            d_wall, d_start, d_rss, base = [], [], [], []
+            prof_kb, prog_kb = [], []
+            for _ in range(pairs):
+                pw, ps, _, prss = startup_once(plain, stamp, env)
+                tw, ts, tprof, tprog = startup_once(tool(b), stamp, env, probe)
+                d_wall.append(tw - pw)
+                d_start.append(ts - ps)
+                d_rss.append((tprof + tprog - prss) / 1024)
+                base.append(pw)
+                prof_kb.append(tprof)
+                prog_kb.append(tprog)
+            row = {"startup": b, "plain_wall_s": round(statistics.median(base), 3),
+                   "extra_wall_s": round(statistics.median(d_wall), 3),
+                   "extra_to_program_s": round(statistics.median(d_start), 3),
+                   "extra_rss_mb": round(statistics.median(d_rss), 1),
+                   "profiler_rss_mb": round(statistics.median(prof_kb) / 1024, 1),
+                   "program_rss_mb": round(statistics.median(prog_kb) / 1024, 1)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
 
 
 def report_time(fmt):
@@ -140,12 +211,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="one workload size smaller, 3 pairs")
+    ap.add_argument("--startup", action="store_true", help="only the start-up section (empty script, per backend)")
     a = ap.parse_args()
     pairs = 3 if a.quick else a.pairs
     cpu_scale, thr_scale = (["40"], ["40"]) if a.quick else (["130"], ["100"])  # about 4.4 s plain
     print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} python {sys.version.split()[0]} "
           f"cpus {os.cpu_count()}; median of {pairs} alternating pairs", flush=True)
-    fixed_cost(pairs)
+    startup(pairs)
+    if a.startup:
+        return
     bench("cpu_bound.py", cpu_scale, [997, 10000], pairs)
     bench("threaded.py", thr_scale, [997], pairs)
     for fmt in ("text", "json", "collapsed"):

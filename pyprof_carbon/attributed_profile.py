@@ -10,7 +10,7 @@ import dataclasses
 import math
 from typing import Dict, List, Tuple
 
-import numpy as np
+from ._lazy import numpy as np
 
 Frame = Tuple[int, int]  # (function index, line number)
 

@@ -10,7 +10,7 @@ its script and styles stay apart from the notebook's and nothing is fetched), sa
 
 Options: -o FILE, --var NAME, --no-html, -q (no text summary), --rate HZ, --meter NAME,
 --region CODE, --top N (text rows), --height PX (of the inline report), --sched BACKEND
-(default procfs: starting the ebpf backend compiles a BPF program, 1-2 s per cell).
+(default procfs: starting the ebpf backend loads and attaches BPF programs per cell).
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class CarbonMagics(Magics):
                 CarbonMagics._intensity = intensity_for()
             intensity = CarbonMagics._intensity
         options = {"intensity": intensity, "command": ["%%pyprof_carbon" if cell is not None else "%pyprof_carbon"],
-                   "sched": opts.get("sched") or "procfs"}  # starting ebpf compiles a BPF program: 1-2 s a cell
+                   "sched": opts.get("sched") or "procfs"}  # ebpf would load BPF programs per cell
         if "rate" in opts:
             options["rate"] = float(opts["rate"])
         if "meter" in opts:

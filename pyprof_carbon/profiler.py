@@ -18,7 +18,7 @@ import time
 import uuid
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
+from ._lazy import numpy as np
 
 from . import named_regions, process_stream
 from ._version import __version__

@@ -32,8 +32,8 @@ def pytest_addoption(parser):
     group.addoption("--energy-save", metavar="DIR", default=None,
                     help="keep one pyprof-carbon recording per measured test in DIR (implies --energy)")
     group.addoption("--energy-sched", default="procfs", choices=("auto", "ebpf", "perf", "procfs"),
-                    help="scheduler backend per test (default procfs: starting ebpf compiles a BPF program, "
-                         "1-2 s per test)")
+                    help="scheduler backend per test (default procfs: starting ebpf loads and attaches BPF "
+                         "programs for each test)")
 
 
 def pytest_configure(config):

@@ -18,7 +18,7 @@ import dataclasses
 import json
 from typing import Dict, List, Tuple
 
-import numpy as np
+from ._lazy import numpy as np
 
 from .errors import UserError
 from .meters.base import Domain, EnergySeries

@@ -5,7 +5,7 @@ import dataclasses
 import math
 from typing import List, Optional
 
-import numpy as np
+from .._lazy import numpy as np
 
 from ..errors import UserError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import List, Optional
 
-import numpy as np
+from .._lazy import numpy as np
 
 from . import tables
 from .base import CarbonError, IntensitySource

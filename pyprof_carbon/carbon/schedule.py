@@ -7,7 +7,7 @@ import math
 import os
 from typing import Optional
 
-import numpy as np
+from .._lazy import numpy as np
 
 from .base import CarbonError, IntensitySource
 

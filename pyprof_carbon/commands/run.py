@@ -75,7 +75,7 @@ def split_program(parser: argparse.ArgumentParser, argv: List[str]) -> Tuple[Lis
 
 
 def main(args) -> int:
-    # The program shares our stderr: no warning of ours or of our dependencies (bcc under -X dev,
+    # The program shares our stderr: no warning of ours or of our dependencies (under -X dev,
     # say) may land in it. The program's own warnings are its interpreter's, untouched.
     import warnings
     with warnings.catch_warnings():
@@ -125,9 +125,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     """Run the program once under the profiler; (its Popen-style status, the Profile or None).
     `output` None: nothing is written (a warm-up run)."""
     from .. import privileges
-    from ..output import write_outputs
     from ..profiler import Profiler
-    from ..render.text import summary
 
     prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
                     cadence_ms=args.cadence, policy=args.attribution or "share", baseline_s=args.baseline,
@@ -138,6 +136,10 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                          subprocesses=args.subprocesses)
     prof.follow(child.process.pid)
     status = runner.wait(child)
+    # what turns the run into files loads only now: numpy, attribution and the renderers would
+    # otherwise delay the program's start (benchmarks/overhead.py --startup measures it)
+    from ..output import write_outputs
+    from ..render.text import summary
     try:
         streams = runner.handed_over(child)
     except UserError:

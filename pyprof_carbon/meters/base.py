@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
+from .._lazy import numpy as np
 
 # Kinds of raw read the native collector knows (see csrc/collector.cpp, `SourceKind`).
 TEXT_U64 = "text_u64"        # pread(fd, 0) of a decimal integer: powercap energy_uj

@@ -29,7 +29,7 @@ import platform
 import re
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
+from .._lazy import numpy as np
 
 from .base import Domain, EnergySeries, Meter, Ticks
 

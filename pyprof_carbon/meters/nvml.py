@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
+from .._lazy import numpy as np
 
 from .base import Domain, EnergySeries, Meter, MeterUnavailable, Ticks
 

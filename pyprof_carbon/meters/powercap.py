@@ -25,7 +25,7 @@ import os
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
+from .._lazy import numpy as np
 
 from .base import (MISSING, TEXT_U64, CounterSource, Domain, EnergySeries, Meter, MeterUnavailable,
                    Ticks, read_source, unwrap_counter)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-import numpy as np
+from .._lazy import numpy as np
 
 from ..meters.base import CounterSource, MeterUnavailable, Ticks
 

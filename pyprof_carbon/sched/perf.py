@@ -11,7 +11,7 @@ makes switch intervals alone unreliable here). Needs root, CAP_PERFMON or perf_e
 """
 from __future__ import annotations
 
-import numpy as np
+from .._lazy import numpy as np
 
 from ..meters.base import (MISSING, PROCESS_CPU, PROFILER_CPU, SCHED_PERF_BUSY, SCHED_PERF_PROCESS,
                            CounterSource, Ticks, fill_missing)

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The `ebpf` scheduler backend (pyprof_carbon/sched/ebpf.py): bcc from Debian (python3-bpfcc, a
-# pure-Python package over libbcc.so) and kernel headers for bcc's compiler. This VM's kernel ships
+# tracefs for the `ebpf` and `perf` scheduler backends (tracepoint ids and formats), and bcc with
+# kernel headers. The ebpf backend no longer uses bcc (its programs are assembled bytecode loaded
+# with bpf(), pyprof_carbon/sched/bpf_asm.py); bcc stays only as a tool for checking tracepoints
+# by hand (docs/attribution.md, "Scheduler backends"). bcc is Debian's python3-bpfcc (a
+# pure-Python package over libbcc.so) and needs kernel headers for its compiler. This VM's kernel ships
 # none, so the distribution's headers are linked in as /lib/modules/$(uname -r)/{build,source}:
 # tracepoint programs only need the generic headers (their argument layout comes from tracefs).
 # Idempotent and quiet; needs root. Without it the backend says why and `--sched auto` falls back.

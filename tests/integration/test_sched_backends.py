@@ -116,13 +116,12 @@ def test_ebpf_says_why_without_root(monkeypatch):
     assert "root" in e.value.reason and "scripts/setup.sh" in e.value.fix
 
 
-def test_ebpf_says_why_without_bcc(monkeypatch):
-    from pyprof_carbon.sched import ebpf
-    monkeypatch.setattr(ebpf, "BCC_DIRS", ())
-    monkeypatch.setitem(__import__("sys").modules, "bcc", None)  # import bcc -> ImportError
+def test_ebpf_says_why_without_tracefs(monkeypatch):
+    from pyprof_carbon.sched import bpf_asm, ebpf
+    monkeypatch.setattr(bpf_asm, "TRACEFS", ("/nonexistent/tracing",))
     with pytest.raises(BackendUnavailable) as e:
-        ebpf.import_bcc()
-    assert "bcc is not installed" in e.value.reason and "setup.sh" in e.value.fix
+        ebpf.EbpfBackend().open()
+    assert "tracefs" in e.value.reason and "setup.sh" in e.value.fix
 
 
 def test_perf_probe_reason_is_empty_or_precise():
