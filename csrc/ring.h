@@ -75,12 +75,13 @@ class SampleRing {
     ++tail_;
   }
 
-  // Empty, as new. Only where no producer can run: a forked child before it arms any thread (a
-  // cell reserved by a parent's thread at fork time would otherwise stay uncommitted forever).
+  // Empty. Only where no producer can run: a forked child before it arms any thread (a cell
+  // reserved by a parent's thread at fork time would otherwise stay uncommitted forever). The
+  // parent's undrained cells are released as the consumer would release them: only those are
+  // written, since touching all of the ring (4 KiB a cell) would copy it page by page in the child.
   void reset() {
-    for (size_t i = 0; i <= mask_; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
-    head_.store(0, std::memory_order_release);
-    tail_ = 0;
+    uint64_t head = head_.load(std::memory_order_acquire);
+    for (; tail_ < head; ++tail_) cells_[tail_ & mask_].seq.store(tail_ + mask_ + 1, std::memory_order_relaxed);
   }
 
  private:

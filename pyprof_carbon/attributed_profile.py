@@ -177,7 +177,9 @@ class Profile:
         """Energy, CPU time and samples per process of the run (the recording's process table),
         in the order the processes started."""
         pid_of = {int(th["tid"]): int(th.get("pid", self.meta.get("pid", 0))) for th in self.meta.get("threads", [])}
-        pids = np.array([pid_of.get(int(t), int(self.meta.get("pid", 0))) for t in self.row_tid], dtype=np.int64)
+        # thread 0 holds the energy no sample covers (attribution.add_unsampled): in no process's row
+        pids = np.array([pid_of.get(int(t), int(self.meta.get("pid", 0))) if t else -1 for t in self.row_tid],
+                        dtype=np.int64)
         e = self.row_energy_total
         rows = []
         for p in self.meta.get("processes") or [{"pid": self.meta.get("pid", 0), "argv": self.meta.get("command", [])}]:

@@ -140,14 +140,8 @@ def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: 
         zeros = tuple(np.zeros(len(t)) for _ in (user_j, *also))
         return zeros if also else zeros[0]
     t = t.astype(np.float64)
-    span = np.maximum(t - t_prev, 1.0)
-    dens = q / span
-    times = np.concatenate((t_prev, t))
-    order = np.argsort(times)  # ties need no order: they add no area (diff of times is 0)
-    times = times[order]
-    density_after = np.cumsum(np.concatenate((dens, -dens))[order])
-    area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
-    cpu_in = np.diff(np.interp(T, times, area))  # CPU time of all samples' spans in each interval
+    dens = q / np.maximum(t - t_prev, 1.0)
+    cpu_in = cpu_per_interval(T, t, t_prev, q)
     has = cpu_in > 1.0  # under 1 ns of CPU is none: rounding of area differences is not CPU time
     out = []
     for values in (user_j, *also):
@@ -159,6 +153,31 @@ def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: 
         G = np.concatenate(([0.0], np.cumsum(price * np.diff(T))))  # integral of the price over time
         out.append(dens * (np.interp(t, T, G) - np.interp(t_prev, T, G)))
     return tuple(out) if also else out[0]
+
+
+def cpu_per_interval(T: np.ndarray, t: np.ndarray, t_prev: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """CPU time of all samples' spans in each interval [T_i, T_i+1) (each span's q spread evenly)."""
+    if len(t) == 0 or len(T) < 2:
+        return np.zeros(max(len(T) - 1, 0))
+    t = t.astype(np.float64)
+    dens = q / np.maximum(t - t_prev, 1.0)
+    times = np.concatenate((t_prev, t))
+    order = np.argsort(times)  # ties need no order: they add no area (diff of times is 0)
+    times = times[order]
+    density_after = np.cumsum(np.concatenate((dens, -dens))[order])
+    area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
+    return np.diff(np.interp(T, times, area))
+
+
+def sampled_fraction(T: np.ndarray, cpu_in: np.ndarray, user_cpu: np.ndarray) -> np.ndarray:
+    """Per interval: the part of the program's own CPU time (user_cpu: its processes' CPU time
+    less the profiler's) that samples cover, over a window of SMOOTHING_NS around the interval (a
+    span spreads its CPU time evenly, so single intervals under- and overshoot). The rest was
+    never sampled (a child interpreter's start-up before its sampler, a thread that could not be
+    sampled): its energy is shown as its own row, not handed to samples that did not spend it."""
+    sampled = windowed_diff(np.concatenate(([0.0], np.cumsum(cpu_in))), T, SMOOTHING_NS)
+    spent = windowed_diff(np.concatenate(([0.0], np.cumsum(user_cpu))), T, SMOOTHING_NS)
+    return np.clip(np.divide(sampled, spent, out=np.ones_like(spent), where=spent > 0), 0.0, 1.0)
 
 
 def home_interval(T: np.ndarray, t: np.ndarray, t_prev: np.ndarray) -> np.ndarray:
@@ -226,7 +245,8 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
     s, sched = rec.samples, rec.sched
     t = s["t_ns"].astype(np.int64)
     q = s["cpu_ns"].astype(np.float64)
-    if len(q) and q.sum() == 0:
+    cpu_measured = bool(len(q) and q.sum() > 0)
+    if len(q) and not cpu_measured:
         q = np.ones(len(q))  # no CPU time measured at all: weigh samples equally
     tid = s["tid"].astype(np.int64)
     has_gpu = any(d.kind == "gpu" for d in rec.domains)
@@ -243,6 +263,7 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
     per_sample: Dict[str, np.ndarray] = {}
     co2_per_sample = np.zeros(len(t))
     measured, unattributed, timeline = {}, {}, {}
+    unsampled, unsampled_co2 = {}, {}  # domain -> (per-interval J, T), per-interval g
     profiler_j = 0.0
     sched_t = sched.t_ns.astype(np.float64)
     counted = set(total_domains([d.name for d in rec.domains]))
@@ -276,8 +297,14 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         else:
             prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
         user = A - prof
+        if device_share is None and d.kind != "gpu" and not d.cpus and cpu_measured:  # CPU time no sample covers
+            f = sampled_fraction(T, cpu_per_interval(T, tf, t_prev, weight), np.maximum(dC - dP, 0.0))
+            unsampled[d.name] = (user * (1.0 - f), T)
+            user = user * f
         # CO2 is priced per interval, at the intensity in force then (docs/attribution.md; carbon.co2_g)
         user_co2 = carbon.co2_g(user, unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)
+        if d.name in unsampled:
+            unsampled_co2[d.name] = carbon.co2_g(unsampled[d.name][0], unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)
         if cls is not None and d.measured and len(t):  # an estimate has no per-function power to find
             weight = weight * power_weights(user, T, tf, t_prev, weight, cls)
         e_s, c_s = spread_to_samples(user, T, t, t_prev, weight, user_co2)
@@ -286,7 +313,8 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
         if d.name in counted:  # a domain inside another is shown, not added (no joule counted twice)
             co2_per_sample += c_s
             profiler_j += float(prof.sum())
-        unattributed[d.name] = float(dE.sum() - e_s.sum() - prof.sum())
+        unattributed[d.name] = float(dE.sum() - e_s.sum() - prof.sum()
+                                     - (unsampled[d.name][0].sum() if d.name in unsampled else 0.0))
         timeline[d.name] = power_timeline(T, es.energy_j, mono0)
 
     spans = rec.meta.get("regions", [])
@@ -299,6 +327,8 @@ def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float 
                             + (f" (it has: {', '.join(names)})" if names else " (it has none)"))
         keep = in_spans(t, [(r["start_ns"], r["end_ns"]) for r in spans if r["name"] == region_filter])
     profile = aggregate(rec, t, per_sample, co2_per_sample, nbins, keep)
+    if region_filter is None:
+        add_unsampled(profile, unsampled, unsampled_co2, counted, mono0)
     profile.meta["region_table"] = region_rows
     if region_filter is not None:
         profile.meta["region_filter"] = region_filter
@@ -449,3 +479,39 @@ def process_roots(rec: Recording, s: dict):
     stacks = [((root_of[int(k) // (len(rec.stacks) + 1)], 0),) + tuple(rec.stacks[int(k) % (len(rec.stacks) + 1)])
               for k in pairs]
     return functions, stacks, inv.astype(np.int64)
+
+
+NOT_SAMPLED = FunctionInfo("[not sampled]", "[not sampled]", "", 0)
+
+
+def add_unsampled(profile: Profile, unsampled: Dict[str, tuple], co2: Dict[str, np.ndarray], counted,
+                  t0_ns: float) -> None:
+    """The energy of the program's CPU time that no sample covers, as one row per time bin of a
+    `[not sampled]` stack (thread 0): counted in the program's total, on no function's stack."""
+    if not unsampled or not any(float(v.sum()) > 0 for v, _ in unsampled.values()):
+        return
+    edges_ns = t0_ns + profile.bin_edges_s * 1e9
+    nb = len(edges_ns) - 1
+    per_bin = {}
+    co2_bins = np.zeros(nb)
+    for d, (values, T) in unsampled.items():
+        b = np.clip(np.searchsorted(edges_ns, (T[:-1] + T[1:]) / 2, side="right") - 1, 0, nb - 1)
+        per_bin[d] = np.bincount(b, weights=values, minlength=nb)
+        if d in counted:
+            co2_bins += np.bincount(b, weights=co2[d], minlength=nb)
+    functions = list(profile.functions)
+    if NOT_SAMPLED not in functions:
+        functions.append(NOT_SAMPLED)
+    profile.functions = functions
+    profile.stacks = list(profile.stacks) + [((functions.index(NOT_SAMPLED), 0),)]
+    sid = len(profile.stacks) - 1
+    bins = np.arange(nb)
+    profile.row_stack = np.concatenate((profile.row_stack, np.full(nb, sid, np.int32)))
+    profile.row_tid = np.concatenate((profile.row_tid, np.zeros(nb, profile.row_tid.dtype)))
+    profile.row_bin = np.concatenate((profile.row_bin, bins.astype(np.int32)))
+    for d in profile.row_energy_j:
+        profile.row_energy_j[d] = np.concatenate((profile.row_energy_j[d], per_bin.get(d, np.zeros(nb))))
+    profile.row_co2_g = np.concatenate((profile.row_co2_g, co2_bins))
+    profile.row_cpu_ns = np.concatenate((profile.row_cpu_ns, np.zeros(nb, np.int64)))
+    profile.row_samples = np.concatenate((profile.row_samples, np.zeros(nb, np.int64)))
+    profile.thread_names.setdefault(0, "(CPU time no sample covers)")

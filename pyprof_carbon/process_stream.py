@@ -11,7 +11,7 @@ interpreter, where nothing but builtins may be imported). In order:
 
     {"process": {pid, ppid, argv, how, start_unix_s, python}}   how: first | exec | fork
     {"engine": "perf"}                                          once sampling runs
-    {"results": RAW, "thread_names": {tid: name}}               every 200 ms
+    {"results": RAW, "thread_names": {tid: name}}               every 50 ms
     {"results": RAW, "thread_names": ..., "regions": [...], "end": True}   at the process's exit
     {"error": "why sampling could not start", "end": True}      instead of the above
 

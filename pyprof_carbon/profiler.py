@@ -207,7 +207,8 @@ class Profiler:
             domains += m.domains()
             energy.update(m.energy(ticks, timeline))
         processes = [(s, decode_raw_results(process_stream.joined(s.parts))) for s in streams if s.parts]
-        timeline = with_children_cpu(timeline, [raw for _, raw in processes[1:]])
+        timeline = with_children_cpu(timeline, [raw for _, raw in processes[1:]],
+                                     process_too=not self.sched.counts_descendants)
         functions, stacks, samples = merge_processes(processes)
         stats = {k: sum(int(raw["stats"][k]) for _, raw in processes)
                  for k in ("lost", "unreadable", "lost_cpu_ns", "handler_ns", "collector_cpu_ns")}
@@ -245,7 +246,7 @@ class Profiler:
         }
         if not first.complete:
             meta["cut_short"] = ("the program ended without its exit work (os._exit or a signal that cannot be "
-                                 "caught): its last moments, up to 0.2 s, are missing")
+                                 "caught): its last moments, up to 50 ms, are missing")
         if self.intensity is not None:
             meta["intensity"] = self.intensity.to_meta()
         return Recording(meta, functions, stacks, samples, domains, energy, timeline)
@@ -260,10 +261,12 @@ def process_entry(s: ProcessStream, raw: dict) -> dict:
             "samples": int(len(raw["t_ns"]))}
 
 
-def with_children_cpu(timeline, children: Sequence[dict]):
+def with_children_cpu(timeline, children: Sequence[dict], process_too: bool = True):
     """The run's CPU time is its whole process tree's: each child process measured its own CPU
     clock (and its profiler's) at its ticks, on the same monotonic clock; they are added at the
-    first process's ticks (zero before a child's first tick, its last value after its end)."""
+    first process's ticks (zero before a child's first tick, its last value after its end).
+    `process_too` False: the backend counted the tree's CPU time itself; only the profiler's
+    part is added."""
     if not children or not len(timeline.t_ns):
         return timeline
     t = timeline.t_ns.astype(np.float64)
@@ -273,7 +276,7 @@ def with_children_cpu(timeline, children: Sequence[dict]):
         if not len(ct):
             continue
         cols = raw["tick_raw"].astype(np.float64)
-        for total, col in ((proc, 0), (prof, 1)):
+        for total, col in ((proc, 0), (prof, 1)) if process_too else ((prof, 1),):
             total += np.interp(t, ct, cols[:, col], left=0.0, right=float(cols[-1, col]))
     return dataclasses.replace(timeline, process_cpu_ns=proc.astype(np.int64), profiler_cpu_ns=prof.astype(np.int64))
 

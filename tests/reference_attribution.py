@@ -29,7 +29,12 @@ Per energy domain, meter interval i = [T_i, T_i+1) carries dE_i:
      len(cpus) for ncpu.
      A domain whose series carries the process's share of the device (NVML): A = base * share at
      the interval's end reading (base: dE, or dE minus the baseline for `dynamic`), no profiler part.
-  3. unattributed = sum dE - sum of sample energy - sum of the profiler's part.
+     Before that, the part of U that samples cannot cover is set apart as "not sampled": with
+     raw_i the CPU time of the samples' windows in interval i (before power weighting) and
+     spent_i = C - P over the plain interval, f_i = min(1, sum raw / sum spent) over the intervals
+     within SMOOTHING_NS / 2 of i (1 when nothing was spent; CPU domains only, not per-core ones);
+     samples share U_i * f_i, and U_i * (1 - f_i) is not sampled.
+  3. unattributed = sum dE - sum of sample energy - the profiler's part - the not-sampled part.
 """
 from __future__ import annotations
 
@@ -116,12 +121,14 @@ def windows_wall(samples) -> List[Tuple[float, float, float]]:
 
 
 def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str = "power"):
-    """-> (per-sample joules per domain, measured, unattributed, profiler joules)."""
+    """-> (per-sample joules per domain, measured, unattributed, profiler joules, joules of the
+    program's CPU time no sample covers, per domain)."""
     baseline_w = baseline_w if baseline_w is not None else rec.meta.get("baseline_w", {})
     s = rec.samples
     t = [float(x) for x in s["t_ns"]]
     q = [float(x) for x in s["cpu_ns"]]
-    if q and sum(q) == 0:
+    cpu_measured = sum(q) > 0
+    if q and not cpu_measured:
         q = [1.0] * len(q)
     tid = [int(x) for x in s["tid"]]
     cls = [int(k) for k in s["stack"]]
@@ -133,6 +140,7 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
     measured: Dict[str, float] = {}
     unattributed: Dict[str, float] = {}
     profiler_j = 0.0
+    not_sampled: Dict[str, float] = {}
     names = {d.name for d in rec.domains}
     counted = {n for n in names if not (n in ("core", "uncore") or n.startswith("core:")) or "package" not in names}
     counted -= {"psys"} if names & {"package", "dram"} else set()
@@ -169,7 +177,7 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
             ncpu = len(d.cpus)
             wins = [(a, b, qq if o else 0.0) for (a, b, qq), o in zip(wins, on)]
         user = [0.0] * n
-        prof_total = 0.0
+        prof_total = unsampled_total = 0.0
         for i in range(n):
             dE = E[i + 1] - E[i]
             dt = T[i + 1] - T[i]
@@ -199,6 +207,20 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
             prof = A * min(1.0, max(0.0, p_plain / c_plain)) if c_plain > 0 else 0.0
             prof_total += prof
             user[i] = A - prof
+        if es.share is None and d.kind != "gpu" and not d.cpus and wins and cpu_measured:
+            # the part of the program's CPU time (less the profiler's) that the samples' windows
+            # cover, over intervals widened by SMOOTHING_NS; the rest of U is "not sampled"
+            raw_in = [sum(qq / max(b - a, 1.0) * overlap(a, b, T[i], T[i + 1]) for a, b, qq in wins) for i in range(n)]
+            spent = [max(0.0, (cum["process_cpu_ns"][i + 1] - cum["process_cpu_ns"][i])
+                         - (cum["profiler_cpu_ns"][i + 1] - cum["profiler_cpu_ns"][i])) for i in range(n)]
+            for i in range(n):
+                lo_t, hi_t = T[i] - SMOOTHING_NS // 2, T[i + 1] + SMOOTHING_NS // 2
+                lo = min(bisect.bisect_left(T, lo_t), len(T) - 1)
+                hi = min(max(bisect.bisect_right(T, hi_t) - 1, 0), len(T) - 1)
+                cov, sp = sum(raw_in[lo:hi]), sum(spent[lo:hi])
+                f = min(1.0, max(0.0, cov / sp)) if sp > 0 else 1.0
+                unsampled_total += user[i] * (1.0 - f)
+                user[i] *= f
         if split == "power" and d.measured and wins:
             m = power_weights(user, T, wins, cls)
             wins = [(a, b, qq * mk) for (a, b, qq), mk in zip(wins, m)]
@@ -224,5 +246,6 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
         measured[d.name] = total
         if d.name in counted:  # core/uncore/core:N lie inside package: their cost is in package's
             profiler_j += prof_total
-        unattributed[d.name] = total - sum(energy) - prof_total
-    return per_sample, measured, unattributed, profiler_j
+        unattributed[d.name] = total - sum(energy) - prof_total - unsampled_total
+        not_sampled[d.name] = unsampled_total
+    return per_sample, measured, unattributed, profiler_j, not_sampled

@@ -33,6 +33,9 @@ class SchedBackend:
     """Base class of the scheduler accounting backends (procfs, perf, ebpf)."""
 
     name = "sched"
+    # Whether process_cpu_ns counts the followed process's descendants too (eBPF follows forks);
+    # otherwise the children's own clocks are added (profiler.with_children_cpu).
+    counts_descendants = False
 
     def open(self) -> None:
         """Raise BackendUnavailable(reason, fix) when this backend cannot work here."""

@@ -203,6 +203,7 @@ def max_cpu_index() -> int:
 
 class EbpfBackend(SchedBackend):
     name = "ebpf"
+    counts_descendants = True
 
     def __init__(self):
         self.maps = {}

@@ -64,7 +64,7 @@ def per_stack_thread(rec, values):
 
 def check_against_reference(rec, policy, split="power"):
     prof = attribute(rec, policy=policy, split=split)
-    ref, measured, unattributed, profiler_j = attribute_reference(rec, policy, split=split)
+    ref, measured, unattributed, profiler_j, not_sampled = attribute_reference(rec, policy, split=split)
     scale = max(measured.values()) or 1.0
     for d in measured:
         assert prof.measured_j[d] == pytest.approx(measured[d], rel=1e-9, abs=1e-12)
@@ -74,6 +74,9 @@ def check_against_reference(rec, policy, split="power"):
         for r in range(len(prof.row_stack)):
             key = (int(prof.row_stack[r]), int(prof.row_tid[r]))
             got[key] = got.get(key, 0.0) + float(prof.row_energy_j[d][r])
+        unsampled_rows = [s for s, st in enumerate(prof.stacks) if prof.functions[st[-1][0]].name == "[not sampled]"]
+        got_unsampled = sum(got.pop(k) for k in list(got) if k[0] in unsampled_rows)
+        assert got_unsampled == pytest.approx(not_sampled.get(d, 0.0), rel=1e-6, abs=1e-9 * scale), d
         for key in set(want) | set(got):
             assert got.get(key, 0.0) == pytest.approx(want.get(key, 0.0), rel=1e-6, abs=1e-9 * scale), (d, key)
     assert prof.profiler_cost["energy_j"] == pytest.approx(profiler_j, rel=1e-6, abs=1e-9 * scale)
@@ -96,15 +99,15 @@ def test_no_cpu_time_measured_weighs_samples_equally(policy):
 def test_reference_is_not_trivially_equal():
     """The comparison has teeth: a different policy gives different numbers on the same recording."""
     rec = random_recording(3, "perf", 200, 30, False)
-    a, _, _, _ = attribute_reference(rec, "share")
-    b, _, _, _ = attribute_reference(rec, "dynamic")
+    a, *_ = attribute_reference(rec, "share")
+    b, *_ = attribute_reference(rec, "dynamic")
     assert sum(a["package"]) > 0 and abs(sum(a["package"]) - sum(b["package"])) > 1e-6
 
 
 def test_power_split_differs_from_cpu_split():
     """The two splits are compared separately above; they do give different answers."""
     rec = random_recording(3, "perf", 200, 30, False)
-    a, _, _, _ = attribute_reference(rec, "share", split="power")
-    b, _, _, _ = attribute_reference(rec, "share", split="cpu")
+    a, *_ = attribute_reference(rec, "share", split="power")
+    b, *_ = attribute_reference(rec, "share", split="cpu")
     assert sum(a["package"]) == pytest.approx(sum(b["package"]), rel=1e-9)  # same energy handed out
     assert max(abs(x - y) for x, y in zip(a["package"], b["package"])) > 1e-6  # handed differently

@@ -8,7 +8,7 @@ import pytest
 
 from pyprof_carbon import recording_check
 from pyprof_carbon.errors import UserError
-from pyprof_carbon.recording import load
+from pyprof_carbon.recording import VERSION, load
 from recording_mutations import (assert_ok_or_invalid, cli, json_member, load_npy, make_real_recording,
                                  members, npy, npy_header_claiming, read_json_member, write_members,
                                  zip_bomb)
@@ -124,7 +124,7 @@ def test_format_version_not_a_whole_number(tmp_path, good, version):
 
 
 def test_newer_format_version_says_upgrade(tmp_path, good):
-    p = mutated(tmp_path, good, meta__json=patched_meta(good, format_version=2))
+    p = mutated(tmp_path, good, meta__json=patched_meta(good, format_version=VERSION + 1))
     assert "newer pyprof-carbon" in refused(p, good)
 
 
