@@ -84,10 +84,10 @@ def big_recording(path, n=1_000_000):
     """A synthetic recording of n samples over 200 distinct stacks and 4 threads."""
     sys.path.insert(0, ROOT)
     import numpy as np
-    from pyprof_carbon.meters.base import Domain, EnergySeries
-    from pyprof_carbon.attributed_profile import FunctionInfo
+    from pyprof_carbon.recording import Domain, EnergySeries
+    from pyprof_carbon.recording import FunctionInfo
     from pyprof_carbon.recording import Recording
-    from pyprof_carbon.sched.base import SchedTimeline
+    from pyprof_carbon.recording import SchedTimeline
 
     rng = np.random.default_rng(1)
     funcs = [FunctionInfo(f"f{i}", f"mod.f{i}", f"/src/mod{i % 7}.py", 10 * i) for i in range(60)]

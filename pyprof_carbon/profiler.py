@@ -22,9 +22,9 @@ import numpy as np
 from . import named_regions
 from ._version import __version__
 from .errors import UserError
-from .meters.base import Meter, Ticks
-from .attributed_profile import FunctionInfo
-from .recording import Recording
+from .counters import SOURCE_KINDS, Ticks
+from .meters.base import Meter
+from .recording import FunctionInfo, Recording
 
 DEFAULT_RATE = 997.0
 ENGINES = ("auto", "perf", "timer", "wall")
@@ -78,7 +78,6 @@ class Profiler:
         self.sched = choose_sched(self.sched_name)
         self.meters, self.meter_notes = choose_meters(self.meter_names, cpu_watts=self.cpu_watts, tdp=self.tdp)
         sources, self._columns = [], {}
-        from .meters.base import SOURCE_KINDS
         for owner in [self.sched, *self.meters]:
             srcs = list(owner.sources())
             self._columns[owner.name] = slice(len(sources), len(sources) + len(srcs))

@@ -25,9 +25,10 @@ import warnings
 
 import numpy as np
 
-from ..meters.base import BPF_LOOKUP, PROCESS_CPU, PROFILER_CPU, CounterSource, Ticks, fill_missing
-from .base import BackendUnavailable, SchedBackend, SchedTimeline
-from .procfs import online_cpus
+from ..counters import BPF_LOOKUP, PROCESS_CPU, PROFILER_CPU, CounterSource, Ticks, fill_missing
+from ..errors import Unavailable
+from ..recording import SchedTimeline
+from .base import SchedBackend, online_cpus
 
 FIX = "run scripts/setup.sh as root (installs bpfcc-tools, python3-bpfcc and kernel headers)"
 BCC_DIRS = ("/usr/lib/python3/dist-packages", *sorted(glob.glob("/usr/lib/python3*/site-packages")))
@@ -108,7 +109,7 @@ def _import_bcc():
         import bcc
         return bcc
     except Exception as e:  # ImportError, or OSError when libbcc.so is missing
-        raise BackendUnavailable(f"bcc is not installed ({type(e).__name__}: {e})", FIX) from None
+        raise Unavailable(f"bcc is not installed ({type(e).__name__}: {e})", FIX) from None
     finally:
         for d in added:  # only `bcc` was wanted from there, not the rest of the system's packages
             if d in sys.path:
@@ -133,14 +134,14 @@ class EbpfBackend(SchedBackend):
 
     def open(self) -> None:
         if os.geteuid() != 0:
-            raise BackendUnavailable("loading eBPF programs needs root (CAP_BPF + CAP_PERFMON); not root", FIX)
+            raise Unavailable("loading eBPF programs needs root (CAP_BPF + CAP_PERFMON); not root", FIX)
         release = os.uname().release
         build = f"/lib/modules/{release}/build"
         if not os.path.exists(os.path.join(build, "include")) and not os.path.exists("/sys/kernel/kheaders.ko"):
-            raise BackendUnavailable(f"no kernel headers for {release} ({build} is missing) and no kheaders module", FIX)
+            raise Unavailable(f"no kernel headers for {release} ({build} is missing) and no kheaders module", FIX)
         if not any(os.path.exists(f"{r}/events/sched/sched_switch/id")
                    for r in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")):
-            raise BackendUnavailable("tracefs is not mounted (no events/sched/sched_switch under /sys/kernel/tracing "
+            raise Unavailable("tracefs is not mounted (no events/sched/sched_switch under /sys/kernel/tracing "
                                      "or /sys/kernel/debug/tracing)", FIX)
         bcc = import_bcc()
         ncpu_max = max_cpu_index() + 1
@@ -156,7 +157,7 @@ class EbpfBackend(SchedBackend):
                 os.close(saved)
                 os.close(devnull)
         except Exception as e:
-            raise BackendUnavailable(f"the bcc program did not compile or load: {e}", FIX) from None
+            raise Unavailable(f"the bcc program did not compile or load: {e}", FIX) from None
         self._start_cpu_intervals()
 
     def follow(self, pid: int) -> None:

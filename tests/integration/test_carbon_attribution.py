@@ -13,10 +13,10 @@ import pytest
 
 from pyprof_carbon import carbon
 from pyprof_carbon.attribution import attribute
-from pyprof_carbon.meters.base import Domain, EnergySeries
-from pyprof_carbon.attributed_profile import FunctionInfo
+from pyprof_carbon.recording import Domain, EnergySeries
+from pyprof_carbon.recording import FunctionInfo
 from pyprof_carbon.recording import Recording
-from pyprof_carbon.sched.base import SchedTimeline
+from pyprof_carbon.recording import SchedTimeline
 
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc).timestamp()
 HOUR_KWH = 0.1  # 100 W for 3600 s
