@@ -21,6 +21,7 @@ import numpy as np
 
 from . import named_regions
 from ._version import __version__
+from .attribution import DEFAULT_POLICY, DEFAULT_SPLIT
 from .errors import UserError
 from .counters import SOURCE_KINDS, Ticks
 from .meters.base import Meter
@@ -45,7 +46,7 @@ def _native():
 class Profiler:
     def __init__(self, rate: float = DEFAULT_RATE, engine: str = "auto",
                  meters: Sequence[str] = ("auto",), sched: str = "auto",
-                 cadence_ms: Optional[float] = None, policy: str = "share",
+                 cadence_ms: Optional[float] = None, policy: str = DEFAULT_POLICY, split: str = DEFAULT_SPLIT,
                  baseline_s: float = 0.5, cpu_watts: Optional[float] = None,
                  tdp: Optional[float] = None, command: Optional[List[str]] = None,
                  intensity=None):
@@ -53,7 +54,7 @@ class Profiler:
             raise UserError(f"--rate must be between 1 and 100000 Hz, not {rate:g}")
         if engine not in ENGINES:
             raise UserError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        self.rate, self.engine, self.policy = rate, engine, policy
+        self.rate, self.engine, self.policy, self.split = rate, engine, policy, split
         self.meter_names, self.sched_name = list(meters), sched
         self.cadence_ms, self.baseline_s = cadence_ms, baseline_s
         self.cpu_watts, self.tdp = cpu_watts, tdp
@@ -180,6 +181,8 @@ class Profiler:
             if raw is None:
                 return None
             rec = self._recording(decode_raw_results(raw))
+            # the run's attribution settings travel with it: whoever attributes it reads them there
+            rec.meta.update(attribution=self.policy, split=self.split)
             if exit_status is not None:
                 rec.meta["exit_status"] = exit_status
             return rec
@@ -328,8 +331,8 @@ class profile(contextlib.ContextDecorator):
         self.recording = self.profile = None
 
     def __enter__(self):
-        from .commands.options import intensity_for
-        self._profiler = Profiler(intensity=intensity_for(region=self.region), **self.options)
+        from .carbon import intensity
+        self._profiler = Profiler(intensity=intensity(region=self.region), **self.options)
         self._profiler.start()
         return self
 

@@ -76,8 +76,8 @@ class EnergyPlugin:
         from .profiler import Profiler
         try:
             if self._intensity is None:
-                from .commands.options import intensity_for
-                self._intensity = intensity_for()
+                from .carbon import intensity
+                self._intensity = intensity()
             prof = Profiler(intensity=self._intensity, command=["pytest", item.nodeid], sched=self.sched)
             prof.start()
             return prof

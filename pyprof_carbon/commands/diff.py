@@ -14,6 +14,7 @@ import sys
 from typing import List
 
 from ..errors import UserError
+from .options import add_carbon_options, carbon_overridden, intensity_from_args
 
 FORMATS = ("text", "json", "collapsed", "html", "svg")
 
@@ -50,13 +51,7 @@ def register(sub) -> None:
     p.add_argument("--region-filter", metavar="NAME",
                    help="compare only what ran inside the named region (pyprof_carbon.region(NAME)) on both sides")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    try:
-        from .. import carbon
-        add = getattr(carbon, "add_arguments", None)
-    except ImportError:  # pragma: no cover - carbon is part of the package
-        add = None
-    if add:
-        add(p)
+    add_carbon_options(p)
     p.set_defaults(func=main, pue=None)
 
 
@@ -118,22 +113,20 @@ def load_profiles(before: List[str], after: List[str], args):
     """Attribute every recording with one policy: `dynamic` when any meter measures (the baseline
     power, the same whatever the code does, is left out: less noise between runs), else the
     recorded one (the model meter is compared on CPU time anyway)."""
-    from .. import carbon
     from ..attribution import attribute
     from ..recording import load
-    from .report import carbon_overridden
 
     recs = [[load(p) for p in paths] for paths in (before, after)]
     measured = any(d.measured for side in recs for r in side for d in r.domains)
-    intensity = carbon.from_args(args) if carbon_overridden(args) else None
+    intensity = intensity_from_args(args) if carbon_overridden(args) else None
     out = []
     for side in recs:
         profiles = []
         for rec in side:
-            policy = args.attribution or ("dynamic" if measured else rec.meta.get("attribution") or "share")
+            policy = args.attribution or ("dynamic" if measured else None)
             pue = args.pue if args.pue is not None else rec.meta.get("pue") or 1.0
             profiles.append(attribute(rec, policy=policy, intensity=intensity, pue=pue,
-                                      compare=getattr(args, "compare", None), split=rec.meta.get("split") or "power",
+                                      compare=getattr(args, "compare", None),
                                       region_filter=getattr(args, "region_filter", None)))
         out.append(profiles)
     return out[0], out[1]

@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 from .. import runner
 from ..errors import UserError
 from ..safe_write import check_output_path
-from .options import add_report_options, bounded_int, finite_float
+from .options import add_report_options, bounded_int, finite_float, intensity_from_args
 
 MAX_RUNS = 10_000  # --repeat and --warmup
 
@@ -81,12 +81,10 @@ def main(args) -> int:
 
 
 def _main(args) -> int:
-    from .. import carbon
-
     module, script, script_args = _program(args.program)
     runner.check_target(script, module)
     name = module or os.path.splitext(os.path.basename(script))[0]
-    intensity = carbon.from_args(args)
+    intensity = intensity_from_args(args)
     command = ["-m", module, *script_args] if module else [script, *script_args]
     if args.repeat == 1 and args.warmup == 0:
         output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
@@ -122,12 +120,14 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     """Run the program once under the profiler; (its Popen-style status, the Profile or None).
     `output` None: nothing is written (a warm-up run)."""
     from .. import privileges
+    from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT
     from ..output import write_outputs
     from ..profiler import Profiler
     from ..render.text import summary
 
     prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
-                    cadence_ms=args.cadence, policy=args.attribution or "share", baseline_s=args.baseline,
+                    cadence_ms=args.cadence, policy=args.attribution or DEFAULT_POLICY,
+                    split=args.split or DEFAULT_SPLIT, baseline_s=args.baseline,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
     prof.open()
     child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
@@ -149,8 +149,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     rec.meta["privileges"] = dropped
     formats = (args.formats or []) if output else []
     profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
-                                     policy=args.attribution or "share", compare=args.compare,
-                                     split=args.split or "power", options=vars(args))
+                                     compare=args.compare, options=vars(args))
     if not quiet:
         sys.stderr.write(summary(profile, vars(args), written, stream=sys.stderr))
     return status, profile
