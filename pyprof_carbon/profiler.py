@@ -26,9 +26,8 @@ from .errors import UserError
 from .counters import SOURCE_KINDS, Ticks
 from .meters.base import Meter
 from .recording import FunctionInfo, Recording
+from .sampling import DEFAULT_RATE, ENGINES
 
-DEFAULT_RATE = 997.0
-ENGINES = ("auto", "perf", "timer", "wall")
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0)
 TRUNCATED = FunctionInfo("[truncated]", "[truncated]", "", 0)

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import List
 
+from ..attribution import POLICIES
 from ..errors import UserError
 from .options import add_carbon_options, carbon_overridden, intensity_from_args
 
@@ -46,7 +47,7 @@ def register(sub) -> None:
     p.add_argument("--metric", choices=("auto", "energy", "cpu"), default="auto",
                    help="what is compared: energy (attributed joules) or cpu (CPU-time-proportional joules); "
                         "auto: cpu when every meter is the model estimate, else energy (docs/diff.md)")
-    p.add_argument("--attribution", choices=("share", "active", "dynamic"), default=None,
+    p.add_argument("--attribution", choices=POLICIES, default=None,
                    help="attribution policy (default: dynamic when a meter measures, else as recorded)")
     p.add_argument("--region-filter", metavar="NAME",
                    help="compare only what ran inside the named region (pyprof_carbon.region(NAME)) on both sides")

@@ -6,6 +6,7 @@ import math
 import os
 from typing import List, Mapping, Optional
 
+from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT, POLICIES, SPLITS
 from ..render import ALIASES, FORMATS
 
 FORMAT_CHOICES = sorted(FORMATS) + sorted(ALIASES)
@@ -15,11 +16,13 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
     """Rendering and carbon options, shared by `run` and `report`."""
     p.add_argument("--format", dest="formats", action="append", choices=FORMAT_CHOICES, metavar="FORMAT",
                    help=f"output format, repeatable: {', '.join(FORMAT_CHOICES)}")
-    p.add_argument("--attribution", choices=("share", "active", "dynamic"), default=None,
-                   help="how machine energy is handed to the process (default: share; see docs/attribution.md)")
-    p.add_argument("--split", choices=("power", "cpu"), default=None,
+    p.add_argument("--attribution", choices=POLICIES, default=None,
+                   help=f"how machine energy is handed to the process (default: the run's, else {DEFAULT_POLICY}; "
+                        "see docs/attribution.md)")
+    p.add_argument("--split", choices=SPLITS, default=None,
                    help="inside a meter interval, weigh samples by their function's estimated power "
-                        "(default, measured domains) or by CPU time alone (docs/attribution.md)")
+                        f"(power) or by CPU time alone (cpu); default: the run's, else {DEFAULT_SPLIT} "
+                        "(docs/attribution.md)")
     p.add_argument("--lines", action="store_true", help="text: add the hottest source lines")
     p.add_argument("--top", type=bounded_int(0, 1_000_000), default=15, help="text: rows in the top-functions table")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")

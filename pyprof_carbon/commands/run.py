@@ -12,8 +12,11 @@ import sys
 from typing import List, Optional, Tuple
 
 from .. import runner
+from ..meters.select import METERS
+from ..sched import BACKENDS
 from ..errors import UserError
 from ..safe_write import check_output_path
+from ..sampling import DEFAULT_RATE, ENGINES
 from .options import add_report_options, bounded_int, finite_float, intensity_from_args
 
 MAX_RUNS = 10_000  # --repeat and --warmup
@@ -26,14 +29,15 @@ def register(sub) -> None:
                                    "Everything after the script or -m MODULE goes to the program.")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="recording file (default: pyprof-carbon-<name>.pcarbon); other formats are written beside it")
-    p.add_argument("--rate", type=finite_float(1.0, 20_000.0), default=997.0, help="samples per CPU-second (default 997)")
-    p.add_argument("--engine", choices=("auto", "perf", "timer", "wall"), default="auto",
+    p.add_argument("--rate", type=finite_float(1.0, 20_000.0), default=DEFAULT_RATE,
+                   help=f"samples per CPU-second (default {DEFAULT_RATE:g})")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="sampling timers: perf task-clock events (precise), POSIX CPU timers (tick-bound), "
                         "or wall-clock timers that also sample waiting threads (GPU work)")
     p.add_argument("--meter", dest="meters", action="append", metavar="METER",
-                   choices=("auto", "rapl-powercap", "rapl-msr", "rapl-perf", "nvml", "model"),
-                   help="energy meter, repeatable: auto, rapl-powercap, rapl-msr, rapl-perf, nvml, model")
-    p.add_argument("--sched", default="auto", choices=("auto", "ebpf", "perf", "procfs"),
+                   choices=("auto", *METERS),
+                   help=f"energy meter, repeatable: {', '.join(('auto', *METERS))}")
+    p.add_argument("--sched", default="auto", choices=("auto", *BACKENDS),
                    help="scheduler accounting backend")
     p.add_argument("--cadence", type=finite_float(0.1, 3_600_000.0), default=None, metavar="MS",
                    help="meter reading interval in ms (default 10, or the meter's own)")
