@@ -126,7 +126,7 @@ class EnergyPlugin:
     def pytest_terminal_summary(self, terminalreporter):
         if not self.enabled or not self.results:
             return
-        from .render.format import fmt_num
+        from .render.tree import fmt_num
         tr = terminalreporter
         rows = sorted(self.results, key=lambda r: -r["energy_j"])
         shown = rows if self.top <= 0 else rows[:self.top]

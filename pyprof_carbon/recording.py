@@ -155,7 +155,7 @@ def load(path: str) -> Recording:
 def invalid_message(path: str, what: str) -> str:
     """The one line every command prints for a file it cannot trust (names quoted from the file
     may hold control characters: shown escaped, so it stays one line)."""
-    from .render.text import visible
+    from .printable import visible
     return f"{path} is not a valid pyprof-carbon recording: {visible(what)}"
 
 

@@ -140,8 +140,9 @@ def short_path(path: str, width: int = 40) -> str:
 
 
 def text_report(cmp: dict, top: int, style=None) -> str:
-    from ..render.format import fmt_num
-    from ..render.text import Style, table, visible  # names from recordings: no control character reaches the terminal
+    from ..render.tree import fmt_num
+    from ..printable import visible
+    from ..render.text import Style, table  # names from recordings: no control character reaches the terminal
     style = style or Style(False)
     tot, level = cmp["total"], f"{100 * cmp['confidence']:g}%"
     na, nb = cmp["runs"]
@@ -196,6 +197,7 @@ def gate(cmp: dict, limit: float):
 
 def main(args) -> int:
     from .. import diff
+    from ..render import diff as diff_render
 
     limit = parse_gate(args.fail_if_increase)
     confidence = parse_confidence(args.confidence)
@@ -205,14 +207,14 @@ def main(args) -> int:
     name = lambda paths: os.path.basename(paths[0].rstrip("/")) + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
     names = (name(before_paths), name(after_paths))
     if args.format == "collapsed":
-        out = diff.difffolded(before, after)
+        out = diff_render.difffolded(before, after)
     elif args.format == "json":
         out = json.dumps(strict_json(dict(cmp, before=before_paths, after=after_paths)), indent=1) + "\n"
     elif args.format == "svg":
-        out = diff.flame_svg(before, after, title=f"Energy diff: {names[0]} → {names[1]}",
+        out = diff_render.flame_svg(before, after, title=f"Energy diff: {names[0]} → {names[1]}",
                              metric=cmp["metric"], confidence=confidence)
     elif args.format == "html":
-        out = diff.flame_html(before, after, names=names, top=max(args.top, 30), metric=cmp["metric"],
+        out = diff_render.flame_html(before, after, names=names, top=max(args.top, 30), metric=cmp["metric"],
                               confidence=confidence)
     else:
         from ..render.text import Style, use_color

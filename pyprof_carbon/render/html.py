@@ -27,7 +27,8 @@ import numpy as np
 
 from ..attributed_profile import Profile, sum_total, total_domains
 from .folding import USER, collapse_imports, fold_tree, kind, package_of
-from .svg import CallTree, fmt_num, measured_domains
+from .svg import measured_domains
+from .tree import CallTree, fmt_num
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 MAX_NODES = 6000      # call tree nodes embedded at most
