@@ -44,6 +44,7 @@ def profile_from_args(path: str, args):
 
 def main(args) -> int:
     from ..output import default_path, render_to
+    from ..render import renderer
     from ..render.text import Style, render, use_color
 
     profile = profile_from_args(args.recording, args)
@@ -57,7 +58,7 @@ def main(args) -> int:
         if fmt == "text" and (path is None or path == "-"):
             sys.stdout.write(render(profile, options, Style(use_color(options, sys.stdout))))
             continue
-        if path is None and fmt in ("pprof",) and sys.stdout.isatty():
+        if path is None and renderer(fmt)[2] and sys.stdout.isatty():  # binary: not for a terminal
             raise UserError(f"{fmt} is binary: give -o FILE")
         where = render_to(profile, fmt, path, options)
         if where != "stdout":
