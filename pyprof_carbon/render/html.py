@@ -93,7 +93,6 @@ def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN
     row_node = new_id[target[row_node]]
 
     tids = sorted({int(t) for t in np.unique(profile.row_tid)})
-    tid_index = {t: i for i, t in enumerate(tids)}
     row_thread = np.searchsorted(np.array(tids, np.int64), profile.row_tid) if tids else np.zeros(0, np.int64)
     edges = np.asarray(profile.bin_edges_s, np.float64)
     nb = max(len(edges) - 1, 1)

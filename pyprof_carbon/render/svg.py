@@ -115,7 +115,7 @@ def svg_document(boxes, width: int, title: str, subtitle: str, total: float, leg
            f'xmlns="http://www.w3.org/2000/svg" id="fg" class="flame" data-total="{total!r}">',
            '<style>text{font:12px Verdana,sans-serif;fill:#222}g.f text{pointer-events:none;font-size:11px}'
            'g.f:hover rect{stroke:#000;stroke-width:0.7}g.f{cursor:pointer}.b{cursor:pointer;fill:#1d4ed8}</style>',
-           f'<rect width="100%" height="100%" fill="#fbfbf8"/>',
+           '<rect width="100%" height="100%" fill="#fbfbf8"/>',
            f'<text x="{width / 2}" y="22" text-anchor="middle" style="font-size:16px">{escape(title)}</text>',
            f'<text x="{width / 2}" y="40" text-anchor="middle" style="fill:#555">{escape(subtitle)}</text>',
            f'<text id="unzoom" class="b" x="{pad}" y="22" style="display:none">Reset zoom</text>',
