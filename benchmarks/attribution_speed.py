@@ -15,10 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from pyprof_carbon.attribution import attribute  # noqa: E402
-from pyprof_carbon.meters.base import Domain, EnergySeries  # noqa: E402
-from pyprof_carbon.attributed_profile import FunctionInfo  # noqa: E402
-from pyprof_carbon.recording import Recording  # noqa: E402
-from pyprof_carbon.sched.base import SchedTimeline  # noqa: E402
+from pyprof_carbon.recording import Domain, EnergySeries, FunctionInfo, Recording, SchedTimeline  # noqa: E402
 
 WORLD = {"code": "WORLD", "name": "World", "g_per_kwh": 480.0, "origin": "world average",
          "source": "benchmark", "year": 2023, "kind": "average", "live": False}

@@ -16,7 +16,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
-from pyprof_carbon.meters.base import MeterUnavailable, read_source  # noqa: E402
+from pyprof_carbon.counters import read_source  # noqa: E402
+
+from pyprof_carbon.errors import Unavailable  # noqa: E402
 
 
 def cost_us(meter, reads: int) -> float:
@@ -77,7 +79,7 @@ def main() -> int:
             m = make()
             try:
                 m.open()
-            except MeterUnavailable as e:
+            except Unavailable as e:
                 rows.append((name, what, None, f"unavailable: {e.reason}"))
                 continue
             try:

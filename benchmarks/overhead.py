@@ -86,10 +86,7 @@ def big_recording(path, n=1_000_000):
     """A synthetic recording of n samples over 200 distinct stacks and 4 threads."""
     sys.path.insert(0, ROOT)
     import numpy as np
-    from pyprof_carbon.meters.base import Domain, EnergySeries
-    from pyprof_carbon.attributed_profile import FunctionInfo
-    from pyprof_carbon.recording import Recording
-    from pyprof_carbon.sched.base import SchedTimeline
+    from pyprof_carbon.recording import Domain, EnergySeries, FunctionInfo, Recording, SchedTimeline
 
     rng = np.random.default_rng(1)
     funcs = [FunctionInfo(f"f{i}", f"mod.f{i}", f"/src/mod{i % 7}.py", 10 * i) for i in range(60)]
@@ -105,9 +102,9 @@ def big_recording(path, n=1_000_000):
     energy = {"package": EnergySeries(ticks, np.linspace(0, dur_ns / 1e9 * 8, len(ticks)))}
     samples = {"t_ns": t, "cpu_ns": np.full(n, 1_000_000, np.int64), "tid": rng.integers(100, 104, n).astype(np.int32),
                "cpu": rng.integers(0, 2, n).astype(np.int16), "stack": rng.integers(0, 200, n).astype(np.int32)}
-    from pyprof_carbon.commands.options import intensity_for
+    from pyprof_carbon.carbon import intensity
     meta = {"tool_version": "bench", "command": ["synthetic"], "start_unix_s": time.time(), "start_monotonic_ns": 0,
-            "duration_s": dur_ns / 1e9, "threads": [], "intensity": intensity_for(region="FR").to_meta()}
+            "duration_s": dur_ns / 1e9, "threads": [], "intensity": intensity(region="FR").to_meta()}
     Recording(meta, funcs, stacks, samples, [Domain("package", "model", False, "cpu", "synthetic")], energy,
               sched).save(path)
 

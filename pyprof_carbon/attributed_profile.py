@@ -12,6 +12,8 @@ from typing import Dict, List, Tuple
 
 from ._lazy import numpy as np
 
+from .recording import FunctionInfo
+
 Frame = Tuple[int, int]  # (function index, line number)
 
 
@@ -31,14 +33,6 @@ def total_domains(names) -> List[str]:
 
 def sum_total(per_domain: Dict[str, float]) -> float:
     return float(sum(per_domain[d] for d in total_domains(per_domain)))
-
-
-@dataclasses.dataclass(frozen=True)
-class FunctionInfo:
-    name: str
-    qualname: str
-    file: str
-    line: int  # first line of the function
 
 
 @dataclasses.dataclass
@@ -71,9 +65,6 @@ class Profile:
         if not counted:
             return np.zeros(len(self.row_stack))
         return np.sum([self.row_energy_j[d] for d in counted], axis=0)
-
-    def frame_label(self, frame: Frame) -> str:
-        return self.functions[frame[0]].qualname
 
     def select(self, t0_s: float = -math.inf, t1_s: float = math.inf) -> "Profile":
         """The rows whose time bin overlaps [t0_s, t1_s)."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional
 
-import numpy as np
+from ._lazy import numpy as np
 
 from .errors import UserError
 from .attributed_profile import FunctionInfo, Profile, total_domains
@@ -36,6 +36,8 @@ from .recording import Recording
 
 POLICIES = ("share", "active", "dynamic")
 SPLITS = ("power", "cpu")
+DEFAULT_POLICY = "share"
+DEFAULT_SPLIT = "power"
 OUTSIDE_REGIONS = "(outside any region)"
 POWER_ITERATIONS = 4  # EM steps of power_weights; the estimate moves < 0.1 % after the third here
 MIN_WEIGHT = 1e-3     # a function estimated at zero power still takes energy where it ran alone
@@ -232,12 +234,17 @@ def power_weights(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: np.n
     return np.maximum(P / mean, MIN_WEIGHT)[cls]
 
 
-def attribute(rec: Recording, policy: str = "share", intensity=None, pue: float = 1.0,
+def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue: float = 1.0,
               baseline_w: Optional[Dict[str, float]] = None, nbins: int = 100,
-              compare=None, split: str = "power", region_filter: Optional[str] = None) -> Profile:
-    """Joules (and CO2) per sample, summed into a Profile. `region_filter`: keep only the samples
-    taken inside that named region's spans (the region table always covers the whole run)."""
+              compare=None, split: Optional[str] = None, region_filter: Optional[str] = None) -> Profile:
+    """Joules (and CO2) per sample, summed into a Profile. `policy` and `split` None: the ones
+    recorded with the run (meta `attribution`, `split`), else the defaults. `region_filter`: keep
+    only the samples taken inside that named region's spans (the region table always covers the
+    whole run)."""
     from . import carbon
+
+    policy = policy or rec.meta.get("attribution") or DEFAULT_POLICY
+    split = split or rec.meta.get("split") or DEFAULT_SPLIT
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}")

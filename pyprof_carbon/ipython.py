@@ -66,15 +66,15 @@ class CarbonMagics(Magics):
         if not code.strip():
             print("usage: %pyprof_carbon [options] STATEMENT  or  %%pyprof_carbon [options] on a cell")
             return None
-        from .commands.options import intensity_for
+        from .carbon import intensity as carbon_intensity
         from .output import write_outputs
         from .profiler import Profiler
         region = opts.get("region")
         if region:
-            intensity = intensity_for(region=region)
+            intensity = carbon_intensity(region=region)
         else:
             if CarbonMagics._intensity is None:
-                CarbonMagics._intensity = intensity_for()
+                CarbonMagics._intensity = carbon_intensity()
             intensity = CarbonMagics._intensity
         options = {"intensity": intensity, "command": ["%%pyprof_carbon" if cell is not None else "%pyprof_carbon"],
                    "sched": opts.get("sched") or "procfs"}  # ebpf would load BPF programs per cell

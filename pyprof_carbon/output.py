@@ -49,9 +49,9 @@ def default_path(base_path: str, fmt: str, recording: Optional[str] = None) -> s
 
 
 def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str], pue: float = 1.0,
-                  intensity=None, policy: str = "share", options: Optional[dict] = None,
-                  compare=None, split: str = "power") -> Tuple[Profile, List[str]]:
-    """Save the recording (if `output`), attribute it, render each format beside it."""
+                  intensity=None, options: Optional[dict] = None, compare=None) -> Tuple[Profile, List[str]]:
+    """Save the recording (if `output`), attribute it with the policy and split recorded in it,
+    render each format beside it."""
     written = []
     if output:
         try:
@@ -59,7 +59,7 @@ def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str],
         except OSError as e:
             raise UserError(f"cannot write {output}: {e.strerror}") from None
         written.append(output)
-    profile = attribute(rec, policy=policy, intensity=intensity, pue=pue, compare=compare, split=split)
+    profile = attribute(rec, intensity=intensity, pue=pue, compare=compare)
     for fmt in formats:
         if fmt == "text":
             continue

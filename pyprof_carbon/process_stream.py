@@ -28,7 +28,7 @@ import os
 import zlib
 from typing import Dict, List, Optional
 
-import numpy as np
+from ._lazy import numpy as np
 
 MAGIC = b"PCS1"
 HEADER = 12

@@ -22,14 +22,14 @@ from ._lazy import numpy as np
 
 from . import named_regions, process_stream
 from ._version import __version__
+from .attribution import DEFAULT_POLICY, DEFAULT_SPLIT
 from .errors import UserError
-from .meters.base import Meter, Ticks
-from .attributed_profile import FunctionInfo
+from .counters import SOURCE_KINDS, Ticks
+from .meters.base import Meter
 from .process_stream import ProcessStream
-from .recording import Recording
+from .recording import FunctionInfo, Recording
+from .sampling import DEFAULT_RATE, ENGINES
 
-DEFAULT_RATE = 997.0
-ENGINES = ("auto", "perf", "timer", "wall")
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0)
 TRUNCATED = FunctionInfo("[truncated]", "[truncated]", "", 0)
@@ -47,7 +47,7 @@ def _native():
 class Profiler:
     def __init__(self, rate: float = DEFAULT_RATE, engine: str = "auto",
                  meters: Sequence[str] = ("auto",), sched: str = "auto",
-                 cadence_ms: Optional[float] = None, policy: str = "share",
+                 cadence_ms: Optional[float] = None, policy: str = DEFAULT_POLICY, split: str = DEFAULT_SPLIT,
                  baseline_s: float = 0.5, cpu_watts: Optional[float] = None,
                  tdp: Optional[float] = None, command: Optional[List[str]] = None,
                  intensity=None):
@@ -55,7 +55,7 @@ class Profiler:
             raise UserError(f"--rate must be between 1 and 100000 Hz, not {rate:g}")
         if engine not in ENGINES:
             raise UserError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-        self.rate, self.engine, self.policy = rate, engine, policy
+        self.rate, self.engine, self.policy, self.split = rate, engine, policy, split
         self.meter_names, self.sched_name = list(meters), sched
         self.cadence_ms, self.baseline_s = cadence_ms, baseline_s
         self.cpu_watts, self.tdp = cpu_watts, tdp
@@ -80,7 +80,6 @@ class Profiler:
         self.sched = choose_sched(self.sched_name)
         self.meters, self.meter_notes = choose_meters(self.meter_names, cpu_watts=self.cpu_watts, tdp=self.tdp)
         sources, self._columns = [], {}
-        from .meters.base import SOURCE_KINDS
         for owner in [self.sched, *self.meters]:
             srcs = list(owner.sources())
             self._columns[owner.name] = slice(len(sources), len(sources) + len(srcs))
@@ -185,6 +184,8 @@ class Profiler:
             if not streams or streams[0].process.get("how") != "first" or not streams[0].parts:
                 return None
             rec = self._recording(streams)
+            # the run's attribution settings travel with it: whoever attributes it reads them there
+            rec.meta.update(attribution=self.policy, split=self.split)
             if exit_status is not None:
                 rec.meta["exit_status"] = exit_status
                 rec.meta["processes"][0]["exit_status"] = exit_status
@@ -410,8 +411,8 @@ class profile(contextlib.ContextDecorator):
         self.recording = self.profile = None
 
     def __enter__(self):
-        from .commands.options import intensity_for
-        self._profiler = Profiler(intensity=intensity_for(region=self.region), **self.options)
+        from .carbon import intensity
+        self._profiler = Profiler(intensity=intensity(region=self.region), **self.options)
         self._profiler.start()
         return self
 

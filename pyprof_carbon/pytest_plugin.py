@@ -76,8 +76,8 @@ class EnergyPlugin:
         from .profiler import Profiler
         try:
             if self._intensity is None:
-                from .commands.options import intensity_for
-                self._intensity = intensity_for()
+                from .carbon import intensity
+                self._intensity = intensity()
             prof = Profiler(intensity=self._intensity, command=["pytest", item.nodeid], sched=self.sched)
             prof.start()
             return prof
@@ -126,7 +126,7 @@ class EnergyPlugin:
     def pytest_terminal_summary(self, terminalreporter):
         if not self.enabled or not self.results:
             return
-        from .render.format import fmt_num
+        from .render.tree import fmt_num
         tr = terminalreporter
         rows = sorted(self.results, key=lambda r: -r["energy_j"])
         shown = rows if self.top <= 0 else rows[:self.top]

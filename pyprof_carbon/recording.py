@@ -16,14 +16,75 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ._lazy import numpy as np
 
 from .errors import UserError
-from .meters.base import Domain, EnergySeries
-from .attributed_profile import FunctionInfo
-from .sched.base import SchedTimeline
+
+
+# ---- the data model: what meters, scheduler backends and the sampler produce ------------------
+@dataclasses.dataclass(frozen=True)
+class FunctionInfo:
+    name: str
+    qualname: str
+    file: str
+    line: int  # first line of the function
+
+
+@dataclasses.dataclass(frozen=True)
+class Domain:
+    """One energy domain a meter reports: `package`, `core`, `uncore`, `dram`, `psys`, `gpu:N`."""
+
+    name: str
+    meter: str        # the meter that produced it, e.g. "rapl-powercap" or "model"
+    measured: bool    # False: an estimate; `notes` then names the constants it used
+    kind: str = "cpu"  # "cpu" | "dram" | "gpu" | "psys": which samples share it (CPU or wall-clock)
+    notes: str = ""
+    cpus: Tuple[int, ...] = ()  # a per-core domain (AMD core:N): only samples taken on these CPUs share it
+
+    def __post_init__(self):
+        object.__setattr__(self, "cpus", tuple(int(c) for c in self.cpus))  # a list when loaded from JSON
+
+
+@dataclasses.dataclass
+class EnergySeries:
+    t_ns: np.ndarray       # int64, increasing
+    energy_j: np.ndarray   # float64 cumulative, energy_j[0] == 0, non-decreasing
+    # A device that knows which process used it (NVML): this process's share of the interval
+    # ending at each reading, in [0, 1]. None: the CPU share from the scheduler applies.
+    share: Optional[np.ndarray] = None
+
+    def __post_init__(self):
+        self.t_ns = np.asarray(self.t_ns, dtype=np.int64)
+        self.energy_j = np.asarray(self.energy_j, dtype=np.float64)
+        if self.t_ns.shape != self.energy_j.shape:
+            raise ValueError("t_ns and energy_j differ in length")
+        if self.share is not None:
+            self.share = np.asarray(self.share, dtype=np.float64)
+            if self.share.shape != self.t_ns.shape:
+                raise ValueError("t_ns and share differ in length")
+
+
+@dataclasses.dataclass
+class SchedTimeline:
+    """Cumulative CPU time over the run, sampled at the collector's ticks (all int64 ns); every
+    scheduler accounting backend produces this one type."""
+
+    t_ns: np.ndarray
+    machine_busy_ns: np.ndarray   # busy CPU time of the whole machine (all CPUs, all processes)
+    process_cpu_ns: np.ndarray    # CPU time of this process (profiler included)
+    profiler_cpu_ns: np.ndarray   # CPU time the profiler itself spent (collector + signal handler)
+    ncpu: int
+    backend: str
+    resolution_note: str = ""     # e.g. "machine busy time has tick resolution (10 ms)"
+
+    def __post_init__(self):
+        for f in ("t_ns", "machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns"):
+            setattr(self, f, np.asarray(getattr(self, f), dtype=np.int64))
+
+
+# ---- the recording ---------------------------------------------------------------------------
 
 FORMAT = "pyprof-carbon recording"
 VERSION = 2
@@ -105,7 +166,7 @@ def load(path: str) -> Recording:
 def invalid_message(path: str, what: str) -> str:
     """The one line every command prints for a file it cannot trust (names quoted from the file
     may hold control characters: shown escaped, so it stays one line)."""
-    from .render.text import visible
+    from .printable import visible
     return f"{path} is not a valid pyprof-carbon recording: {visible(what)}"
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyprof_carbon.attributed_profile import FunctionInfo, Profile
+from pyprof_carbon.attributed_profile import Profile
+
+from pyprof_carbon.recording import FunctionInfo
 
 G_PER_KWH = 56.0  # France-like, so numbers are easy to check
 J_PER_KWH = 3.6e6

@@ -1,10 +1,7 @@
 """Small hand-built recordings for unit tests of the pipeline after the sampler."""
 import numpy as np
 
-from pyprof_carbon.meters.base import Domain, EnergySeries
-from pyprof_carbon.attributed_profile import FunctionInfo
-from pyprof_carbon.recording import Recording
-from pyprof_carbon.sched.base import SchedTimeline
+from pyprof_carbon.recording import Domain, EnergySeries, FunctionInfo, Recording, SchedTimeline
 
 WORLD = {"code": "WORLD", "name": "World", "g_per_kwh": 480.0, "origin": "world average",
          "source": "test", "year": 2023, "kind": "average", "live": False}

@@ -1,4 +1,5 @@
-"""Command-line options and the resolution order of the carbon intensity for a run.
+"""The resolution order of the carbon intensity for a run (the command line's carbon options are
+commands/options.py; each is a keyword of `intensity` by the same name).
 
 First that answers: --carbon-intensity, --intensity-file, then a region from --region,
 PYPROF_CARBON_REGION, `[tool.pyprof-carbon] region` in the nearest pyproject.toml, cloud instance
@@ -7,45 +8,13 @@ resolved region (or of the zone it names) by the latest live value.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
-from typing import List, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 from . import cloud, live, schedule, tables
 from .base import CarbonError, IntensitySource, Region
-
-
-def _code_list(text: str) -> List[str]:
-    codes = [c.strip() for c in text.split(",") if c.strip()]
-    if not codes:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of region codes")
-    return codes
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..commands.options import finite_float  # here, not at the top: commands imports carbon
-    g = parser.add_argument_group("carbon")
-    g.add_argument("--region", metavar="CODE",
-                   help="grid region: country (FR, FRA), subregion (US-CA, SE-SE3) or cloud region "
-                        "(aws:eu-west-3, gcp:europe-west1, azure:westeurope); see `pyprof-carbon regions`")
-    g.add_argument("--carbon-intensity", metavar="G_PER_KWH", type=finite_float(0.0),
-                   help="explicit grid intensity in gCO2eq/kWh (overrides everything else)")
-    g.add_argument("--intensity-file", metavar="CSV",
-                   help="time-varying intensity: CSV rows timestamp,g_per_kwh[,kind] (ISO 8601 or unix s)")
-    g.add_argument("--pue", metavar="X", type=finite_float(1.0, 10.0), default=1.0,
-                   help="power usage effectiveness of the data centre (default 1.0)")
-    g.add_argument("--compare", metavar="CODES", type=_code_list, default=None,
-                   help="also show the CO2 of the same energy in these regions, e.g. FR,PL,US-CA")
-    g.add_argument("--no-cloud-metadata", action="store_true",
-                   help="do not ask a cloud metadata service for the region "
-                        "(also env PYPROF_CARBON_NO_CLOUD_METADATA=1)")
-    g.add_argument("--live-intensity", metavar="ZONE", nargs="?", const="", default=None,
-                   help="use the latest live value from Electricity Maps (token in env "
-                        "ELECTRICITYMAPS_TOKEN) for ZONE, or for the resolved region")
-    g.add_argument("--marginal", action="store_true",
-                   help="the given intensity (--carbon-intensity, --intensity-file) is marginal, not average")
 
 
 # ---- pyproject.toml ---------------------------------------------------------------------------
@@ -106,10 +75,11 @@ def pyproject_region(path: str) -> Optional[str]:
 
 # ---- resolution -------------------------------------------------------------------------------
 
-def resolve_region(args, start_dir: str = ".", env: Mapping[str, str] = os.environ) -> Tuple[Region, str]:
+def resolve_region(region: Optional[str] = None, no_cloud_metadata: bool = False, start_dir: str = ".",
+                   env: Mapping[str, str] = os.environ) -> Tuple[Region, str]:
     """(table row, origin) for the run's region, in the documented order."""
-    if getattr(args, "region", None):
-        return tables.lookup(args.region), "--region"
+    if region:
+        return tables.lookup(region), "--region"
     if env.get("PYPROF_CARBON_REGION"):
         try:
             return tables.lookup(env["PYPROF_CARBON_REGION"]), "PYPROF_CARBON_REGION"
@@ -123,7 +93,7 @@ def resolve_region(args, start_dir: str = ".", env: Mapping[str, str] = os.envir
                 return tables.lookup(code), f"pyproject.toml ({path})"
             except CarbonError as e:
                 raise CarbonError(f"{path}: {e}") from None
-    if not getattr(args, "no_cloud_metadata", False):
+    if not no_cloud_metadata:
         found = cloud.cloud_region(env)
         if found:
             provider, region = found
@@ -145,37 +115,41 @@ def _from_region(reg: Region, origin: str) -> IntensitySource:
         notes=notes)
 
 
-def from_args(args, start_dir: str = ".", env: Mapping[str, str] = os.environ) -> IntensitySource:
-    explicit = getattr(args, "carbon_intensity", None)
-    ifile = getattr(args, "intensity_file", None)
-    live_zone = getattr(args, "live_intensity", None)
-    marginal = bool(getattr(args, "marginal", False))
+def intensity(region: Optional[str] = None, carbon_intensity: Optional[float] = None,
+              intensity_file: Optional[str] = None, live_intensity: Optional[str] = None,
+              marginal: bool = False, compare: Optional[Sequence[str]] = None, no_cloud_metadata: bool = False,
+              start_dir: str = ".", env: Mapping[str, str] = os.environ) -> IntensitySource:
+    """The grid's carbon intensity for a run, from what the user gave (the command line's carbon
+    options by the same names, or the Python API's keywords) and the documented resolution order:
+    an explicit value, a file, a live value, then the region (--region, env, pyproject.toml, cloud
+    metadata, world average). `compare` is only checked here, so a bad code fails before a run."""
+    explicit, ifile, live_zone, marginal = carbon_intensity, intensity_file, live_intensity, bool(marginal)
     given = [n for n, v in (("--carbon-intensity", explicit), ("--intensity-file", ifile),
                             ("--live-intensity", live_zone)) if v is not None]
     if len(given) > 1:
         raise CarbonError(f"use only one of {', '.join(given)}")
-    for code in getattr(args, "compare", None) or []:  # fail before the run, not after it
+    for code in compare or []:  # fail before the run, not after it
         try:
             tables.lookup(code)
         except CarbonError as e:
             raise CarbonError(f"--compare: {e}") from None
-    region = tables.lookup(args.region) if getattr(args, "region", None) else None
+    named = tables.lookup(region) if region else None
     if explicit is not None:
         g = float(explicit)
         if not math.isfinite(g) or g < 0:
             raise CarbonError(f"--carbon-intensity must be a finite number >= 0, got {explicit}")
         return IntensitySource(
-            code=region.code if region else None,
-            name=region.name if region else "user-supplied intensity", g_per_kwh=g,
+            code=named.code if named else None,
+            name=named.name if named else "user-supplied intensity", g_per_kwh=g,
             origin="--carbon-intensity", source="user-supplied value", year=None,
             kind="marginal" if marginal else "average", live=False,
-            country=region.country if region else None)
+            country=named.country if named else None)
     if ifile is not None:
-        src = schedule.read_intensity_file(ifile, marginal=marginal, code=region.code if region else None)
-        if region is not None:
-            src.country = region.country
+        src = schedule.read_intensity_file(ifile, marginal=marginal, code=named.code if named else None)
+        if named is not None:
+            src.country = named.country
         return src
-    reg, origin = resolve_region(args, start_dir, env)
+    reg, origin = resolve_region(region, no_cloud_metadata, start_dir, env)
     if live_zone is not None:
         zone = live_zone or reg.grid or reg.code
         if reg.kind == "world" and not live_zone:

@@ -13,7 +13,9 @@ import os
 import sys
 from typing import List
 
+from ..attribution import POLICIES
 from ..errors import UserError
+from .options import add_carbon_options, carbon_overridden, intensity_from_args
 
 FORMATS = ("text", "json", "collapsed", "html", "svg")
 
@@ -45,18 +47,12 @@ def register(sub) -> None:
     p.add_argument("--metric", choices=("auto", "energy", "cpu"), default="auto",
                    help="what is compared: energy (attributed joules) or cpu (CPU-time-proportional joules); "
                         "auto: cpu when every meter is the model estimate, else energy (docs/diff.md)")
-    p.add_argument("--attribution", choices=("share", "active", "dynamic"), default=None,
+    p.add_argument("--attribution", choices=POLICIES, default=None,
                    help="attribution policy (default: dynamic when a meter measures, else as recorded)")
     p.add_argument("--region-filter", metavar="NAME",
                    help="compare only what ran inside the named region (pyprof_carbon.region(NAME)) on both sides")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    try:
-        from .. import carbon
-        add = getattr(carbon, "add_arguments", None)
-    except ImportError:  # pragma: no cover - carbon is part of the package
-        add = None
-    if add:
-        add(p)
+    add_carbon_options(p)
     p.set_defaults(func=main, pue=None)
 
 
@@ -118,22 +114,20 @@ def load_profiles(before: List[str], after: List[str], args):
     """Attribute every recording with one policy: `dynamic` when any meter measures (the baseline
     power, the same whatever the code does, is left out: less noise between runs), else the
     recorded one (the model meter is compared on CPU time anyway)."""
-    from .. import carbon
     from ..attribution import attribute
     from ..recording import load
-    from .report import carbon_overridden
 
     recs = [[load(p) for p in paths] for paths in (before, after)]
     measured = any(d.measured for side in recs for r in side for d in r.domains)
-    intensity = carbon.from_args(args) if carbon_overridden(args) else None
+    intensity = intensity_from_args(args) if carbon_overridden(args) else None
     out = []
     for side in recs:
         profiles = []
         for rec in side:
-            policy = args.attribution or ("dynamic" if measured else rec.meta.get("attribution") or "share")
+            policy = args.attribution or ("dynamic" if measured else None)
             pue = args.pue if args.pue is not None else rec.meta.get("pue") or 1.0
             profiles.append(attribute(rec, policy=policy, intensity=intensity, pue=pue,
-                                      compare=getattr(args, "compare", None), split=rec.meta.get("split") or "power",
+                                      compare=getattr(args, "compare", None),
                                       region_filter=getattr(args, "region_filter", None)))
         out.append(profiles)
     return out[0], out[1]
@@ -146,8 +140,9 @@ def short_path(path: str, width: int = 40) -> str:
 
 
 def text_report(cmp: dict, top: int, style=None) -> str:
-    from ..render.format import fmt_num
-    from ..render.text import Style, table, visible  # names from recordings: no control character reaches the terminal
+    from ..render.tree import fmt_num
+    from ..printable import visible
+    from ..render.text import Style, table  # names from recordings: no control character reaches the terminal
     style = style or Style(False)
     tot, level = cmp["total"], f"{100 * cmp['confidence']:g}%"
     na, nb = cmp["runs"]
@@ -202,6 +197,7 @@ def gate(cmp: dict, limit: float):
 
 def main(args) -> int:
     from .. import diff
+    from ..render import diff as diff_render
 
     limit = parse_gate(args.fail_if_increase)
     confidence = parse_confidence(args.confidence)
@@ -211,14 +207,14 @@ def main(args) -> int:
     name = lambda paths: os.path.basename(paths[0].rstrip("/")) + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
     names = (name(before_paths), name(after_paths))
     if args.format == "collapsed":
-        out = diff.difffolded(before, after)
+        out = diff_render.difffolded(before, after)
     elif args.format == "json":
         out = json.dumps(strict_json(dict(cmp, before=before_paths, after=after_paths)), indent=1) + "\n"
     elif args.format == "svg":
-        out = diff.flame_svg(before, after, title=f"Energy diff: {names[0]} → {names[1]}",
+        out = diff_render.flame_svg(before, after, title=f"Energy diff: {names[0]} → {names[1]}",
                              metric=cmp["metric"], confidence=confidence)
     elif args.format == "html":
-        out = diff.flame_html(before, after, names=names, top=max(args.top, 30), metric=cmp["metric"],
+        out = diff_render.flame_html(before, after, names=names, top=max(args.top, 30), metric=cmp["metric"],
                               confidence=confidence)
     else:
         from ..render.text import Style, use_color

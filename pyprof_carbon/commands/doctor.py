@@ -18,14 +18,14 @@ def register(sub) -> None:
 
 
 def meter_rows(opener=None) -> list:
-    from ..meters.base import MeterUnavailable
+    from ..errors import Unavailable
     from ..meters.select import METERS, open_meter
     opener = opener or (lambda name: open_meter(name))
     rows = []
     for name in METERS:
         try:
             m = opener(name)
-        except MeterUnavailable as e:
+        except Unavailable as e:
             status = "not built" if "not part of this build" in e.reason else "unavailable"
             rows.append({"kind": "meter", "name": name, "ok": False, "status": status, "measured": False,
                          "detail": e.reason, "fix": e.fix})
@@ -54,13 +54,13 @@ def meter_rows(opener=None) -> list:
 
 
 def sched_rows() -> list:
-    from ..meters.base import MeterUnavailable
+    from ..errors import Unavailable
     from ..sched import BACKENDS, backend_class
     rows = []
     for name in BACKENDS:
         try:
             cls = backend_class(name)
-        except MeterUnavailable as e:
+        except Unavailable as e:
             rows.append({"kind": "scheduler", "name": name, "ok": False, "status": "not built",
                          "detail": e.reason, "fix": e.fix or "this backend is not part of this build yet"})
             continue
@@ -73,7 +73,7 @@ def sched_rows() -> list:
             b.open()
             b.close()
             rows.append({"kind": "scheduler", "name": name, "ok": True, "status": "ok", "detail": "works"})
-        except MeterUnavailable as e:
+        except Unavailable as e:
             rows.append({"kind": "scheduler", "name": name, "ok": False, "status": "unavailable",
                          "detail": e.reason, "fix": e.fix})
         except Exception as e:  # noqa: BLE001

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from typing import List, Mapping, Optional
 
+from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT, POLICIES, SPLITS
 from ..render import ALIASES, FORMATS
 
 FORMAT_CHOICES = sorted(FORMATS) + sorted(ALIASES)
@@ -11,34 +14,68 @@ FORMAT_CHOICES = sorted(FORMATS) + sorted(ALIASES)
 
 def add_report_options(p: argparse.ArgumentParser) -> None:
     """Rendering and carbon options, shared by `run` and `report`."""
-    from .. import carbon
     p.add_argument("--format", dest="formats", action="append", choices=FORMAT_CHOICES, metavar="FORMAT",
                    help=f"output format, repeatable: {', '.join(FORMAT_CHOICES)}")
-    p.add_argument("--attribution", choices=("share", "active", "dynamic"), default=None,
-                   help="how machine energy is handed to the process (default: share; see docs/attribution.md)")
-    p.add_argument("--split", choices=("power", "cpu"), default=None,
+    p.add_argument("--attribution", choices=POLICIES, default=None,
+                   help=f"how machine energy is handed to the process (default: the run's, else {DEFAULT_POLICY}; "
+                        "see docs/attribution.md)")
+    p.add_argument("--split", choices=SPLITS, default=None,
                    help="inside a meter interval, weigh samples by their function's estimated power "
-                        "(default, measured domains) or by CPU time alone (docs/attribution.md)")
+                        f"(power) or by CPU time alone (cpu); default: the run's, else {DEFAULT_SPLIT} "
+                        "(docs/attribution.md)")
     p.add_argument("--lines", action="store_true", help="text: add the hottest source lines")
     p.add_argument("--top", type=bounded_int(0, 1_000_000), default=15, help="text: rows in the top-functions table")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    carbon.add_arguments(p)
+    add_carbon_options(p)
 
 
-def carbon_args(**values) -> argparse.Namespace:
-    """The carbon options with their defaults, overridden by `values` (for the Python API)."""
+def add_carbon_options(parser: argparse.ArgumentParser) -> None:
+    """The carbon options; each is a keyword of carbon.intensity by the same name (but --pue)."""
+    g = parser.add_argument_group("carbon")
+    g.add_argument("--region", metavar="CODE",
+                   help="grid region: country (FR, FRA), subregion (US-CA, SE-SE3) or cloud region "
+                        "(aws:eu-west-3, gcp:europe-west1, azure:westeurope); see `pyprof-carbon regions`")
+    g.add_argument("--carbon-intensity", metavar="G_PER_KWH", type=finite_float(0.0),
+                   help="explicit grid intensity in gCO2eq/kWh (overrides everything else)")
+    g.add_argument("--intensity-file", metavar="CSV",
+                   help="time-varying intensity: CSV rows timestamp,g_per_kwh[,kind] (ISO 8601 or unix s)")
+    g.add_argument("--pue", metavar="X", type=finite_float(1.0, 10.0), default=1.0,
+                   help="power usage effectiveness of the data centre (default 1.0)")
+    g.add_argument("--compare", metavar="CODES", type=code_list, default=None,
+                   help="also show the CO2 of the same energy in these regions, e.g. FR,PL,US-CA")
+    g.add_argument("--no-cloud-metadata", action="store_true",
+                   help="do not ask a cloud metadata service for the region "
+                        "(also env PYPROF_CARBON_NO_CLOUD_METADATA=1)")
+    g.add_argument("--live-intensity", metavar="ZONE", nargs="?", const="", default=None,
+                   help="use the latest live value from Electricity Maps (token in env "
+                        "ELECTRICITYMAPS_TOKEN) for ZONE, or for the resolved region")
+    g.add_argument("--marginal", action="store_true",
+                   help="the given intensity (--carbon-intensity, --intensity-file) is marginal, not average")
+
+
+# The carbon options that decide the intensity (the keywords of carbon.intensity).
+CARBON_KEYS = ("region", "carbon_intensity", "intensity_file", "live_intensity", "marginal", "compare",
+               "no_cloud_metadata")
+
+
+def intensity_from_args(args, start_dir: str = ".", env: Optional[Mapping[str, str]] = None):
+    """carbon.intensity with the carbon options of a parsed command line (absent ones: defaults)."""
     from .. import carbon
-    p = argparse.ArgumentParser(add_help=False)
-    carbon.add_arguments(p)
-    ns = p.parse_args([])
-    for k, v in values.items():
-        setattr(ns, k, v)
-    return ns
+    given = {k: getattr(args, k) for k in CARBON_KEYS if getattr(args, k, None) is not None}
+    return carbon.intensity(**given, start_dir=start_dir, env=os.environ if env is None else env)
 
 
-def intensity_for(**values):
-    from .. import carbon
-    return carbon.from_args(carbon_args(**values))
+def carbon_overridden(args) -> bool:
+    """Whether the command line names an intensity (else a report keeps the recorded one)."""
+    return any(getattr(args, k, None) for k in ("region", "carbon_intensity", "intensity_file", "live_intensity"))
+
+
+def code_list(text: str) -> List[str]:
+    """An argparse type: a comma-separated list of region codes."""
+    codes = [c.strip() for c in text.split(",") if c.strip()]
+    if not codes:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of region codes")
+    return codes
 
 
 def finite_float(lo: float, hi: float = math.inf, lo_open: bool = False):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import UserError
-from .options import add_report_options
+from .options import add_report_options, carbon_overridden, intensity_from_args
 
 
 def register(sub) -> None:
@@ -20,13 +20,8 @@ def register(sub) -> None:
     p.set_defaults(func=main, pue=None)  # None: the PUE recorded with the run
 
 
-def carbon_overridden(args) -> bool:
-    return any(getattr(args, k, None) for k in ("region", "carbon_intensity", "intensity_file", "live_intensity"))
-
-
 def profile_from_args(path: str, args):
     """Load a recording and attribute it with the options given (the recorded ones otherwise)."""
-    from .. import carbon
     from ..attribution import attribute
     from ..recording import load
 
@@ -35,12 +30,12 @@ def profile_from_args(path: str, args):
     if progress:
         sys.stderr.write(f"attributing {rec.n_samples:,} samples of {path} ...\r")
         sys.stderr.flush()
-    intensity = carbon.from_args(args) if carbon_overridden(args) else None
+    intensity = intensity_from_args(args) if carbon_overridden(args) else None
     pue = getattr(args, "pue", None)
-    profile = attribute(rec, policy=getattr(args, "attribution", None) or rec.meta.get("attribution") or "share",
+    profile = attribute(rec, policy=getattr(args, "attribution", None),
                         intensity=intensity, pue=pue if pue is not None else rec.meta.get("pue") or 1.0,
                         compare=getattr(args, "compare", None),
-                        split=getattr(args, "split", None) or rec.meta.get("split") or "power",
+                        split=getattr(args, "split", None),
                         region_filter=getattr(args, "region_filter", None))
     if progress:
         sys.stderr.write("\033[K")  # clear the progress line
@@ -49,6 +44,7 @@ def profile_from_args(path: str, args):
 
 def main(args) -> int:
     from ..output import default_path, render_to
+    from ..render import renderer
     from ..render.text import Style, render, use_color
 
     profile = profile_from_args(args.recording, args)
@@ -62,7 +58,7 @@ def main(args) -> int:
         if fmt == "text" and (path is None or path == "-"):
             sys.stdout.write(render(profile, options, Style(use_color(options, sys.stdout))))
             continue
-        if path is None and fmt in ("pprof",) and sys.stdout.isatty():
+        if path is None and renderer(fmt)[2] and sys.stdout.isatty():  # binary: not for a terminal
             raise UserError(f"{fmt} is binary: give -o FILE")
         where = render_to(profile, fmt, path, options)
         if where != "stdout":

@@ -12,9 +12,12 @@ import sys
 from typing import List, Optional, Tuple
 
 from .. import runner
+from ..meters.select import METERS
+from ..sched import BACKENDS
 from ..errors import UserError
 from ..safe_write import check_output_path
-from .options import add_report_options, bounded_int, finite_float
+from ..sampling import DEFAULT_RATE, ENGINES
+from .options import add_report_options, bounded_int, finite_float, intensity_from_args
 
 MAX_RUNS = 10_000  # --repeat and --warmup
 
@@ -26,14 +29,15 @@ def register(sub) -> None:
                                    "Everything after the script or -m MODULE goes to the program.")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="recording file (default: pyprof-carbon-<name>.pcarbon); other formats are written beside it")
-    p.add_argument("--rate", type=finite_float(1.0, 20_000.0), default=997.0, help="samples per CPU-second (default 997)")
-    p.add_argument("--engine", choices=("auto", "perf", "timer", "wall"), default="auto",
+    p.add_argument("--rate", type=finite_float(1.0, 20_000.0), default=DEFAULT_RATE,
+                   help=f"samples per CPU-second (default {DEFAULT_RATE:g})")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="sampling timers: perf task-clock events (precise), POSIX CPU timers (tick-bound), "
                         "or wall-clock timers that also sample waiting threads (GPU work)")
     p.add_argument("--meter", dest="meters", action="append", metavar="METER",
-                   choices=("auto", "rapl-powercap", "rapl-msr", "rapl-perf", "nvml", "model"),
-                   help="energy meter, repeatable: auto, rapl-powercap, rapl-msr, rapl-perf, nvml, model")
-    p.add_argument("--sched", default="auto", choices=("auto", "ebpf", "perf", "procfs"),
+                   choices=("auto", *METERS),
+                   help=f"energy meter, repeatable: {', '.join(('auto', *METERS))}")
+    p.add_argument("--sched", default="auto", choices=("auto", *BACKENDS),
                    help="scheduler accounting backend")
     p.add_argument("--cadence", type=finite_float(0.1, 3_600_000.0), default=None, metavar="MS",
                    help="meter reading interval in ms (default 10, or the meter's own)")
@@ -84,12 +88,10 @@ def main(args) -> int:
 
 
 def _main(args) -> int:
-    from .. import carbon
-
     module, script, script_args = _program(args.program)
     runner.check_target(script, module)
     name = module or os.path.splitext(os.path.basename(script))[0]
-    intensity = carbon.from_args(args)
+    intensity = intensity_from_args(args)
     command = ["-m", module, *script_args] if module else [script, *script_args]
     if args.repeat == 1 and args.warmup == 0:
         output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
@@ -125,10 +127,13 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     """Run the program once under the profiler; (its Popen-style status, the Profile or None).
     `output` None: nothing is written (a warm-up run)."""
     from .. import privileges
+    from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT
+    from ..output import write_outputs
     from ..profiler import Profiler
 
     prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
-                    cadence_ms=args.cadence, policy=args.attribution or "share", baseline_s=args.baseline,
+                    cadence_ms=args.cadence, policy=args.attribution or DEFAULT_POLICY,
+                    split=args.split or DEFAULT_SPLIT, baseline_s=args.baseline,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
     prof.open()
     child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
@@ -155,8 +160,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     rec.meta["privileges"] = dropped
     formats = (args.formats or []) if output else []
     profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
-                                     policy=args.attribution or "share", compare=args.compare,
-                                     split=args.split or "power", options=vars(args))
+                                     compare=args.compare, options=vars(args))
     if not quiet:
         sys.stderr.write(summary(profile, vars(args), written, stream=sys.stderr))
     return status, profile

@@ -1,83 +1,15 @@
-"""What every energy meter provides, and the raw counter sources the native collector reads.
+"""What every energy meter provides: the `Meter` base class.
 
-Division of labour: the native collector (csrc/collector.cpp) only does timed I/O. On each tick of
-its absolute cadence it reads every `CounterSource` into one row of a uint64 matrix. A meter's
-Python code does the semantics: discovery, units, wraparound, naming domains. Keeping the reads
-native keeps the cadence precise (a Python thread would wait for the GIL for up to the switch
-interval, 5 ms); keeping the semantics in Python keeps them testable against fake trees.
+The raw counters a meter asks the native collector to read, and the helpers on their columns,
+are in pyprof_carbon/counters.py (scheduler backends use them too); the RAPL meters' shared
+helpers in rapl_common.py.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence
 
-from .._lazy import numpy as np
-
-# Kinds of raw read the native collector knows (see csrc/collector.cpp, `SourceKind`).
-TEXT_U64 = "text_u64"        # pread(fd, 0) of a decimal integer: powercap energy_uj
-PREAD_U64 = "pread_u64"      # pread(fd, 8 bytes, offset): an MSR file, offset = MSR address
-READ_U64 = "read_u64"        # read(fd, 8 bytes): a perf event counter
-PROC_STAT_BUSY = "proc_stat_busy"  # /proc/stat first line, busy time of all CPUs, in ns
-PROCESS_CPU = "process_cpu"  # CLOCK_PROCESS_CPUTIME_ID of this process, ns (no fd)
-PROFILER_CPU = "profiler_cpu"  # collector thread CPU + signal handler time, ns (no fd)
-BPF_LOOKUP = "bpf_lookup"    # bpf(MAP_LOOKUP_ELEM, fd, u32 key) into `size` bytes, u64 at `offset`
-SCHED_PERF_BUSY = "sched_perf_busy"        # perf sched_switch reader: machine busy ns so far
-SCHED_PERF_PROCESS = "sched_perf_process"  # perf sched_switch reader: this process's ns so far
-
-MISSING = 2**64 - 1  # what the collector stores for a read that failed on that tick
-
-SOURCE_KINDS = (TEXT_U64, PREAD_U64, READ_U64, PROC_STAT_BUSY, PROCESS_CPU, PROFILER_CPU,
-                BPF_LOOKUP, SCHED_PERF_BUSY, SCHED_PERF_PROCESS)
-
-
-class MeterUnavailable(Exception):
-    """A meter that cannot be used here. `reason` says precisely why, `fix` what would make it work."""
-
-    def __init__(self, reason: str, fix: str = ""):
-        super().__init__(reason)
-        self.reason = reason
-        self.fix = fix
-
-
-@dataclasses.dataclass(frozen=True)
-class CounterSource:
-    kind: str
-    fd: int = -1
-    offset: int = 0
-    key: int = 0       # BPF_LOOKUP only: the u32 key
-    size: int = 0      # BPF_LOOKUP only: the value size in bytes (per-CPU maps: all CPUs)
-    label: str = ""  # for error messages and the recording (e.g. the path read)
-
-    def __post_init__(self):
-        if self.kind not in SOURCE_KINDS:
-            raise ValueError(f"unknown counter source kind {self.kind!r}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Domain:
-    """One energy domain a meter reports: `package`, `core`, `uncore`, `dram`, `psys`, `gpu:N`."""
-
-    name: str
-    meter: str        # the meter that produced it, e.g. "rapl-powercap" or "model"
-    measured: bool    # False: an estimate; `notes` then names the constants it used
-    kind: str = "cpu"  # "cpu" | "dram" | "gpu" | "psys": which samples share it (CPU or wall-clock)
-    notes: str = ""
-    cpus: Tuple[int, ...] = ()  # a per-core domain (AMD core:N): only samples taken on these CPUs share it
-
-    def __post_init__(self):
-        object.__setattr__(self, "cpus", tuple(int(c) for c in self.cpus))  # a list when loaded from JSON
-
-
-@dataclasses.dataclass
-class Ticks:
-    """What the collector gathered: one row per tick of the cadence."""
-
-    t_ns: np.ndarray          # int64 CLOCK_MONOTONIC timestamps
-    raw: np.ndarray           # uint64 [ticks, sources], in the order the sources were given
-    columns: Dict[str, slice]  # owner name -> its columns in `raw`
-
-    def of(self, owner: str) -> np.ndarray:
-        return self.raw[:, self.columns[owner]]
+from ..counters import CounterSource, Ticks
+from ..recording import Domain, EnergySeries
 
 
 class Meter:
@@ -91,7 +23,7 @@ class Meter:
         return float("inf")
 
     def open(self) -> None:
-        """Discover and open the counters; raise MeterUnavailable with the reason and the fix."""
+        """Discover and open the counters; raise errors.Unavailable with the reason and the fix."""
         raise NotImplementedError
 
     def domains(self) -> List[Domain]:
@@ -107,7 +39,7 @@ class Meter:
     def stop(self) -> None:
         """Stop polling (if any)."""
 
-    def energy(self, ticks: Ticks, sched) -> Dict[str, "EnergySeries"]:
+    def energy(self, ticks: Ticks, sched) -> Dict[str, EnergySeries]:
         """Cumulative joules per domain, wraparound-corrected, non-decreasing, starting at 0.
 
         `ticks.of(self.name)` holds this meter's raw columns; `sched` is the run's SchedTimeline
@@ -116,85 +48,3 @@ class Meter:
 
     def close(self) -> None:
         """Close whatever open() opened."""
-
-
-@dataclasses.dataclass
-class EnergySeries:
-    t_ns: np.ndarray       # int64, increasing
-    energy_j: np.ndarray   # float64 cumulative, energy_j[0] == 0, non-decreasing
-    # A device that knows which process used it (NVML): this process's share of the interval
-    # ending at each reading, in [0, 1]. None: the CPU share from the scheduler applies.
-    share: Optional[np.ndarray] = None
-
-    def __post_init__(self):
-        self.t_ns = np.asarray(self.t_ns, dtype=np.int64)
-        self.energy_j = np.asarray(self.energy_j, dtype=np.float64)
-        if self.t_ns.shape != self.energy_j.shape:
-            raise ValueError("t_ns and energy_j differ in length")
-        if self.share is not None:
-            self.share = np.asarray(self.share, dtype=np.float64)
-            if self.share.shape != self.t_ns.shape:
-                raise ValueError("t_ns and share differ in length")
-
-
-def unwrap_counter(values: np.ndarray, wrap: float | None) -> np.ndarray:
-    """Deltas of a counter that wraps at `wrap` (a count, e.g. max_energy_range_uj + 1 or 2**32).
-
-    A negative step is a wrap when `wrap` is known; when it is not, the step is unknowable and
-    counts as 0 (never negative energy). Returns cumulative counts starting at 0.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return v
-    d = np.diff(v)
-    if wrap is not None:
-        d = np.where(d < 0, d + wrap, d)
-    d = np.where(d < 0, 0.0, d)
-    return np.concatenate(([0.0], np.cumsum(d)))
-
-
-def read_source(src: CounterSource) -> int:
-    """Pure-Python twin of the native collector's read of one source (tests, doctor, benchmarks)."""
-    import os
-    import time
-    if src.kind == TEXT_U64:
-        return int(os.pread(src.fd, 64, 0).split()[0])
-    if src.kind == PREAD_U64:
-        data = os.pread(src.fd, 8, src.offset)
-        if len(data) != 8:
-            raise OSError(f"short read of {src.label or src.fd} at {src.offset:#x}")
-        return int.from_bytes(data, "little")
-    if src.kind == READ_U64:
-        return int.from_bytes(os.read(src.fd, 8), "little")
-    if src.kind == PROC_STAT_BUSY:
-        return proc_stat_busy_ns(os.pread(src.fd, 4096, 0).decode())
-    if src.kind == PROCESS_CPU:
-        return time.clock_gettime_ns(time.CLOCK_PROCESS_CPUTIME_ID)
-    raise ValueError(f"{src.kind} has no pure-Python reader")
-
-
-def proc_stat_busy_ns(text: str) -> int:
-    """Busy time of all CPUs from /proc/stat's first line: all fields but idle and iowait, in ns."""
-    fields = [int(x) for x in text.split("\n", 1)[0].split()[1:]]
-    # user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user
-    busy = sum(fields[:8]) - fields[3] - fields[4]
-    return busy * (1_000_000_000 // os_clk_tck())
-
-
-def os_clk_tck() -> int:
-    import os
-    return os.sysconf("SC_CLK_TCK")
-
-
-def fill_missing(values: np.ndarray) -> np.ndarray:
-    """Float copy of a raw column with failed reads (MISSING) replaced by the previous good value."""
-    v = np.asarray(values, dtype=np.uint64)
-    good = v != np.uint64(MISSING)
-    if good.all():
-        return v.astype(np.float64)
-    if not good.any():
-        return np.zeros(len(v))
-    idx = np.where(good, np.arange(len(v)), -1)
-    np.maximum.accumulate(idx, out=idx)
-    idx[idx < 0] = int(np.argmax(good))  # leading failures take the first good value
-    return v[idx].astype(np.float64)

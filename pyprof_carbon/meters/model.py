@@ -31,7 +31,9 @@ from typing import Dict, List, Optional, Tuple
 
 from .._lazy import numpy as np
 
-from .base import Domain, EnergySeries, Meter, Ticks
+from ..counters import Ticks
+from ..recording import Domain, EnergySeries
+from .base import Meter
 
 DEFAULT_W_PER_CPU = 4.0
 IDLE_FRACTION = 0.1

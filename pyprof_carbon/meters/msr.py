@@ -24,8 +24,11 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .base import PREAD_U64, CounterSource, Domain, EnergySeries, Meter, MeterUnavailable, Ticks
-from .powercap import Column, energy_from_columns, looks_like_vm
+from ..counters import PREAD_U64, CounterSource, Ticks
+from ..errors import Unavailable
+from ..recording import Domain, EnergySeries
+from .base import Meter
+from .rapl_common import Column, cpuinfo_fields, cpuinfo_path, energy_from_columns, looks_like_vm, topology
 
 # Intel SDM vol. 4, table "MSRs supported by ... RAPL"
 MSR_RAPL_POWER_UNIT = 0x606
@@ -69,46 +72,6 @@ DEFAULT_MAX_PACKAGE_W = 500.0
 SAFETY = 2.0  # read at least twice per wrap period, so one failed read does not alias a wrap
 
 
-def cpuinfo_fields(path: Optional[str] = None) -> Dict[str, str]:
-    """vendor_id, cpu family, model (decimal text) of the first processor in /proc/cpuinfo."""
-    path = path or os.environ.get("PYPROF_CARBON_CPUINFO", "/proc/cpuinfo")
-    out: Dict[str, str] = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                if not line.strip():
-                    if out:
-                        break
-                    continue
-                k, _, v = line.partition(":")
-                out.setdefault(k.strip(), v.strip())
-    except OSError:
-        pass
-    return out
-
-
-def topology(cpu_root: str) -> List[Tuple[int, int, int]]:
-    """(cpu, physical_package_id, core_id) of every CPU with a topology directory."""
-    out = []
-    try:
-        names = os.listdir(cpu_root)
-    except OSError:
-        return out
-    for n in names:
-        if not (n.startswith("cpu") and n[3:].isdigit()):
-            continue
-        top = os.path.join(cpu_root, n, "topology")
-        try:
-            with open(os.path.join(top, "physical_package_id")) as f:
-                pkg = int(f.read())
-            with open(os.path.join(top, "core_id")) as f:
-                core = int(f.read())
-        except (OSError, ValueError):
-            continue
-        out.append((int(n[3:]), pkg, core))
-    return sorted(out)
-
-
 class RaplMsr(Meter):
     name = "rapl-msr"
     # RAPL updates its counters about every 1 ms (Intel SDM vol. 3B, RAPL interfaces;
@@ -117,7 +80,7 @@ class RaplMsr(Meter):
 
     def __init__(self, root: Optional[str] = None, cpuinfo: Optional[str] = None, cpu_root: Optional[str] = None):
         self.root = root or os.environ.get("PYPROF_CARBON_MSR_ROOT", "/dev/cpu")
-        self.cpuinfo = cpuinfo or os.environ.get("PYPROF_CARBON_CPUINFO", "/proc/cpuinfo")
+        self.cpuinfo = cpuinfo or cpuinfo_path()
         self.cpu_root = cpu_root or os.environ.get("PYPROF_CARBON_CPU_SYSFS_ROOT", "/sys/devices/system/cpu")
         self.vendor = ""
         self.family = self.model = 0
@@ -156,34 +119,34 @@ class RaplMsr(Meter):
             self.family = self.model = 0
         amd = self.vendor in ("AuthenticAMD", "HygonGenuine")
         if self.vendor != "GenuineIntel" and not amd:
-            raise MeterUnavailable(f"RAPL MSRs exist on Intel and AMD CPUs only; this CPU is {self.vendor or 'unknown'!r}",
+            raise Unavailable(f"RAPL MSRs exist on Intel and AMD CPUs only; this CPU is {self.vendor or 'unknown'!r}",
                                    "use --meter nvml for GPUs, or the model meter")
         if amd and self.family < 0x17:
-            raise MeterUnavailable(f"AMD family {self.family:#x} has no RAPL MSRs (Zen, family 17h, and later do)",
+            raise Unavailable(f"AMD family {self.family:#x} has no RAPL MSRs (Zen, family 17h, and later do)",
                                    "the model meter estimates instead")
         topo = topology(self.cpu_root)
         if not topo:
-            raise MeterUnavailable(f"no CPU topology under {self.cpu_root}", "mount sysfs")
+            raise Unavailable(f"no CPU topology under {self.cpu_root}", "mount sysfs")
         first = topo[0][0]
         path = os.path.join(self.root, str(first), "msr")
         if not os.path.exists(path):
             vm = " (this looks like a VM: the CPU reports a hypervisor, and VMs rarely pass RAPL MSRs through)" \
                 if looks_like_vm(self.cpuinfo) else ""
-            raise MeterUnavailable(f"no {path}: the msr driver is not loaded{vm}",
+            raise Unavailable(f"no {path}: the msr driver is not loaded{vm}",
                                    "modprobe msr (as root), then run as root")
         try:
             self._fd(first)
         except PermissionError:
-            raise MeterUnavailable(f"{path} is readable by root only (reading MSRs needs CAP_SYS_RAWIO)",
+            raise Unavailable(f"{path} is readable by root only (reading MSRs needs CAP_SYS_RAWIO)",
                                    "run as root, or use the perf PMU (--meter rapl-perf) with CAP_PERFMON") from None
         except OSError as e:
-            raise MeterUnavailable(f"cannot open {path}: {e.strerror}", "modprobe msr; run as root") from None
+            raise Unavailable(f"cannot open {path}: {e.strerror}", "modprobe msr; run as root") from None
         unit_addr = MSR_AMD_RAPL_POWER_UNIT if amd else MSR_RAPL_POWER_UNIT
         try:
             unit = self._rdmsr(first, unit_addr)
         except OSError as e:
             self.close()
-            raise MeterUnavailable(f"the CPU refused RAPL_POWER_UNIT MSR {unit_addr:#x} ({e.strerror or e}): "
+            raise Unavailable(f"the CPU refused RAPL_POWER_UNIT MSR {unit_addr:#x} ({e.strerror or e}): "
                                    "RAPL is not exposed here (a VM without RAPL passthrough?)",
                                    "run on bare metal, or use --meter rapl-powercap / model") from None
         esu = (unit >> 8) & 0x1F
@@ -198,10 +161,10 @@ class RaplMsr(Meter):
                 self._open_intel(packages, esu, pu)
         except PermissionError:
             self.close()
-            raise MeterUnavailable("reading MSRs needs root (CAP_SYS_RAWIO)", "run as root") from None
+            raise Unavailable("reading MSRs needs root (CAP_SYS_RAWIO)", "run as root") from None
         if not self.reads:
             self.close()
-            raise MeterUnavailable("no RAPL energy MSR reads a non-zero value (RAPL disabled or not exposed)",
+            raise Unavailable("no RAPL energy MSR reads a non-zero value (RAPL disabled or not exposed)",
                                    "use --meter rapl-powercap or the model meter")
         self._build_columns()
 

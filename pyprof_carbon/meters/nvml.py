@@ -25,7 +25,10 @@ from typing import Dict, List, Optional, Tuple
 
 from .._lazy import numpy as np
 
-from .base import Domain, EnergySeries, Meter, MeterUnavailable, Ticks
+from ..counters import Ticks
+from ..errors import Unavailable
+from ..recording import Domain, EnergySeries
+from .base import Meter
 
 DEFAULT_INTERVAL_S = 0.020
 SHARE_EVERY = 10  # utilization is read every 10th poll (NVML's utilization window is ~1/6 s or more)
@@ -63,13 +66,13 @@ class Nvml(Meter):
             try:
                 import pynvml as nv  # noqa: PLC0415 (optional dependency)
             except ImportError:
-                raise MeterUnavailable("pynvml is not installed (module of the nvidia-ml-py package)",
+                raise Unavailable("pynvml is not installed (module of the nvidia-ml-py package)",
                                        "pip install nvidia-ml-py") from None
         err = getattr(nv, "NVMLError", Exception)
         try:
             nv.nvmlInit()
         except err as e:
-            raise MeterUnavailable(f"NVML could not start: {e} (no NVIDIA driver, or no GPU, here)",
+            raise Unavailable(f"NVML could not start: {e} (no NVIDIA driver, or no GPU, here)",
                                    "install the NVIDIA driver (nvidia-smi must work) on a machine with an NVIDIA GPU") from None
         self.nv = nv
         try:
@@ -95,10 +98,10 @@ class Nvml(Meter):
                 self.devs.append({"index": i, "name": name, "handle": h, "mode": mode})
         except err as e:
             self.close()
-            raise MeterUnavailable(f"NVML failed while listing GPUs: {e}", "check nvidia-smi") from None
+            raise Unavailable(f"NVML failed while listing GPUs: {e}", "check nvidia-smi") from None
         if not self.devs:
             self.close()
-            raise MeterUnavailable("NVML found no GPU whose energy or power it can read"
+            raise Unavailable("NVML found no GPU whose energy or power it can read"
                                    + (": " + "; ".join(self.errors) if self.errors else ""),
                                    "check nvidia-smi -q -d POWER")
         k = len(self.devs)

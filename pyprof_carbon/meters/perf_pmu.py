@@ -23,9 +23,11 @@ import platform
 import struct
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .base import READ_U64, CounterSource, Domain, EnergySeries, Meter, MeterUnavailable, Ticks
-from .msr import topology
-from .powercap import Column, energy_from_columns, looks_like_vm
+from ..counters import READ_U64, CounterSource, Ticks
+from ..errors import Unavailable
+from ..recording import Domain, EnergySeries
+from .base import Meter
+from .rapl_common import Column, energy_from_columns, looks_like_vm, topology
 
 DEFAULT_ROOT = "/sys/bus/event_source/devices/power"
 # perf event name -> (domain, Domain.kind); gpu is PP1 (uncore / integrated graphics)
@@ -127,7 +129,7 @@ class RaplPerf(Meter):
         if type_text is None:
             vm = "; this looks like a VM without RAPL passthrough (the CPU reports a hypervisor)" \
                 if looks_like_vm(self.cpuinfo) else ""
-            raise MeterUnavailable(
+            raise Unavailable(
                 f"no perf `power` PMU: {os.path.join(self.root, 'type')} does not exist (the kernel's RAPL "
                 f"perf driver is not loaded, or this CPU exposes no RAPL){vm}",
                 "run on bare metal with a kernel built with CONFIG_PERF_EVENTS_INTEL_RAPL (Intel; AMD since "
@@ -135,7 +137,7 @@ class RaplPerf(Meter):
         try:
             type_ = int(type_text)
         except ValueError:
-            raise MeterUnavailable(f"unreadable PMU type {type_text!r} in {self.root}", "") from None
+            raise Unavailable(f"unreadable PMU type {type_text!r} in {self.root}", "") from None
         cpus = self.cpus()
         denied: Optional[OSError] = None
         for event, domain, kind in EVENTS:
@@ -171,13 +173,13 @@ class RaplPerf(Meter):
             self.close()
             self.events = []
             p = paranoid()
-            raise MeterUnavailable(
+            raise Unavailable(
                 f"perf_event_open of the power PMU was refused ({denied.strerror}): system-wide events need "
                 f"CAP_PERFMON or kernel.perf_event_paranoid <= 0 (it is {p if p is not None else 'unknown'})",
                 "run with CAP_PERFMON (e.g. sudo setcap cap_perfmon+ep on the Python binary, or run as root), "
                 "or sudo sysctl kernel.perf_event_paranoid=0")
         if not self.events:
-            raise MeterUnavailable("the power PMU has no usable energy event"
+            raise Unavailable("the power PMU has no usable energy event"
                                    + (": " + "; ".join(self.skipped) if self.skipped else ""),
                                    "use --meter rapl-powercap or rapl-msr")
         self._build_columns()

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 from .._lazy import numpy as np
 
-from .base import (MISSING, TEXT_U64, CounterSource, Domain, EnergySeries, Meter, MeterUnavailable,
-                   Ticks, read_source, unwrap_counter)
+from ..counters import TEXT_U64, CounterSource, Ticks, read_source
+from ..errors import Unavailable
+from ..recording import Domain, EnergySeries
+from .base import Meter
+from .rapl_common import Column, energy_from_columns, looks_like_vm
 
 DEFAULT_ROOT = "/sys/class/powercap"
 ZONE_RE = re.compile(r"^(intel-rapl|intel-rapl-mmio):(\d+)(?::(\d+))?$")
@@ -45,22 +48,6 @@ PLATYPUS_FIX = ("run as root (sudo; pyprof-carbon can drop back to your user aft
                 "kernel.perf_event_paranoid <= 0; do not chmod the counters (they are a side channel)")
 
 J_PER_UJ = 1e-6
-
-
-def cpuinfo_path() -> str:
-    return os.environ.get("PYPROF_CARBON_CPUINFO", "/proc/cpuinfo")
-
-
-def looks_like_vm(path: Optional[str] = None) -> bool:
-    """True when the CPU flags include `hypervisor` (CPUID.1:ECX bit 31, set by hypervisors)."""
-    try:
-        with open(path or cpuinfo_path()) as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "hypervisor" in line.split(":", 1)[1].split()
-    except OSError:
-        pass
-    return False
 
 
 def kernel_readable(path: str, euid: Optional[int] = None, egid: Optional[int] = None,
@@ -89,86 +76,6 @@ def _read_text(path: str) -> Optional[str]:
             return f.read().strip()
     except OSError:
         return None
-
-
-def unwrap_unknown(values: np.ndarray, t_ns: np.ndarray) -> Tuple[np.ndarray, int]:
-    """Cumulative counts of a counter whose wrap value is unknown. A backwards step (a wrap, or a
-    reset) cannot be measured: it is filled with the power of the nearest good intervals before and
-    after it (the whole run's when there are none). Returns (cumulative, number of filled steps)."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return v, 0
-    d = np.diff(v)
-    dt = np.diff(np.asarray(t_ns, dtype=np.float64))
-    bad = d < 0
-    nbad = int(bad.sum())
-    if nbad:
-        good = ~bad & (dt > 0)
-        if good.any():
-            gi = np.flatnonzero(good)
-            rate = d[gi] / dt[gi]
-            bi = np.flatnonzero(bad)
-            d[bi] = np.interp(bi, gi, rate) * np.maximum(dt[bi], 0.0)
-        else:
-            d[bad] = 0.0
-    d = np.maximum(d, 0.0)
-    return np.concatenate(([0.0], np.cumsum(d))), nbad
-
-
-class Column:
-    """One raw counter column of a meter: which domain it feeds and how to turn it into joules."""
-
-    def __init__(self, domain: str, label: str, j_per_count: float, wrap: Optional[float],
-                 mask: Optional[int] = None):
-        self.domain, self.label, self.j_per_count, self.wrap, self.mask = domain, label, j_per_count, wrap, mask
-
-    def joules(self, raw: np.ndarray, t_ns: np.ndarray) -> Tuple[np.ndarray, int]:
-        """Cumulative joules from a raw uint64 column (failed reads repeat the last good one).
-
-        `mask` (a power-of-two counter: MSR 2**32, perf 2**64): deltas in modular integer
-        arithmetic, exact whatever the magnitude. `wrap` (powercap): base.unwrap_counter. Neither:
-        the wrap is unknown, see unwrap_unknown."""
-        v = fill_missing_int(np.asarray(raw, dtype=np.uint64))
-        if self.mask is not None:
-            m = np.uint64(self.mask)
-            v = v & m
-            d = (v[1:] - v[:-1]) & m if v.size else v
-            cum, nbad = np.concatenate(([0.0], np.cumsum(d.astype(np.float64)))) if v.size else np.zeros(0), 0
-        elif self.wrap is not None:
-            cum, nbad = unwrap_counter(v.astype(np.float64), self.wrap), 0
-        else:
-            cum, nbad = unwrap_unknown(v.astype(np.float64), t_ns)
-        return cum * self.j_per_count, nbad
-
-
-def fill_missing_int(v: np.ndarray) -> np.ndarray:
-    """base.fill_missing without the float conversion (64-bit counters keep every bit)."""
-    good = v != np.uint64(MISSING)
-    if good.all():
-        return v
-    if not good.any():
-        return np.zeros(len(v), dtype=np.uint64)
-    idx = np.where(good, np.arange(len(v)), -1)
-    np.maximum.accumulate(idx, out=idx)
-    idx[idx < 0] = int(np.argmax(good))
-    return v[idx]
-
-
-def energy_from_columns(ticks: Ticks, owner: str, columns: Sequence[Column]) -> Tuple[Dict[str, EnergySeries], Dict[str, int]]:
-    """Sum each domain's columns (sockets, cores) into one cumulative series per domain."""
-    raw = ticks.of(owner)
-    t = np.asarray(ticks.t_ns, dtype=np.int64)
-    total: Dict[str, np.ndarray] = {}
-    filled: Dict[str, int] = {}
-    for i, col in enumerate(columns):
-        j, nbad = col.joules(raw[:, i], t)
-        total[col.domain] = total.get(col.domain, 0.0) + j
-        filled[col.domain] = filled.get(col.domain, 0) + nbad
-    out = {}
-    for d, j in total.items():
-        j = np.maximum.accumulate(np.asarray(j, dtype=np.float64)) if len(t) else np.zeros(0)
-        out[d] = EnergySeries(t, j)
-    return out, filled
 
 
 class RaplPowercap(Meter):
@@ -239,13 +146,13 @@ class RaplPowercap(Meter):
         unique.sort(key=lambda z: (list(KINDS).index(z["domain"]), z["socket"], z["dir"]))
         return unique
 
-    def _no_powercap(self, what: str) -> MeterUnavailable:
+    def _no_powercap(self, what: str) -> Unavailable:
         if looks_like_vm(self.cpuinfo):
-            return MeterUnavailable(
+            return Unavailable(
                 f"no powercap: {what}; this looks like a VM without RAPL passthrough (the CPU reports a hypervisor)",
                 "run on bare metal or an instance type that exposes RAPL (e.g. a bare-metal cloud instance); "
                 "the model meter estimates meanwhile")
-        return MeterUnavailable(
+        return Unavailable(
             f"no powercap: {what}",
             "load the RAPL driver: modprobe intel_rapl_msr (Intel; AMD needs Linux >= 5.11), "
             "or use --meter rapl-msr / rapl-perf")
@@ -255,7 +162,7 @@ class RaplPowercap(Meter):
         locked = [z for z in zones if not self.readable(os.path.join(z["path"], "energy_uj"))]
         if locked:
             self.close()
-            raise MeterUnavailable(f"{PLATYPUS_REASON}: cannot read {os.path.join(locked[0]['path'], 'energy_uj')}",
+            raise Unavailable(f"{PLATYPUS_REASON}: cannot read {os.path.join(locked[0]['path'], 'energy_uj')}",
                                    PLATYPUS_FIX)
         for z in zones:
             ep = os.path.join(z["path"], "energy_uj")
@@ -263,7 +170,7 @@ class RaplPowercap(Meter):
                 fd = os.open(ep, os.O_RDONLY | os.O_CLOEXEC)
             except PermissionError:
                 self.close()
-                raise MeterUnavailable(f"{PLATYPUS_REASON}: cannot read {ep}", PLATYPUS_FIX) from None
+                raise Unavailable(f"{PLATYPUS_REASON}: cannot read {ep}", PLATYPUS_FIX) from None
             except OSError as e:
                 self.skipped.append(f"{z['dir']}: cannot open energy_uj ({e.strerror})")
                 continue
@@ -284,7 +191,7 @@ class RaplPowercap(Meter):
             self._fds.append(fd)
             self.zones.append(z)
         if not self.zones:
-            raise MeterUnavailable(f"no readable RAPL zone under {self.root}: " + "; ".join(self.skipped),
+            raise Unavailable(f"no readable RAPL zone under {self.root}: " + "; ".join(self.skipped),
                                    "check the intel_rapl driver (dmesg) or use --meter rapl-perf")
         self._build_columns()
 

@@ -6,15 +6,17 @@ counter; then MSR; then powercap), so a later meter only contributes the domains
 (e.g. psys from powercap when the perf PMU has no energy-psys). GPUs from nvml. The `model` meter
 only for what nothing measures: `package` when no meter measures it, `dram` when neither a DRAM
 counter nor psys (which contains DRAM) is measured. Explicit names open exactly those meters and
-raise MeterUnavailable (also a UserError: the CLI prints it as one line) with reason and fix.
+raise Unavailable (also a UserError: the CLI prints it as one line) with reason and fix.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..errors import UserError
-from .base import Domain, EnergySeries, Meter, MeterUnavailable, Ticks
+from ..counters import Ticks
+from ..errors import Unavailable, UserError
+from ..recording import Domain, EnergySeries
+from .base import Meter
 
 # name -> (module, class); `auto` tries the CPU meters in this order, then NVML, then the model.
 METERS = {"rapl-perf": ("perf_pmu", "RaplPerf"), "rapl-msr": ("msr", "RaplMsr"),
@@ -30,7 +32,7 @@ class Passed(NamedTuple):
     fix: str
 
 
-class MeterRequestError(MeterUnavailable, UserError):
+class MeterRequestError(Unavailable, UserError):
     """An explicitly requested meter that cannot work here."""
 
     def __init__(self, meter: str, reason: str, fix: str = ""):
@@ -46,7 +48,7 @@ def meter_class(name: str):
     try:
         return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
     except (ImportError, AttributeError) as e:
-        raise MeterUnavailable(f"the {name} meter is not part of this build ({e})",
+        raise Unavailable(f"the {name} meter is not part of this build ({e})",
                                "reinstall pyprof-carbon (pip install .)") from None
 
 
@@ -121,7 +123,7 @@ def choose(requested: Sequence[str], cpu_watts: Optional[float] = None, tdp: Opt
                 continue
             try:
                 meters.append(opener(name, cpu_watts, tdp))
-            except MeterUnavailable as e:
+            except Unavailable as e:
                 raise MeterRequestError(name, e.reason, e.fix) from None
         if "auto" in names:
             _auto(names, meters, notes, cpu_watts, tdp, opener)
@@ -140,7 +142,7 @@ def _auto(names, meters: List[Meter], notes: List[Passed], cpu_watts, tdp, opene
                 continue  # asked for by name: already open
             try:
                 m = opener(name, cpu_watts, tdp)
-            except MeterUnavailable as e:
+            except Unavailable as e:
                 notes.append(Passed(name, e.reason, e.fix))
                 continue
             doms = [d.name for d in m.domains()]

@@ -3,12 +3,7 @@ flamegraph.pl, inferno and speedscope read them. One line per distinct stack, th
 from __future__ import annotations
 
 from ..attributed_profile import Profile
-
-
-def frame_name(profile: Profile, frame) -> str:
-    fn = profile.functions[frame[0]]
-    where = f" ({fn.file}:{frame[1]})" if fn.file else ""
-    return (fn.qualname + where).replace(";", ":").replace("\n", " ")
+from .tree import frame_name
 
 
 def render(profile: Profile, options: dict) -> str:

@@ -15,7 +15,7 @@ import re
 import sysconfig
 from typing import Dict, List, Sequence, Tuple
 
-from ..attributed_profile import FunctionInfo
+from ..recording import FunctionInfo
 
 USER, LIBRARY, IMPORT = "user", "library", "import"
 # site-packages, dist-packages, or a CPython stdlib directory (of any machine: a recording may be

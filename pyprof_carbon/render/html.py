@@ -27,7 +27,8 @@ import numpy as np
 
 from ..attributed_profile import Profile, sum_total, total_domains
 from .folding import USER, collapse_imports, fold_tree, kind, package_of
-from .svg import CallTree, fmt_num, measured_domains
+from .svg import measured_domains
+from .tree import CallTree, fmt_num
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 MAX_NODES = 6000      # call tree nodes embedded at most
@@ -92,7 +93,6 @@ def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN
     row_node = new_id[target[row_node]]
 
     tids = sorted({int(t) for t in np.unique(profile.row_tid)})
-    tid_index = {t: i for i, t in enumerate(tids)}
     row_thread = np.searchsorted(np.array(tids, np.int64), profile.row_tid) if tids else np.zeros(0, np.int64)
     edges = np.asarray(profile.bin_edges_s, np.float64)
     nb = max(len(edges) - 1, 1)

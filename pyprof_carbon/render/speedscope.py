@@ -6,7 +6,7 @@ stack of the thread (all time bins summed)."""
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 

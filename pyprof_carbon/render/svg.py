@@ -4,20 +4,20 @@ tree node, width = joules (or CO2, CPU time, samples: option `weight`), color = 
 or the frame's package when no meter measured the joules; <title> tooltips; a small embedded
 script for click-to-zoom and search. Readable in any browser, no extension.
 
-The call tree helpers here are shared with the HTML report and the diff flame graph.
+The SVG document itself (svg_document) is shared with the differential flame graph.
 """
 from __future__ import annotations
 
 import math
 import re
 from html import escape as _html_escape
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
 from ..attributed_profile import Profile, sampling_error, total_domains
 from .folding import USER, kind, package_of
-from .format import fmt_num
+from .tree import CallTree, fmt_num, layout, node_label
 
 WEIGHTS = {  # option value -> (label, unit)
     "energy": ("energy", "J"), "co2": ("CO2eq", "g"), "cpu": ("CPU time", "s"), "samples": ("samples", ""),
@@ -31,54 +31,6 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 def escape(text) -> str:
     """Text for SVG content or an attribute value: XML-escaped, characters XML cannot hold dropped."""
     return _html_escape(_NOT_XML.sub("", str(text)))
-
-
-class CallTree:
-    """Stacks merged by function into a tree; node 0 is the root ("all"). Parents come before
-    their children, so sums flow up in one reverse pass."""
-
-    def __init__(self, profile: Profile, key=None):
-        key = key or (lambda fr: fr[0])  # merge frames by function
-        self.parent: List[int] = [-1]
-        self.func: List[int] = [-1]
-        self.depth: List[int] = [0]
-        index: Dict[Tuple[int, object], int] = {}
-        node_of_stack = np.zeros(len(profile.stacks), np.int64)
-        for sid, stack in enumerate(profile.stacks):
-            node = 0
-            for fr in stack:
-                k = (node, key(fr))
-                child = index.get(k)
-                if child is None:
-                    child = index[k] = len(self.parent)
-                    self.parent.append(node)
-                    self.func.append(fr[0])
-                    self.depth.append(self.depth[node] + 1)
-                node = child
-            node_of_stack[sid] = node
-        self.node_of_stack = node_of_stack
-        self.n = len(self.parent)
-        self.parent_a = np.array(self.parent, np.int64)
-
-    def self_values(self, row_stack: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return np.bincount(self.node_of_stack[row_stack], weights=np.asarray(values, np.float64), minlength=self.n)
-
-    def totals(self, self_vals: np.ndarray) -> np.ndarray:
-        tot = np.array(self_vals, np.float64, copy=True)
-        par = self.parent
-        for i in range(self.n - 1, 0, -1):
-            tot[par[i]] += tot[i]
-        return tot
-
-    def children(self) -> List[List[int]]:
-        ch: List[List[int]] = [[] for _ in range(self.n)]
-        for i in range(1, self.n):
-            ch[self.parent[i]].append(i)
-        return ch
-
-
-def node_label(profile: Profile, func: int) -> str:
-    return "all" if func < 0 else profile.functions[func].qualname
 
 
 def density_color(w_per_cpu_s: float, lo: float, hi: float) -> str:
@@ -128,35 +80,6 @@ def density_range(energy: np.ndarray, cpu_s: np.ndarray, weight: np.ndarray) -> 
     return float(lo), float(hi)
 
 
-# ---- layout shared by the static SVG and the diff flame graph --------------------------------
-def layout(tree: CallTree, total: np.ndarray, width: float, min_px: float = 0.3,
-           sort_by_value: bool = False, names: Optional[Sequence[str]] = None):
-    """(node, x, w, depth) for every node at least min_px wide, children ordered by name
-    (flamegraph.pl) or by value, heaviest first (left-heavy)."""
-    ch = tree.children()
-    out = []
-    if total[0] <= 0:
-        return out
-    scale = width / total[0]
-    todo = [(0, 0.0)]
-    while todo:
-        node, x = todo.pop()
-        w = total[node] * scale
-        if w < min_px:
-            continue
-        out.append((node, x, w, tree.depth[node]))
-        kids = ch[node]
-        if sort_by_value:
-            kids = sorted(kids, key=lambda k: -total[k])
-        else:
-            kids = sorted(kids, key=lambda k: names[k] if names else k)
-        cx = x
-        for k in kids:
-            todo.append((k, cx))
-            cx += total[k] * scale
-    return out
-
-
 _SCRIPT = """
 var svg=document.getElementById('fg'),W=%(width)d,PAD=10,frames=[].slice.call(document.querySelectorAll('g.f'));
 frames.forEach(function(g){var r=g.querySelector('rect');g.ox=+r.getAttribute('x');g.ow=+r.getAttribute('width');
@@ -192,7 +115,7 @@ def svg_document(boxes, width: int, title: str, subtitle: str, total: float, leg
            f'xmlns="http://www.w3.org/2000/svg" id="fg" class="flame" data-total="{total!r}">',
            '<style>text{font:12px Verdana,sans-serif;fill:#222}g.f text{pointer-events:none;font-size:11px}'
            'g.f:hover rect{stroke:#000;stroke-width:0.7}g.f{cursor:pointer}.b{cursor:pointer;fill:#1d4ed8}</style>',
-           f'<rect width="100%" height="100%" fill="#fbfbf8"/>',
+           '<rect width="100%" height="100%" fill="#fbfbf8"/>',
            f'<text x="{width / 2}" y="22" text-anchor="middle" style="font-size:16px">{escape(title)}</text>',
            f'<text x="{width / 2}" y="40" text-anchor="middle" style="fill:#555">{escape(subtitle)}</text>',
            f'<text id="unzoom" class="b" x="{pad}" y="22" style="display:none">Reset zoom</text>',

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import UserError
-from .base import BackendUnavailable, SchedBackend, SchedTimeline  # noqa: F401
+from ..errors import Unavailable, UserError
+from .base import SchedBackend
 
 # name -> (module, class); `auto` tries them in this order (most exact first).
 BACKENDS = {"ebpf": ("ebpf", "EbpfBackend"), "perf": ("perf", "PerfSchedBackend"),
@@ -17,7 +17,7 @@ def backend_class(name: str):
     try:
         return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
     except ImportError as e:
-        raise BackendUnavailable(f"the {name} backend is not built in this version ({e})") from None
+        raise Unavailable(f"the {name} backend is not built in this version ({e})") from None
 
 
 def choose(name: str = "auto") -> SchedBackend:
@@ -30,7 +30,7 @@ def choose(name: str = "auto") -> SchedBackend:
             backend = backend_class(n)()
             backend.open()
             return backend
-        except BackendUnavailable as e:
+        except Unavailable as e:
             if name != "auto":
                 fix = f" ({e.fix})" if e.fix else ""
                 raise UserError(f"scheduler backend {n} is unavailable: {e.reason}{fix}") from None

@@ -1,32 +1,20 @@
-"""The one timeline type that every scheduler accounting backend produces."""
+"""What every scheduler accounting backend provides: the `SchedBackend` base class (the timeline
+type they all produce, `SchedTimeline`, is part of the recording's data model)."""
 from __future__ import annotations
 
-import dataclasses
+import os
 from typing import Sequence
 
-from .._lazy import numpy as np
-
-from ..meters.base import CounterSource, MeterUnavailable, Ticks
-
-# A backend that cannot work here raises the same exception as a meter: reason + fix.
-BackendUnavailable = MeterUnavailable
+from ..counters import CounterSource, Ticks
+from ..recording import SchedTimeline
 
 
-@dataclasses.dataclass
-class SchedTimeline:
-    """Cumulative CPU time over the run, sampled at the collector's ticks (all int64 ns)."""
-
-    t_ns: np.ndarray
-    machine_busy_ns: np.ndarray   # busy CPU time of the whole machine (all CPUs, all processes)
-    process_cpu_ns: np.ndarray    # CPU time of this process (profiler included)
-    profiler_cpu_ns: np.ndarray   # CPU time the profiler itself spent (collector + signal handler)
-    ncpu: int
-    backend: str
-    resolution_note: str = ""     # e.g. "machine busy time has tick resolution (10 ms)"
-
-    def __post_init__(self):
-        for f in ("t_ns", "machine_busy_ns", "process_cpu_ns", "profiler_cpu_ns"):
-            setattr(self, f, np.asarray(getattr(self, f), dtype=np.int64))
+def online_cpus() -> int:
+    """The CPUs this process may run on (the machine's count when affinity is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except OSError:
+        return os.cpu_count() or 1
 
 
 class SchedBackend:
@@ -38,7 +26,7 @@ class SchedBackend:
     counts_descendants = False
 
     def open(self) -> None:
-        """Raise BackendUnavailable(reason, fix) when this backend cannot work here."""
+        """Raise errors.Unavailable(reason, fix) when this backend cannot work here."""
         raise NotImplementedError
 
     def sources(self) -> Sequence[CounterSource]:

@@ -29,10 +29,11 @@ import struct
 import time
 
 from .._lazy import numpy as np
-from ..meters.base import BPF_LOOKUP, PROCESS_CPU, PROFILER_CPU, CounterSource, Ticks, fill_missing
+from ..counters import BPF_LOOKUP, PROCESS_CPU, PROFILER_CPU, CounterSource, Ticks, fill_missing
+from ..errors import Unavailable
+from ..recording import SchedTimeline
 from . import bpf_asm as A
-from .base import BackendUnavailable, SchedBackend, SchedTimeline
-from .procfs import online_cpus
+from .base import SchedBackend, online_cpus
 
 FIX = "run as root (CAP_BPF + CAP_PERFMON) with tracefs mounted (scripts/setup.sh mounts it)"
 
@@ -212,16 +213,16 @@ class EbpfBackend(SchedBackend):
 
     def open(self) -> None:
         if os.geteuid() != 0:
-            raise BackendUnavailable("loading eBPF programs needs root (CAP_BPF + CAP_PERFMON); not root", FIX)
+            raise Unavailable("loading eBPF programs needs root (CAP_BPF + CAP_PERFMON); not root", FIX)
         root = A.tracefs()
         if root is None:
-            raise BackendUnavailable("tracefs is not mounted (no events/sched/sched_switch under "
+            raise Unavailable("tracefs is not mounted (no events/sched/sched_switch under "
                                      f"{' or '.join(A.TRACEFS)})", FIX)
         try:
             self._load(root)
         except (OSError, KeyError, ValueError) as e:
             self.close()
-            raise BackendUnavailable(f"the BPF programs did not load: {e}", FIX) from None
+            raise Unavailable(f"the BPF programs did not load: {e}", FIX) from None
         self._start_cpu_intervals()
 
     def _load(self, root: str) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from .._lazy import numpy as np
 
-from ..meters.base import (MISSING, PROCESS_CPU, PROFILER_CPU, SCHED_PERF_BUSY, SCHED_PERF_PROCESS,
-                           CounterSource, Ticks, fill_missing)
-from .base import BackendUnavailable, SchedBackend, SchedTimeline
-from .procfs import online_cpus
+from ..counters import (MISSING, PROCESS_CPU, PROFILER_CPU, SCHED_PERF_BUSY, SCHED_PERF_PROCESS,
+                        CounterSource, Ticks, fill_missing)
+from ..errors import Unavailable
+from ..recording import SchedTimeline
+from .base import SchedBackend, online_cpus
 
 FIX = ("run as root (or grant CAP_PERFMON, or `sysctl kernel.perf_event_paranoid=-1`) with tracefs "
        "mounted (`mount -t tracefs nodev /sys/kernel/tracing`; scripts/setup.sh does it)")
@@ -38,10 +39,10 @@ class PerfSchedBackend(SchedBackend):
         try:
             from .. import _native
         except ImportError as e:
-            raise BackendUnavailable(f"the native collector is not built ({e})", "pip install .") from None
+            raise Unavailable(f"the native collector is not built ({e})", "pip install .") from None
         reason = _native.probe_sched_perf()
         if reason:
-            raise BackendUnavailable(reason, FIX)
+            raise Unavailable(reason, FIX)
 
     def sources(self):
         return (CounterSource(SCHED_PERF_BUSY, label="sched_switch: machine busy ns"),
@@ -72,20 +73,10 @@ def last_good(col: np.ndarray) -> int:
     return int(good.max()) if len(good) else 0
 
 
-def process_clock_cross_check(ticks: Ticks) -> float:
-    """Relative difference between sched_switch's process time and CLOCK_PROCESS_CPUTIME_ID over the
-    run (tests and doctor use it; both count the same threads)."""
-    raw = ticks.of(PerfSchedBackend.name)
-    proc, clock = monotonic_cumulative(raw[:, 1]), monotonic_cumulative(raw[:, 2])
-    if not len(clock) or clock[-1] <= 0:
-        return 0.0
-    return float(abs(proc[-1] - clock[-1]) / clock[-1])
-
-
 if __name__ == "__main__":  # `python -m pyprof_carbon.sched.perf`: does it work here?
     try:
         PerfSchedBackend().open()
         print("perf sched backend: available")
-    except BackendUnavailable as e:
+    except Unavailable as e:
         print(f"perf sched backend: unavailable: {e.reason} ({e.fix})")
         raise SystemExit(1)

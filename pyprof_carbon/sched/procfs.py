@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import os
 
-from ..meters.base import PROC_STAT_BUSY, PROCESS_CPU, PROFILER_CPU, CounterSource, Ticks, fill_missing
-from .base import BackendUnavailable, SchedBackend, SchedTimeline
+from ..counters import PROC_STAT_BUSY, PROCESS_CPU, PROFILER_CPU, CounterSource, Ticks, fill_missing
+from ..errors import Unavailable
+from ..recording import SchedTimeline
+from .base import SchedBackend, online_cpus
 
 PROC_STAT = "/proc/stat"
 
 
-def online_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except OSError:
-        return os.cpu_count() or 1
-
-
 class ProcfsBackend(SchedBackend):
     name = "procfs"
-    resolution_ns = 10_000_000
 
     def __init__(self):
         self.fd = -1
@@ -33,7 +27,7 @@ class ProcfsBackend(SchedBackend):
         try:
             self.fd = os.open(PROC_STAT, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
-            raise BackendUnavailable(f"cannot read {PROC_STAT}: {e.strerror}", "mount /proc") from None
+            raise Unavailable(f"cannot read {PROC_STAT}: {e.strerror}", "mount /proc") from None
 
     def sources(self):
         return (CounterSource(PROC_STAT_BUSY, self.fd, label=PROC_STAT),

@@ -158,7 +158,7 @@ def collect_ticks(meter, seconds: float = 0.6, interval_s: float = 0.004, owner:
     """Ticks as the native collector would gather them: t_ns from time.monotonic_ns(), one row of
     read_source() values per tick (a failed read is stored as MISSING)."""
     import numpy as np
-    from pyprof_carbon.meters.base import MISSING, Ticks, read_source
+    from pyprof_carbon.counters import MISSING, Ticks, read_source
     srcs = list(meter.sources())
     rows, ts = [], []
     end = time.monotonic() + seconds

@@ -11,12 +11,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pyprof_carbon import carbon
+from pyprof_carbon.commands.options import intensity_from_args
 from pyprof_carbon.attribution import attribute
-from pyprof_carbon.meters.base import Domain, EnergySeries
-from pyprof_carbon.attributed_profile import FunctionInfo
-from pyprof_carbon.recording import Recording
-from pyprof_carbon.sched.base import SchedTimeline
+from pyprof_carbon.recording import Domain, EnergySeries, FunctionInfo, Recording, SchedTimeline
 
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.timezone.utc).timestamp()
 HOUR_KWH = 0.1  # 100 W for 3600 s
@@ -42,7 +39,7 @@ def recording(intensity_meta):
 
 def region(code):
     ns = argparse.Namespace(region=code)
-    return carbon.from_args(ns, ".", NO_CLOUD)
+    return intensity_from_args(ns, ".", NO_CLOUD)
 
 
 def test_fr_vs_pl_through_attribution():
@@ -60,7 +57,7 @@ def test_fr_vs_pl_through_attribution():
 def test_hourly_schedule_through_attribution(tmp_path):
     f = tmp_path / "hourly.csv"
     f.write_text("timestamp,g_per_kwh\n2024-03-01T12:00:00Z,100\n2024-03-01T13:00:00Z,300\n")
-    src = carbon.from_args(argparse.Namespace(intensity_file=str(f)), ".", NO_CLOUD)
+    src = intensity_from_args(argparse.Namespace(intensity_file=str(f)), ".", NO_CLOUD)
     prof = attribute(recording(src.to_meta()), intensity=src, pue=1.2)
     assert prof.totals()["co2_g"] == pytest.approx(1.2 * (HOUR_KWH * 100 + HOUR_KWH * 300))
     # per time bin: the first hour's bins carry 100 g/kWh, the second hour's 300 g/kWh

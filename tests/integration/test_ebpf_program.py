@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from pyprof_carbon.sched.base import BackendUnavailable
+from pyprof_carbon.errors import Unavailable
 from pyprof_carbon.sched.ebpf import U32, EbpfBackend
 
 SPIN = "def spin(s):\n    t = time.process_time()\n    while time.process_time() - t < s:\n        pass\n"
@@ -25,7 +25,7 @@ def backend():
     b = EbpfBackend()
     try:
         b.open()
-    except BackendUnavailable as e:
+    except Unavailable as e:
         pytest.skip(f"ebpf backend unavailable here: {e.reason} ({e.fix})")
     yield b
     b.close()

@@ -11,7 +11,7 @@ from pcrun import pc, report_json, script
 from pyprof_carbon import recording
 from pyprof_carbon.attribution import attribute
 from pyprof_carbon.sched import backend_class
-from pyprof_carbon.sched.base import BackendUnavailable
+from pyprof_carbon.errors import Unavailable
 
 BACKENDS = ("procfs", "perf", "ebpf")
 POLICIES = ("share", "active", "dynamic")
@@ -22,7 +22,7 @@ def unavailable(name):
     b = backend_class(name)()
     try:
         b.open()
-    except BackendUnavailable as e:
+    except Unavailable as e:
         return f"{e.reason} ({e.fix})"
     finally:
         b.close()
@@ -111,7 +111,7 @@ def test_json_report_has_lines_and_sampling_error(run):
 def test_ebpf_says_why_without_root(monkeypatch):
     from pyprof_carbon.sched import ebpf
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    with pytest.raises(BackendUnavailable) as e:
+    with pytest.raises(Unavailable) as e:
         ebpf.EbpfBackend().open()
     assert "root" in e.value.reason and "scripts/setup.sh" in e.value.fix
 
@@ -119,7 +119,7 @@ def test_ebpf_says_why_without_root(monkeypatch):
 def test_ebpf_says_why_without_tracefs(monkeypatch):
     from pyprof_carbon.sched import bpf_asm, ebpf
     monkeypatch.setattr(bpf_asm, "TRACEFS", ("/nonexistent/tracing",))
-    with pytest.raises(BackendUnavailable) as e:
+    with pytest.raises(Unavailable) as e:
         ebpf.EbpfBackend().open()
     assert "tracefs" in e.value.reason and "setup.sh" in e.value.fix
 

@@ -8,14 +8,14 @@ import pytest
 
 from pcrun import pc, script
 from pyprof_carbon.sched import backend_class
-from pyprof_carbon.sched.base import BackendUnavailable
+from pyprof_carbon.errors import Unavailable
 
 
 def unavailable(name):
     b = backend_class(name)()
     try:
         b.open()
-    except BackendUnavailable as e:
+    except Unavailable as e:
         return f"{e.reason} ({e.fix})"
     finally:
         b.close()

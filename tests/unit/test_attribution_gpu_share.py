@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from pyprof_carbon.attribution import attribute
-from pyprof_carbon.meters.base import Domain, EnergySeries
-from pyprof_carbon.recording import load
+from pyprof_carbon.recording import Domain, EnergySeries, load
 from synthetic import recording
 
 

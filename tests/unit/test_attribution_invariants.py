@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pyprof_carbon.attribution import attribute
-from pyprof_carbon.meters.base import MISSING, Ticks, unwrap_counter
+from pyprof_carbon.counters import MISSING, Ticks, unwrap_counter
 from pyprof_carbon.sched import ebpf, perf, procfs
 from test_attribution_reference import random_recording
 

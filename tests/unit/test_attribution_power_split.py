@@ -4,10 +4,7 @@ import numpy as np
 import pytest
 
 from pyprof_carbon.attribution import attribute
-from pyprof_carbon.meters.base import Domain, EnergySeries
-from pyprof_carbon.attributed_profile import FunctionInfo
-from pyprof_carbon.recording import Recording
-from pyprof_carbon.sched.base import SchedTimeline
+from pyprof_carbon.recording import Domain, EnergySeries, FunctionInfo, Recording, SchedTimeline
 from synthetic import WORLD
 
 LOW_W, HIGH_W = 10.0, 40.0

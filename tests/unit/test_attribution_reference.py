@@ -6,10 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyprof_carbon.attribution import attribute
-from pyprof_carbon.meters.base import Domain, EnergySeries
-from pyprof_carbon.attributed_profile import FunctionInfo
-from pyprof_carbon.recording import Recording
-from pyprof_carbon.sched.base import SchedTimeline
+from pyprof_carbon.recording import Domain, EnergySeries, FunctionInfo, Recording, SchedTimeline
 from reference_attribution import attribute_reference
 from synthetic import WORLD
 

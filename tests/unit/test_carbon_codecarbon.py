@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from pyprof_carbon import carbon
-from pyprof_carbon.attributed_profile import FunctionInfo, Profile
+from pyprof_carbon.attributed_profile import Profile
+from pyprof_carbon.recording import FunctionInfo
 from pyprof_carbon.render import codecarbon
 
 # CodeCarbon 3.x emissions.csv header, in order (CodeCarbon's EmissionsData fields:

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from pyprof_carbon import carbon
+from pyprof_carbon.commands.options import add_carbon_options, intensity_from_args
 from pyprof_carbon.carbon import cloud, live
 
 
@@ -66,7 +67,7 @@ def dmi(tmp_path, **files):
 
 def parse(*argv):
     p = argparse.ArgumentParser()
-    carbon.add_arguments(p)
+    add_carbon_options(p)
     return p.parse_args(list(argv))
 
 
@@ -89,7 +90,7 @@ def test_detect_provider_from_dmi(tmp_path):
 def test_aws_imdsv2_region_resolves_to_its_grid(tmp_path, server):
     s = server(AWS_ROUTES)
     env = {"PYPROF_CARBON_DMI_ROOT": dmi(tmp_path, sys_vendor="Amazon EC2"), "PYPROF_CARBON_METADATA_URL": s.url}
-    src = carbon.from_args(parse(), str(tmp_path), env)
+    src = intensity_from_args(parse(), str(tmp_path), env)
     assert (src.code, src.origin, src.g_per_kwh, src.provider) == ("aws:eu-west-3", "cloud metadata (aws)", 56.0, "aws")
     assert [(m, p) for m, p, _ in s.requests] == [("PUT", "/latest/api/token"),
                                                   ("GET", "/latest/meta-data/placement/region")]
@@ -101,14 +102,14 @@ def test_gcp_and_azure_metadata(tmp_path, server):
         ("GET", "/metadata/instance/compute/location?api-version=2021-02-01&format=text"): (200, "westeurope", {"Metadata": "true"}),
     })
     env = {"PYPROF_CARBON_DMI_ROOT": dmi(tmp_path, sys_vendor="Google"), "PYPROF_CARBON_METADATA_URL": s.url}
-    src = carbon.from_args(parse(), str(tmp_path), env)
+    src = intensity_from_args(parse(), str(tmp_path), env)
     assert (src.code, src.origin) == ("gcp:europe-west1", "cloud metadata (gcp)")
     azure = tmp_path / "dmi-azure"
     azure.mkdir()
     (azure / "sys_vendor").write_text("Microsoft Corporation\n")
     (azure / "chassis_asset_tag").write_text(cloud.AZURE_ASSET_TAG + "\n")
     env = {"PYPROF_CARBON_DMI_ROOT": str(azure), "PYPROF_CARBON_METADATA_URL": s.url}
-    src = carbon.from_args(parse(), str(tmp_path), env)
+    src = intensity_from_args(parse(), str(tmp_path), env)
     assert (src.code, src.origin, src.country) == ("azure:westeurope", "cloud metadata (azure)", "NL")
     assert (src.provider, src.cloud_region) == ("azure", "westeurope")
 
@@ -117,15 +118,15 @@ def test_opt_outs_and_non_cloud_machines_contact_nothing(tmp_path, server):
     s = server(AWS_ROUTES)
     base = {"PYPROF_CARBON_METADATA_URL": s.url}
     aws = dmi(tmp_path, sys_vendor="Amazon EC2")
-    src = carbon.from_args(parse("--no-cloud-metadata"), str(tmp_path), {**base, "PYPROF_CARBON_DMI_ROOT": aws})
+    src = intensity_from_args(parse("--no-cloud-metadata"), str(tmp_path), {**base, "PYPROF_CARBON_DMI_ROOT": aws})
     assert src.origin == "world average"
-    src = carbon.from_args(parse(), str(tmp_path), {**base, "PYPROF_CARBON_DMI_ROOT": aws,
+    src = intensity_from_args(parse(), str(tmp_path), {**base, "PYPROF_CARBON_DMI_ROOT": aws,
                                                      "PYPROF_CARBON_NO_CLOUD_METADATA": "1"})
     assert src.origin == "world average"
     other = tmp_path / "plain"
     other.mkdir()
     (other / "sys_vendor").write_text("Dell Inc.\n")
-    src = carbon.from_args(parse(), str(tmp_path), {**base, "PYPROF_CARBON_DMI_ROOT": str(other)})
+    src = intensity_from_args(parse(), str(tmp_path), {**base, "PYPROF_CARBON_DMI_ROOT": str(other)})
     assert src.origin == "world average"
     assert s.requests == []
 
@@ -133,10 +134,10 @@ def test_opt_outs_and_non_cloud_machines_contact_nothing(tmp_path, server):
 def test_unknown_cloud_region_or_dead_service_falls_back(tmp_path, server):
     s = server({**AWS_ROUTES, ("GET", "/latest/meta-data/placement/region"): (200, "xx-moon-1", {})})
     env = {"PYPROF_CARBON_DMI_ROOT": dmi(tmp_path, sys_vendor="Amazon EC2"), "PYPROF_CARBON_METADATA_URL": s.url}
-    assert carbon.from_args(parse(), str(tmp_path), env).origin == "world average"
+    assert intensity_from_args(parse(), str(tmp_path), env).origin == "world average"
     s2 = server({})  # every path 404
     env["PYPROF_CARBON_METADATA_URL"] = s2.url
-    assert carbon.from_args(parse(), str(tmp_path), env).origin == "world average"
+    assert intensity_from_args(parse(), str(tmp_path), env).origin == "world average"
     assert len(s2.requests) == 1
 
 
@@ -156,7 +157,7 @@ def em_env(tmp_path, s, token="t0k"):
 def test_live_latest_labelled_live_and_cached(tmp_path, server):
     s = server(em_routes())
     env = em_env(tmp_path, s)
-    src = carbon.from_args(parse("--region", "FR", "--live-intensity"), str(tmp_path), env)
+    src = intensity_from_args(parse("--region", "FR", "--live-intensity"), str(tmp_path), env)
     assert (src.g_per_kwh, src.live, src.origin, src.code, src.country) == (57.0, True, "live (electricitymaps)", "FR", "FR")
     assert "Electricity Maps" in src.source and src.to_meta()["live"] is True
     assert len(s.requests) == 1
@@ -189,9 +190,9 @@ def test_live_errors(tmp_path, server):
     with pytest.raises(carbon.CarbonError, match="HTTP 404 for zone DE"):
         live.latest("DE", env=env)
     with pytest.raises(carbon.CarbonError, match="needs a region or a zone"):
-        carbon.from_args(parse("--live-intensity"), str(tmp_path), env)
+        intensity_from_args(parse("--live-intensity"), str(tmp_path), env)
     with pytest.raises(carbon.CarbonError, match="balancing areas"):
-        carbon.from_args(parse("--live-intensity", "--region", "US-CA"), str(tmp_path), env)
+        intensity_from_args(parse("--live-intensity", "--region", "US-CA"), str(tmp_path), env)
     s.routes.update({("GET", "/v3/carbon-intensity/latest?zone=XX"): (200, {"zone": "XX"}, {})})
     with pytest.raises(carbon.CarbonError, match="no carbonIntensity"):
         live.latest("XX", env=env)
@@ -200,7 +201,7 @@ def test_live_errors(tmp_path, server):
 def test_live_explicit_zone_and_cloud_grid(tmp_path, server):
     s = server({**em_routes("SE-SE3", 20), **em_routes("US-CAL-CISO", 210)})
     env = em_env(tmp_path, s)
-    src = carbon.from_args(parse("--region", "azure:swedencentral", "--live-intensity"), str(tmp_path), env)
+    src = intensity_from_args(parse("--region", "azure:swedencentral", "--live-intensity"), str(tmp_path), env)
     assert (src.code, src.g_per_kwh, src.provider, src.cloud_region) == ("SE-SE3", 20.0, "azure", "swedencentral")
-    src = carbon.from_args(parse("--region", "US-CA", "--live-intensity", "US-CAL-CISO"), str(tmp_path), env)
+    src = intensity_from_args(parse("--region", "US-CA", "--live-intensity", "US-CAL-CISO"), str(tmp_path), env)
     assert (src.code, src.g_per_kwh, src.country) == ("US-CAL-CISO", 210.0, "US")

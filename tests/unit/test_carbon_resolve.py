@@ -4,6 +4,7 @@ import argparse
 import pytest
 
 from pyprof_carbon import carbon
+from pyprof_carbon.commands.options import add_carbon_options, intensity_from_args
 from pyprof_carbon.carbon import resolve
 
 NO_CLOUD = {"PYPROF_CARBON_NO_CLOUD_METADATA": "1"}
@@ -11,7 +12,7 @@ NO_CLOUD = {"PYPROF_CARBON_NO_CLOUD_METADATA": "1"}
 
 def parse(*argv):
     p = argparse.ArgumentParser()
-    carbon.add_arguments(p)
+    add_carbon_options(p)
     return p.parse_args(list(argv))
 
 
@@ -36,10 +37,10 @@ def test_bad_option_values_are_argparse_errors(argv, capsys):
 
 def test_explicit_intensity_wins(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.pyprof-carbon]\nregion = "PL"\n')
-    s = carbon.from_args(parse("--carbon-intensity", "123", "--region", "FR"), str(tmp_path),
+    s = intensity_from_args(parse("--carbon-intensity", "123", "--region", "FR"), str(tmp_path),
                          {"PYPROF_CARBON_REGION": "DE", **NO_CLOUD})
     assert (s.g_per_kwh, s.origin, s.code, s.kind, s.live) == (123.0, "--carbon-intensity", "FR", "average", False)
-    s = carbon.from_args(parse("--carbon-intensity", "90", "--marginal"), str(tmp_path), NO_CLOUD)
+    s = intensity_from_args(parse("--carbon-intensity", "90", "--marginal"), str(tmp_path), NO_CLOUD)
     assert s.kind == "marginal" and s.code is None
 
 
@@ -48,16 +49,16 @@ def test_region_then_env_then_pyproject_then_world(tmp_path):
     sub.mkdir(parents=True)
     (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\n\n[tool.pyprof-carbon]\nregion = "se-se1"  # north\n')
     env = {"PYPROF_CARBON_REGION": "aws:eu-west-3", **NO_CLOUD}
-    s = carbon.from_args(parse("--region", "pol"), str(sub), env)
+    s = intensity_from_args(parse("--region", "pol"), str(sub), env)
     assert (s.code, s.origin, s.g_per_kwh) == ("PL", "--region", 662.0)
-    s = carbon.from_args(parse(), str(sub), env)
+    s = intensity_from_args(parse(), str(sub), env)
     assert (s.code, s.origin, s.provider, s.cloud_region, s.country) == (
         "aws:eu-west-3", "PYPROF_CARBON_REGION", "aws", "eu-west-3", "FR")
-    s = carbon.from_args(parse(), str(sub), NO_CLOUD)
+    s = intensity_from_args(parse(), str(sub), NO_CLOUD)
     assert s.code == "SE-SE1" and s.origin == f"pyproject.toml ({tmp_path / 'pyproject.toml'})"
     assert s.source.startswith("Electricity Maps")
     (tmp_path / "pyproject.toml").write_text('[project]\nname="x"\n')
-    s = carbon.from_args(parse(), str(sub), NO_CLOUD)
+    s = intensity_from_args(parse(), str(sub), NO_CLOUD)
     assert (s.code, s.origin, s.g_per_kwh) == ("WORLD", "world average", 480.0)
     assert any("world average" in n for n in s.notes)
 
@@ -67,42 +68,42 @@ def test_nearest_pyproject_stops_the_search(tmp_path):
     inner = tmp_path / "pkg"
     inner.mkdir()
     (inner / "pyproject.toml").write_text('[project]\nname = "inner"\n')
-    s = carbon.from_args(parse(), str(inner), NO_CLOUD)
+    s = intensity_from_args(parse(), str(inner), NO_CLOUD)
     assert s.origin == "world average"
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path):
     with pytest.raises(carbon.CarbonError, match="unknown region 'ZZ'"):
-        carbon.from_args(parse("--region", "ZZ"), str(tmp_path), NO_CLOUD)
+        intensity_from_args(parse("--region", "ZZ"), str(tmp_path), NO_CLOUD)
     with pytest.raises(carbon.CarbonError, match="PYPROF_CARBON_REGION: unknown region"):
-        carbon.from_args(parse(), str(tmp_path), {"PYPROF_CARBON_REGION": "nowhere", **NO_CLOUD})
+        intensity_from_args(parse(), str(tmp_path), {"PYPROF_CARBON_REGION": "nowhere", **NO_CLOUD})
     (tmp_path / "pyproject.toml").write_text('[tool.pyprof-carbon]\nregion = "mars"\n')
     with pytest.raises(carbon.CarbonError, match="pyproject.toml: unknown region 'mars'"):
-        carbon.from_args(parse(), str(tmp_path), NO_CLOUD)
+        intensity_from_args(parse(), str(tmp_path), NO_CLOUD)
     (tmp_path / "pyproject.toml").write_text('[tool.pyprof-carbon\nregion = \n')
     with pytest.raises(carbon.CarbonError, match="invalid TOML"):
-        carbon.from_args(parse(), str(tmp_path), NO_CLOUD)
+        intensity_from_args(parse(), str(tmp_path), NO_CLOUD)
     (tmp_path / "pyproject.toml").write_text('[tool.pyprof-carbon]\nregion = 5\n')
     with pytest.raises(carbon.CarbonError, match="must be a string"):
-        carbon.from_args(parse(), str(tmp_path), NO_CLOUD)
+        intensity_from_args(parse(), str(tmp_path), NO_CLOUD)
 
 
 def test_marginal_needs_a_marginal_value(tmp_path):
     with pytest.raises(carbon.CarbonError, match="average intensities"):
-        carbon.from_args(parse("--region", "FR", "--marginal"), str(tmp_path), NO_CLOUD)
+        intensity_from_args(parse("--region", "FR", "--marginal"), str(tmp_path), NO_CLOUD)
 
 
 def test_only_one_explicit_source(tmp_path):
     f = tmp_path / "i.csv"
     f.write_text("timestamp,g_per_kwh\n0,1\n")
     with pytest.raises(carbon.CarbonError, match="only one of --carbon-intensity, --intensity-file"):
-        carbon.from_args(parse("--carbon-intensity", "5", "--intensity-file", str(f)), str(tmp_path), NO_CLOUD)
+        intensity_from_args(parse("--carbon-intensity", "5", "--intensity-file", str(f)), str(tmp_path), NO_CLOUD)
 
 
 def test_intensity_file_source(tmp_path):
     f = tmp_path / "i.csv"
     f.write_text("timestamp,g_per_kwh\n0,100\n3600,200\n")
-    s = carbon.from_args(parse("--intensity-file", str(f), "--region", "de"), str(tmp_path), NO_CLOUD)
+    s = intensity_from_args(parse("--intensity-file", str(f), "--region", "de"), str(tmp_path), NO_CLOUD)
     assert s.origin == f"--intensity-file {f}" and s.code == "DE" and s.country == "DE"
     assert list(s.g_per_kwh_at([10, 3700])) == [100.0, 200.0]
 
@@ -116,5 +117,5 @@ def test_tiny_pyproject_parser_for_python_310():
 
 def test_compare_codes_are_checked_up_front(tmp_path):
     with pytest.raises(carbon.CarbonError, match="--compare: unknown region 'PLX'"):
-        carbon.from_args(parse("--region", "FR", "--compare", "DE,PLX"), str(tmp_path), NO_CLOUD)
-    assert carbon.from_args(parse("--region", "FR", "--compare", "de,aws:eu-west-3"), str(tmp_path), NO_CLOUD).code == "FR"
+        intensity_from_args(parse("--region", "FR", "--compare", "DE,PLX"), str(tmp_path), NO_CLOUD)
+    assert intensity_from_args(parse("--region", "FR", "--compare", "de,aws:eu-west-3"), str(tmp_path), NO_CLOUD).code == "FR"

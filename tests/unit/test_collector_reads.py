@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from pyprof_carbon.meters.base import MISSING, PROC_STAT_BUSY, PROCESS_CPU, SOURCE_KINDS
+from pyprof_carbon.counters import MISSING, PROCESS_CPU, PROC_STAT_BUSY, SOURCE_KINDS
 from pyprof_carbon.profiler import decode_raw_results
 
 native = pytest.importorskip("pyprof_carbon._native", reason="native sampler not built (pip install .)")

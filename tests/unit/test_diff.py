@@ -8,6 +8,7 @@ import pytest
 
 from profile_fixtures import realistic
 from pyprof_carbon import cli, diff
+from pyprof_carbon.render import diff as diff_render
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -33,14 +34,14 @@ def test_by_function_and_totals(pair):
 
 
 def test_by_stack(pair):
-    rows = diff.by_stack(*pair)
+    rows = diff_render.by_stack(*pair)
     assert rows[0]["stack"] == "<module>;main;train;matmul" and rows[0]["delta_j"] < 0
     assert sum(r["delta_j"] for r in rows) == pytest.approx(diff.totals(*pair)["delta_j"])
 
 
 def test_differential_flame_graph_colors_and_widths(pair):
     before, after = pair
-    doc = diff.flame_svg(before, after)
+    doc = diff_render.flame_svg(before, after)
     root = ET.fromstring(doc)
     frames = {}
     for g in root.iter(NS + "g"):
@@ -53,17 +54,17 @@ def test_differential_flame_graph_colors_and_widths(pair):
     hue_sat = lambda f: tuple(float(x) for x in re.match(r"hsl\(([\d.]+),([\d.]+)%", f).groups())
     assert hue_sat(frames["matmul"][0][1])[0] == 215      # saved: blue
     assert "saved" in frames["matmul"][0][2]
-    back = ET.fromstring(diff.flame_svg(after, before))
+    back = ET.fromstring(diff_render.flame_svg(after, before))
     m = next(g for g in back.iter(NS + "g") if g.get("data-n") == "matmul")
     assert hue_sat(m.find(NS + "rect").get("fill")) == (0, 80)  # added: red
     assert "added" in m.find(NS + "title").text
-    unchanged = diff.flame_svg(before, before)
+    unchanged = diff_render.flame_svg(before, before)
     assert all(f.endswith(",0%,96%)") for f in re.findall(r'fill="(hsl\([^"]+)"', unchanged))
     # only significant changes are colored: Parser.parse changed by chance (another seed), not significantly
     parse = diff.compare(before, after)["functions"]
     assert not next(r for r in parse if r["qualname"] == "Parser.parse")["significant"]
     assert frames["Parser.parse"][0][1].endswith(",0%,96%)") and "no significant change" in frames["Parser.parse"][0][2]
-    page = diff.flame_html(before, after)
+    page = diff_render.flame_html(before, after)
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "matmul" in page and "https://" not in page
 
 

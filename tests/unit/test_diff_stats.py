@@ -8,7 +8,7 @@ import pytest
 
 from profile_fixtures import realistic
 from pyprof_carbon import diff, stats
-from pyprof_carbon.attributed_profile import FunctionInfo
+from pyprof_carbon.recording import FunctionInfo
 
 
 @pytest.mark.parametrize("p,df,q", [(0.975, 4, 2.7764451), (0.975, 8, 2.3060041), (0.95, 1, 6.3137515),

@@ -7,7 +7,8 @@ import pytest
 from fakes.msr import FakeMsr, FakeMsrWriter
 from fakes.powercap import collect_ticks
 from pyprof_carbon.meters import msr as M
-from pyprof_carbon.meters.base import MeterUnavailable, Ticks
+from pyprof_carbon.counters import Ticks
+from pyprof_carbon.errors import Unavailable
 from pyprof_carbon.meters.msr import RaplMsr
 
 
@@ -111,18 +112,18 @@ def test_max_interval_from_unit_and_max_power(tmp_path, monkeypatch):
 def test_errors_carry_reason_and_fix(tmp_path):
     fake = FakeMsr(tmp_path, packages=1, hypervisor=True)
     os.remove(fake.path(0))
-    with pytest.raises(MeterUnavailable) as ei:
+    with pytest.raises(Unavailable) as ei:
         opened(fake)
     assert "msr driver is not loaded" in ei.value.reason and "VM" in ei.value.reason
     assert "modprobe msr" in ei.value.fix
     old = FakeMsr(tmp_path / "k8", vendor="AuthenticAMD", family=0x15, packages=1)
-    with pytest.raises(MeterUnavailable, match="no RAPL MSRs"):
+    with pytest.raises(Unavailable, match="no RAPL MSRs"):
         opened(old)
     via = FakeMsr(tmp_path / "via", vendor="CentaurHauls", packages=1)
-    with pytest.raises(MeterUnavailable, match="Intel and AMD"):
+    with pytest.raises(Unavailable, match="Intel and AMD"):
         opened(via)
     none = FakeMsr(tmp_path / "zero", packages=1)  # unit present, every counter 0
-    with pytest.raises(MeterUnavailable, match="non-zero"):
+    with pytest.raises(Unavailable, match="non-zero"):
         opened(none)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fakes import fake_pynvml as nv
-from pyprof_carbon.meters.base import MeterUnavailable
+from pyprof_carbon.errors import Unavailable
 from pyprof_carbon.meters.nvml import Nvml
 
 
@@ -87,14 +87,14 @@ def test_energy_series_carry_the_share():
 
 def test_driver_not_loaded():
     nv.reset([], init_error=nv.NVML_ERROR_DRIVER_NOT_LOADED)
-    with pytest.raises(MeterUnavailable) as ei:
+    with pytest.raises(Unavailable) as ei:
         Nvml(pynvml=nv).open()
     assert "Driver Not Loaded" in ei.value.reason and "nvidia-smi" in ei.value.fix
 
 
 def test_no_gpu():
     nv.reset([])
-    with pytest.raises(MeterUnavailable, match="no GPU"):
+    with pytest.raises(Unavailable, match="no GPU"):
         Nvml(pynvml=nv).open()
     assert nv._state.init_count == 0
 
@@ -116,6 +116,6 @@ def test_pynvml_missing(monkeypatch):
         return real(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", imp)
-    with pytest.raises(MeterUnavailable) as ei:
+    with pytest.raises(Unavailable) as ei:
         Nvml().open()
     assert "pynvml is not installed" in ei.value.reason and ei.value.fix == "pip install nvidia-ml-py"

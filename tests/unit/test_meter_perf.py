@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from fakes.powercap import collect_ticks
-from pyprof_carbon.meters.base import MeterUnavailable, Ticks
+from pyprof_carbon.counters import Ticks
+from pyprof_carbon.errors import Unavailable
 from pyprof_carbon.meters.perf_pmu import RaplPerf, parse_cpulist, parse_event, perf_event_open
 
 SW_CPU_CLOCK = "event=0x00"
@@ -92,26 +93,26 @@ def test_permission_denied_names_paranoid_and_capperfmon(tmp_path):
     def opener(*a):
         raise OSError(errno.EACCES, os.strerror(errno.EACCES))
 
-    with pytest.raises(MeterUnavailable) as ei:
+    with pytest.raises(Unavailable) as ei:
         RaplPerf(root=make_pmu(tmp_path), opener=opener).open()
     assert "perf_event_paranoid" in ei.value.reason and "CAP_PERFMON" in ei.value.fix
 
 
 def test_absent_pmu_says_so(tmp_path):
-    with pytest.raises(MeterUnavailable) as ei:
+    with pytest.raises(Unavailable) as ei:
         RaplPerf(root=str(tmp_path / "power")).open()
     assert "no perf `power` PMU" in ei.value.reason and ei.value.fix
 
 
 def test_bad_scale_or_unit_is_skipped(tmp_path):
-    with pytest.raises(MeterUnavailable, match="no usable energy event"):
+    with pytest.raises(Unavailable, match="no usable energy event"):
         RaplPerf(root=make_pmu(tmp_path, unit="Watts"), opener=lambda *a: 0).open()
 
 
 def test_this_machine_default_root():
     if os.path.exists("/sys/bus/event_source/devices/power/type"):
         pytest.skip("this machine has the power PMU")
-    with pytest.raises(MeterUnavailable, match="no perf `power` PMU"):
+    with pytest.raises(Unavailable, match="no perf `power` PMU"):
         RaplPerf(root="/sys/bus/event_source/devices/power").open()
 
 

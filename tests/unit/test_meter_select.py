@@ -2,7 +2,9 @@
 import pytest
 
 from pyprof_carbon.errors import UserError
-from pyprof_carbon.meters.base import Domain, Meter, MeterUnavailable
+from pyprof_carbon.errors import Unavailable
+from pyprof_carbon.meters.base import Meter
+from pyprof_carbon.recording import Domain
 from pyprof_carbon.meters.select import MeterRequestError, Passed, Subset, choose
 
 
@@ -26,7 +28,7 @@ class Fake(Meter):
 def opener_for(available, opened=None):
     def opener(name, cpu_watts=None, tdp=None):
         if name not in available:
-            raise MeterUnavailable(f"{name} absent here", f"fix {name}")
+            raise Unavailable(f"{name} absent here", f"fix {name}")
         m = Fake(name, available[name])
         if opened is not None:
             opened.append(m)
@@ -79,7 +81,7 @@ def test_explicit_names_open_exactly_those():
 
 def test_explicit_unavailable_raises_with_reason_and_fix_and_closes_others():
     opened = []
-    with pytest.raises(MeterUnavailable) as ei:
+    with pytest.raises(Unavailable) as ei:
         choose(["rapl-powercap", "rapl-msr"], opener=opener_for({"rapl-powercap": ["package"]}, opened))
     e = ei.value
     assert isinstance(e, MeterRequestError) and isinstance(e, UserError)

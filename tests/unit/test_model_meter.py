@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from pyprof_carbon.meters import model as model_mod
-from pyprof_carbon.meters.base import Ticks
+from pyprof_carbon.counters import Ticks
 from pyprof_carbon.meters.model import (DEFAULT_W_PER_CPU, ModelMeter, dimm_watts, dmi_dimms, estimate_dimms,
                                         lookup_tdp, normalize)
-from pyprof_carbon.sched.base import SchedTimeline
+from pyprof_carbon.recording import SchedTimeline
 
 GB_KB = 1024 * 1024
 

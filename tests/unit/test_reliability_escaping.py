@@ -4,9 +4,9 @@ import json
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
-from pyprof_carbon.attributed_profile import FunctionInfo
+from pyprof_carbon.recording import FunctionInfo
 from pyprof_carbon.render.html import script_json
-from pyprof_carbon.render.text import visible
+from pyprof_carbon.printable import visible
 from recording_mutations import cli
 from synthetic import recording
 

@@ -90,7 +90,7 @@ def test_every_renderer_takes_an_attributed_recording():
 
 
 # ---- first view: imports collapsed, libraries folded -------------------------------------------
-from pyprof_carbon.attributed_profile import FunctionInfo  # noqa: E402
+from pyprof_carbon.recording import FunctionInfo  # noqa: E402
 from pyprof_carbon.render import folding  # noqa: E402
 
 SP = "/usr/lib/python3.11/site-packages"

@@ -4,7 +4,7 @@ import re
 
 from profile_fixtures import realistic
 from pyprof_carbon.render import text
-from pyprof_carbon.render.format import fmt_num, sig3
+from pyprof_carbon.render.tree import fmt_num, sig3
 
 
 def test_fmt_num_three_significant_digits_with_prefix():
@@ -19,7 +19,7 @@ def test_fmt_num_three_significant_digits_with_prefix():
 
 
 def test_svg_and_html_use_the_same_formatter():
-    from pyprof_carbon.render import format as fmt, html, svg
+    from pyprof_carbon.render import html, svg, tree as fmt
     assert svg.fmt_num is fmt.fmt_num and html.fmt_num is fmt.fmt_num
 
 

@@ -56,7 +56,7 @@
   var V;  // per node values of the selection: V.self[k], V.tot[k] (FULL tree)
   var VG; // the same on the tree the flame graph shows
 
-  function fmt(v, unit) { // the same as render/format.py fmt_num: 3 significant digits, SI prefix
+  function fmt(v, unit) { // the same as render/tree.py fmt_num: 3 significant digits, SI prefix
     if (unit === "") return Math.round(v).toLocaleString("en");
     if (!isFinite(v)) return "–";
     if (v === 0) return "0 " + unit;
