@@ -25,6 +25,7 @@ from .errors import UserError
 from .meters.base import Meter, Ticks
 from .attributed_profile import FunctionInfo
 from .recording import Recording
+from .sampling_health import sampling_stats, sampling_warnings
 
 DEFAULT_RATE = 997.0
 ENGINES = ("auto", "perf", "timer", "wall")
@@ -210,7 +211,9 @@ class Profiler:
             if len(timeline.t_ns) else 1e-9
         engine_used, thread_names = r["engine"], r.get("thread_names", {})
         threads = [{"tid": th["tid"], "name": thread_names.get(th["tid"], th["comm"]),
-                    "comm": th["comm"], "arm_error": th["arm_error"]} for th in r["threads"]]
+                    "comm": th["comm"], "arm_error": th["arm_error"], "blocked": th.get("blocked", False)}
+                   for th in r["threads"]]
+        rate = achieved_rate(engine_used, self.rate, samples, user_cpu_s)
         from .meters.model import cpu_model, ram_total_gb
         meta = {
             "tool_version": __version__, "run_id": str(uuid.uuid4()),
@@ -220,7 +223,7 @@ class Profiler:
             "start_unix_s": r["start_unix_s"],
             "start_monotonic_ns": int(timeline.t_ns[0]) if len(timeline.t_ns) else 0,
             "duration_s": duration, "engine": engine_used,
-            "rate_hz": achieved_rate(engine_used, self.rate, samples, user_cpu_s),
+            "rate_hz": rate,
             "cadence_ms": self._cadence_ms, "samples": int(len(samples["t_ns"])),
             "lost_samples": int(st["lost"]), "unreadable_samples": int(st["unreadable"]), "lost_cpu_s": st["lost_cpu_ns"] / 1e9,
             "handler_s": st["handler_ns"] / 1e9, "collector_cpu_s": st["collector_cpu_ns"] / 1e9,
@@ -229,6 +232,8 @@ class Profiler:
             "os": platform.platform(), "hostname": platform.node(), "pid": self._pid,
             "regions": [{"name": n, "start_ns": int(a), "end_ns": int(b), "tid": int(tid)}
                         for n, a, b, tid in r.get("regions", [])],
+            "sampling": sampling_stats(st),
+            "sampling_warnings": sampling_warnings(st, threads, rate, r["tick_raw"], self._columns, user_cpu_s),
         }
         if self.intensity is not None:
             meta["intensity"] = self.intensity.to_meta()
