@@ -290,7 +290,7 @@ static void install_sigio_if_default() {
 
 void Sampler::configure(Engine engine, uint64_t period_ns, SampleRing* ring) {
   engine_ = engine;
-  period_ns_ = period_ns;
+  period_ns_ = period_ns < kMinPeriodNs ? kMinPeriodNs : period_ns;  // faster livelocks (sampler.h)
   ring_ = ring;
   lost_ = 0;
   lost_cpu_ns_ = 0;

@@ -42,6 +42,10 @@ def sampling_warnings(st: dict, threads: List[dict], rate: dict, tick_raw: np.nd
         if st.get("rate_halvings"):
             msg += f": the rate was halved {st['rate_halvings']} time(s), to {1e9 / st['final_period_ns']:.0f} Hz"
         out.append(msg)
+    period = st.get("final_period_ns", 0)
+    if period and not st.get("rate_halvings") and rate.get("requested", 0) * period > 1.01e9:
+        out.append(f"the rate was capped at {1e9 / period:.0f} Hz (faster, signal delivery alone would take "
+                   f"the program's whole time)")
     if st.get("fds_rearmed"):
         out.append(f"the program closed the profiler's perf file descriptors ({st['fds_rearmed']} times, e.g. "
                    f"os.closerange): the threads were armed again at the next scan, unsampled in between")
