@@ -19,7 +19,9 @@
 //     no other library's handler can nest on it: a fault during the walk is the walk's. Any other
 //     fault goes to the handler that was installed before ours (the collector re-installs ours
 //     over whatever the program installs later, chaining to it: faulthandler, pytest), once; if
-//     that handler hands it back to us, the default action (a core dump, as without us);
+//     that handler hands it back to us, the default action (a core dump, as without us). (Reads
+//     by process_vm_readv on our own pid would need no guard, but cost 2-4 µs each here: ~60 per
+//     sample of a 30-frame stack, against a handler of ~2 µs CPU and a ~50 µs signal);
 //   - the sample handler is installed with SA_RESTART and never uninstalled (a queued real-time
 //     signal delivered after profiling stops would otherwise kill the process with the default
 //     action); when inactive it returns at once.
