@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,13 @@ std::string Collector::start() {
     start_thread();
     return "none";
   }
-  watch_code_deaths(&Collector::on_code_dying);
+  if (!watch_code_deaths(&Collector::on_code_dying)) {
+    // Without it a sampled code object can be freed unresolved and read after free: no sampling.
+    PyErr_Clear();
+    g_collector.store(nullptr);
+    running_ = false;
+    throw std::runtime_error("cannot watch code objects (PyCode_AddWatcher failed: all code watcher slots taken?)");
+  }
   watching_ = true;
   Engine engine = cfg_.engine == "timer" ? Engine::Timer : cfg_.engine == "wall" ? Engine::Wall : Engine::Perf;
   uint64_t period = uint64_t(1e9 / cfg_.rate_hz);
@@ -81,13 +88,14 @@ std::string Collector::start() {
   int32_t self = int32_t(syscall(SYS_gettid));
   std::string err;
   int rc = g_sampler.arm(self, &err);
-  if (rc != 0 && cfg_.engine == "auto" && engine == Engine::Perf) {
+  if (rc > 0 && cfg_.engine == "auto" && engine == Engine::Perf) {
     std::string err2;
     g_sampler.set_engine(Engine::Timer);
     rc = g_sampler.arm(self, &err2);
-    if (rc != 0) err += "; " + err2;
+    if (rc > 0) err += "; " + err2;
   }
-  if (rc != 0) {
+  // kBlocked / kStarved are not errors: the run goes on and its results say why it is unsampled.
+  if (rc > 0) {
     running_ = false;
     g_sampler.set_active(false);
     unwatch_code_deaths();
@@ -338,6 +346,7 @@ void Collector::die_of_sigterm() {
 void Collector::scan_threads(uint64_t now) {
   DIR* d = opendir("/proc/self/task");
   if (!d) return;
+  g_sampler.begin_scan();
   std::unordered_set<int32_t> present;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
@@ -346,7 +355,23 @@ void Collector::scan_threads(uint64_t now) {
     present.insert(tid);
     auto it = live_threads_.find(tid);
     if (it != live_threads_.end()) {
-      threads[it->second].last_seen_ns = now;
+      ThreadInfo& t = threads[it->second];
+      t.last_seen_ns = now;
+      int rc = 0;
+      if (!t.blocked_now) {
+        rc = g_sampler.recheck(tid);
+      } else {
+        // Only a thread that ran can have changed its mask: read it again only then.
+        uint64_t cpu = thread_cpu_ns(tid);
+        if (cpu != t.blocked_cpu_ns) {
+          std::string err;
+          rc = g_sampler.arm(tid, &err);
+          if (rc > 0 && t.arm_error.empty()) t.arm_error = err;
+        } else {
+          rc = Sampler::kBlocked;
+        }
+      }
+      note_blocked(t, rc);
       continue;
     }
     ThreadInfo info{tid, "", now, now, ""};
@@ -359,12 +384,13 @@ void Collector::scan_threads(uint64_t now) {
       if (k > 0 && comm[k - 1] == '\n') comm[k - 1] = 0;
     }
     info.comm = comm;
-    g_sampler.arm(tid, &info.arm_error);
+    note_blocked(info, g_sampler.arm(tid, &info.arm_error));
     new_threads_ = true;
     live_threads_[tid] = threads.size();
     threads.push_back(std::move(info));
   }
   closedir(d);
+  g_sampler.end_scan();
   for (auto it = live_threads_.begin(); it != live_threads_.end();) {
     if (present.count(it->first) == 0) {
       g_sampler.disarm(it->first);
@@ -372,6 +398,14 @@ void Collector::scan_threads(uint64_t now) {
     } else {
       ++it;
     }
+  }
+}
+
+void Collector::note_blocked(ThreadInfo& t, int arm_rc) {
+  t.blocked_now = arm_rc == Sampler::kBlocked;
+  if (t.blocked_now) {
+    t.blocked = true;
+    t.blocked_cpu_ns = thread_cpu_ns(t.tid);
   }
 }
 
@@ -447,7 +481,20 @@ void Collector::on_code_dying(struct _object* code) {
   Collector* c = g_collector.load(std::memory_order_acquire);
   if (c == nullptr || g_sampler.in_forked_child()) return;
   std::lock_guard<std::mutex> lk(c->mu_);
-  c->drain_locked();  // samples of this code still in the ring are interned now, while it lives
+  // Samples of this code still in the ring are interned now, while it lives: all of them, also
+  // those committed behind a cell another thread's handler has reserved and not yet committed
+  // (drain_locked stops at that cell). Such a handler is running now and commits in µs; a thread
+  // stopped inside one (a debugger) is not waited for past 200 ms.
+  uint64_t end = c->ring_.reserved_end();
+  uint64_t deadline = 0;
+  for (;;) {
+    c->drain_locked();
+    if (c->ring_.consumed() >= end) break;
+    uint64_t t = monotonic_ns();
+    if (deadline == 0) deadline = t + 200000000ull;
+    else if (t > deadline) break;
+    sched_yield();
+  }
   auto it = c->code_ids_.find(code);
   if (it == c->code_ids_.end()) return;
   CodeInfo& info = c->codes[it->second];
@@ -472,7 +519,8 @@ void Collector::stop() {
   }
   wake_cv_.notify_all();
   if (thread_ && thread_->joinable()) thread_->join();
-  g_sampler.set_active(false);
+  // No handler may still write into ring_ once this object can be freed.
+  g_sampler.deactivate_and_wait();
   g_sampler.disarm_all();
   tick(true);  // the last reading closes the last interval
   sched_perf_.reset();

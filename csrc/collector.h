@@ -45,6 +45,9 @@ struct ThreadInfo {
   std::string comm;
   uint64_t first_seen_ns, last_seen_ns;
   std::string arm_error;  // why it could not be sampled, if so
+  bool blocked = false;    // it blocked the sampler's signal at some scan (unsampled meanwhile)
+  bool blocked_now = false;
+  uint64_t blocked_cpu_ns = 0;  // its CPU time when last found blocking: armed again once it ran
 };
 
 struct CollectorConfig {
@@ -154,6 +157,7 @@ class Collector {
   void tick(bool every_source = false);
   void drain_locked();
   void scan_threads(uint64_t now);
+  void note_blocked(ThreadInfo& t, int arm_rc);
   int32_t intern_code(void* ptr);
   void resolve_code(CodeInfo& c);  // GIL held, c alive: names (once) and every unresolved line
 

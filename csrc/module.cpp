@@ -65,6 +65,7 @@ static py::dict raw_results(Collector& c) {
     td["first_seen_ns"] = t.first_seen_ns;
     td["last_seen_ns"] = t.last_seen_ns;
     td["arm_error"] = t.arm_error;
+    td["blocked"] = t.blocked;  // it blocked the sampler's signal at some scan: unsampled then
     threads.append(td);
   }
   d["threads"] = threads;
@@ -75,6 +76,13 @@ static py::dict raw_results(Collector& c) {
   stats["signals"] = c.signals();
   stats["unreadable"] = g_sampler.unreadable();
   stats["collector_cpu_ns"] = c.collector_cpu_ns;
+  stats["signal"] = g_sampler.signal_number();           // the real-time signal sampling used
+  stats["starved"] = g_sampler.starved();                // why sampling stopped for the process, or ""
+  stats["sigio"] = g_sampler.sigio();                    // kernel SIGIOs: a signal could not be queued
+  stats["rate_halvings"] = g_sampler.rate_halvings();    // times the rate was halved after SIGIO
+  stats["final_period_ns"] = g_sampler.period_ns();
+  stats["fds_rearmed"] = g_sampler.fds_rearmed();        // perf fds the program closed, armed anew
+  stats["guard_reinstalled"] = g_sampler.guard_reinstalled();  // SIGSEGV/SIGBUS guard put back
   d["stats"] = stats;
   return d;
 }

@@ -4,13 +4,13 @@ static_assert(PY_VERSION_HEX >= 0x030A0000 && PY_VERSION_HEX < 0x030B0000, "3.10
 
 namespace pyprof {
 
-inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, bool* truncated) {
+inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, uint8_t* mark) {
   int n = 0;
-  *truncated = false;
+  *mark = kWhole;
   for (PyFrameObject* f = ts->frame; f != nullptr; f = f->f_back) {
     PyCodeObject* code = f->f_code;
-    if (!plausible_code(code)) break;  // garbage: the chain is being changed under us
-    if (n == max) { *truncated = true; break; }
+    if (!plausible_code(code)) { *mark = kBroken; break; }  // the chain is being changed under us
+    if (n == max) { *mark = kDeeper; break; }
     out[n].code = code;
     out[n].lasti = f->f_lasti < 0 ? -1 : f->f_lasti * (int)sizeof(_Py_CODEUNIT);
     ++n;

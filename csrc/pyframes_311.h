@@ -6,18 +6,18 @@ static_assert(PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000, "3.11
 
 namespace pyprof {
 
-inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, bool* truncated) {
+inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, uint8_t* mark) {
   int n = 0;
-  *truncated = false;
+  *mark = kWhole;
   if (ts->cframe == nullptr) return 0;
   for (_PyInterpreterFrame* f = ts->cframe->current_frame; f != nullptr; f = f->previous) {
-    if (reinterpret_cast<uintptr_t>(f) & 7) break;  // garbage pointer
+    if (reinterpret_cast<uintptr_t>(f) & 7) { *mark = kBroken; break; }  // garbage pointer
     PyCodeObject* code = f->f_code;
-    if (!plausible_code(code)) break;  // garbage: the chain is being changed under us
+    if (!plausible_code(code)) { *mark = kBroken; break; }  // the chain is being changed under us
     // Same test as _PyFrame_IsIncomplete: a frame still running its prologue is not yet visible.
     if (f->owner != FRAME_OWNED_BY_GENERATOR && f->prev_instr < _PyCode_CODE(code) + code->_co_firsttraceable)
       continue;
-    if (n == max) { *truncated = true; break; }
+    if (n == max) { *mark = kDeeper; break; }
     out[n].code = code;
     out[n].lasti = (int32_t)((f->prev_instr - _PyCode_CODE(code)) * (int)sizeof(_Py_CODEUNIT));
     ++n;

@@ -6,18 +6,18 @@ static_assert(PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000, "3.13
 
 namespace pyprof {
 
-inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, bool* truncated) {
+inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, uint8_t* mark) {
   int n = 0;
-  *truncated = false;
+  *mark = kWhole;
   for (_PyInterpreterFrame* f = ts->current_frame; f != nullptr; f = f->previous) {
-    if (reinterpret_cast<uintptr_t>(f) & 7) break;  // garbage pointer
+    if (reinterpret_cast<uintptr_t>(f) & 7) { *mark = kBroken; break; }  // garbage pointer
     if (f->owner == FRAME_OWNED_BY_CSTACK) continue;
     PyObject* exe = f->f_executable;
-    if (!plausible_code(exe)) break;  // garbage: the chain is being changed under us
+    if (!plausible_code(exe)) { *mark = kBroken; break; }  // the chain is being changed under us
     PyCodeObject* code = (PyCodeObject*)exe;
     if (f->owner != FRAME_OWNED_BY_GENERATOR && f->instr_ptr < _PyCode_CODE(code) + code->_co_firsttraceable)
       continue;
-    if (n == max) { *truncated = true; break; }
+    if (n == max) { *mark = kDeeper; break; }
     out[n].code = code;
     out[n].lasti = (int32_t)((f->instr_ptr - _PyCode_CODE(code)) * (int)sizeof(_Py_CODEUNIT));
     ++n;

@@ -16,6 +16,12 @@ namespace pyprof {
 
 constexpr int kMaxDepth = 256;  // deeper stacks keep their leaf-most frames and are marked truncated
 
+// Sample::truncated: how the frame walk ended.
+constexpr uint8_t kWhole = 0;   // at the thread's first frame
+constexpr uint8_t kDeeper = 1;  // deeper than kMaxDepth: the leaf-most frames are kept
+constexpr uint8_t kBroken = 2;  // the chain could not be read (a fault, or a frame that is not a
+                                // live code object's): the frames read until then are kept
+
 struct FrameRef {
   void* code;      // PyCodeObject*, alive at sample time (the frame held a strong reference)
   int32_t lasti;   // byte offset of the current instruction, -1 if not started
@@ -28,7 +34,7 @@ struct Sample {
   int32_t tid;
   int16_t cpu;       // CPU number the thread ran on
   uint16_t depth;
-  uint8_t truncated;  // 1: deeper than kMaxDepth; 2: the frame chain could not be read
+  uint8_t truncated;  // kWhole, kDeeper or kBroken
   FrameRef frames[kMaxDepth];  // leaf first
 };
 
@@ -74,6 +80,12 @@ class SampleRing {
     cells_[tail_ & mask_].seq.store(tail_ + mask_ + 1, std::memory_order_release);
     ++tail_;
   }
+  // Consumer: every cell reserved so far, committed or not, lies before reserved_end(); the
+  // consumer has taken those before consumed(). A reserved cell is being written by a handler
+  // that is running now (it commits before it returns), so waiting for consumed() to reach a
+  // reserved_end() taken earlier is waiting for handlers in flight, never for future samples.
+  uint64_t reserved_end() const { return head_.load(std::memory_order_acquire); }
+  uint64_t consumed() const { return tail_; }
 
   // Empty. Only where no producer can run: a forked child before it arms any thread (a cell
   // reserved by a parent's thread at fork time would otherwise stay uncommitted forever). The

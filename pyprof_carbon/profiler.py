@@ -29,6 +29,7 @@ from .meters.base import Meter
 from .process_stream import ProcessStream
 from .recording import FunctionInfo, Recording
 from .sampling import DEFAULT_RATE, ENGINES
+from .sampling_health import sampling_stats, sampling_warnings
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0)
@@ -217,14 +218,21 @@ class Profiler:
         user_cpu_s = max((timeline.process_cpu_ns[-1] - timeline.profiler_cpu_ns[-1]) / 1e9, 1e-9) \
             if len(timeline.t_ns) else 1e-9
         engine_used = first.engine or "none"
-        threads, table, regions = [], [], []
+        rate = achieved_rate(engine_used, self.rate, samples, user_cpu_s)
+        threads, table, regions, warnings = [], [], [], []
         for s, raw in processes:
             names = s.thread_names
-            threads += [{"tid": th["tid"], "pid": s.pid, "name": names.get(th["tid"], th["comm"]),
-                         "comm": th["comm"], "arm_error": th["arm_error"]} for th in raw["threads"]]
+            mine = [{"tid": th["tid"], "pid": s.pid, "name": names.get(th["tid"], th["comm"]), "comm": th["comm"],
+                     "arm_error": th["arm_error"], "blocked": th.get("blocked", False)} for th in raw["threads"]]
+            threads += mine
             table.append(process_entry(s, raw))
             regions += [{"name": n, "start_ns": int(a), "end_ns": int(b), "tid": int(tid)}
                         for n, a, b, tid in s.regions]
+            if s is first:
+                warnings += sampling_warnings(raw["stats"], mine, rate, r["tick_raw"], self._columns, user_cpu_s)
+            else:  # a child reads no counters; its rate is judged with the whole run's
+                warnings += [f"process {s.pid}: {w}" for w in
+                             sampling_warnings(raw["stats"], mine, {}, raw["tick_raw"][:0], {}, 0.0)]
         from .meters.model import cpu_model, ram_total_gb
         start_unix = float(first.process.get("start_unix_s", time.time()))
         meta = {
@@ -235,7 +243,7 @@ class Profiler:
             "start_unix_s": start_unix,
             "start_monotonic_ns": int(timeline.t_ns[0]) if len(timeline.t_ns) else 0,
             "duration_s": duration, "engine": engine_used,
-            "rate_hz": achieved_rate(engine_used, self.rate, samples, user_cpu_s),
+            "rate_hz": rate,
             "cadence_ms": self._cadence_ms, "samples": int(len(samples["t_ns"])),
             "lost_samples": stats["lost"], "unreadable_samples": stats["unreadable"],
             "lost_cpu_s": stats["lost_cpu_ns"] / 1e9, "handler_s": stats["handler_ns"] / 1e9,
@@ -244,6 +252,8 @@ class Profiler:
             "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
             "os": platform.platform(), "hostname": platform.node(), "pid": first.pid,
             "regions": sorted(regions, key=lambda g: g["start_ns"]),
+            "sampling": sampling_stats(r["stats"]),
+            "sampling_warnings": warnings,
         }
         if not first.complete:
             meta["cut_short"] = ("the program ended without its exit work (os._exit or a signal that cannot be "

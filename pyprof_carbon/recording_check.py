@@ -281,6 +281,8 @@ META_KEYS = {
     "split": _opt(lambda v: v in ("power", "cpu")), "meters": lambda v: isinstance(v, list),
     "meter_notes": lambda v: isinstance(v, list), "regions": _regions, "exit_status": _opt(_is_int),
     "processes": _processes, "cut_short": _opt(_str),
+    "sampling_warnings": lambda v: isinstance(v, list) and all(map(_str, v)),
+    "sampling": lambda v: isinstance(v, dict),
 }
 DOMAIN_KINDS = ("cpu", "dram", "gpu", "psys")
 

@@ -220,6 +220,12 @@ def summary(profile: Profile, options: dict, written: Sequence[str], stream=None
     """What `run` prints at the end: the text report, then where the files went."""
     style = Style(use_color(options, stream))
     text = render(profile, {**options, "width": width_of(options, stream)}, style)
+    # Sampling that was starved or degraded (pyprof_carbon/sampling_health.py): one line each,
+    # at the end where it is seen, since the numbers above cover less than they seem to.
+    for w in profile.meta.get("sampling_warnings") or []:
+        text += "\n" + style.hot("warning: " + visible(w))
+    if profile.meta.get("sampling_warnings"):
+        text += "\n"
     if written:
         text += "\n" + style.dim("Written: " + ", ".join(written)) + "\n"
     return text
