@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-import numpy as np
+from ._lazy import numpy as np
 
-from .meters.base import MISSING
+from .counters import MISSING
 
 # Achieved rates below this fraction of the requested one are worth a warning (perf skips
 # overflows that fall in the kernel, so a syscall-heavy program reaches less than asked anyway).
