@@ -243,6 +243,7 @@ void Collector::take_results(Delta* out) {
   out->s_cpu.swap(s_cpu);
   out->s_tid.swap(s_tid);
   out->s_cpuno.swap(s_cpuno);
+  out->s_nvcsw.swap(s_nvcsw);
   out->s_stack.swap(s_stack);
   out->tick_t.swap(tick_t);
   out->tick_raw.swap(tick_raw);
@@ -272,7 +273,7 @@ void Collector::reset_after_fork() {
   ring_.reset();
   // The parent's tables are moved out and never freed: freeing them would write to every heap
   // page they occupy, which the child would copy one by one (18 ms here for a small program).
-  forget(s_t); forget(s_cpu); forget(s_tid); forget(s_cpuno); forget(s_stack);
+  forget(s_t); forget(s_cpu); forget(s_tid); forget(s_cpuno); forget(s_stack); forget(s_nvcsw);
   forget(stacks); forget(locations); forget(codes); forget(tick_t); forget(tick_raw); forget(threads);
   forget(code_ids_); forget(loc_ids_); forget(stack_ids_); forget(live_threads_);
   stacks_taken_ = locations_taken_ = codes_taken_ = 0;
@@ -452,6 +453,7 @@ void Collector::drain_locked() {
     s_cpu.push_back(s->cpu_ns);
     s_tid.push_back(s->tid);
     s_cpuno.push_back(s->cpu);
+    s_nvcsw.push_back(s->nvcsw);
     s_stack.push_back(sid);
     ring_.release();
   }

@@ -114,6 +114,7 @@ class Collector {
     std::vector<uint64_t> s_t, s_cpu, tick_t, tick_raw;
     std::vector<int32_t> s_tid, s_stack;
     std::vector<int16_t> s_cpuno;
+    std::vector<uint32_t> s_nvcsw;
     std::vector<std::vector<int32_t>> stacks;
     std::vector<Location> locations;
     std::vector<const CodeInfo*> codes;  // valid until the next call
@@ -125,6 +126,7 @@ class Collector {
   std::vector<uint64_t> s_t, s_cpu;
   std::vector<int32_t> s_tid, s_stack;
   std::vector<int16_t> s_cpuno;
+  std::vector<uint32_t> s_nvcsw;
   std::vector<std::vector<int32_t>> stacks;  // location ids, leaf first; -1 marks truncation
   std::vector<Location> locations;
   std::vector<CodeInfo> codes;

@@ -31,6 +31,7 @@ static py::dict raw_results(Collector& c) {
   d["tid"] = as_bytes(r.s_tid);
   d["cpu"] = as_bytes(r.s_cpuno);
   d["stack"] = as_bytes(r.s_stack);
+  d["nvcsw"] = as_bytes(r.s_nvcsw);  // threads without Python: voluntary switches so far
   std::vector<int64_t> offsets{0};
   std::vector<int32_t> flat;
   for (const auto& s : r.stacks) {

@@ -97,7 +97,14 @@ void Sampler::on_signal(int, siginfo_t*, void*) {
     smp->cpu = int16_t(sched_getcpu());
     smp->depth = 0;
     smp->truncated = kWhole;
+    smp->nvcsw = 0;
     PyThreadState* ts = PyGILState_GetThisThreadState();
+    if (ts == nullptr) {
+      // A thread that never ran Python (a BLAS pool's): whether it slept since its previous sample
+      // marks where its busy periods begin (native_threads.py). getrusage is one plain syscall.
+      struct rusage ru;
+      if (getrusage(RUSAGE_THREAD, &ru) == 0) smp->nvcsw = uint32_t(ru.ru_nvcsw);
+    }
     if (ts != nullptr && slot != nullptr) {
       sigjmp_buf jmp;
       tls_walk.jmp = &jmp;

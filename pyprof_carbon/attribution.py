@@ -236,15 +236,21 @@ def power_weights(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: np.n
 
 def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue: float = 1.0,
               baseline_w: Optional[Dict[str, float]] = None, nbins: int = 100,
-              compare=None, split: Optional[str] = None, region_filter: Optional[str] = None) -> Profile:
-    """Joules (and CO2) per sample, summed into a Profile. `policy` and `split` None: the ones
-    recorded with the run (meta `attribution`, `split`), else the defaults. `region_filter`: keep
-    only the samples taken inside that named region's spans (the region table always covers the
-    whole run)."""
-    from . import carbon
+              compare=None, split: Optional[str] = None, region_filter: Optional[str] = None,
+              native_threads: Optional[str] = None) -> Profile:
+    """Joules (and CO2) per sample, summed into a Profile. `policy`, `split` and `native_threads`
+    None: the ones recorded with the run (meta `attribution`, `split`, `native_threads`), else the
+    defaults. `region_filter`: keep only the samples taken inside that named region's spans (the
+    region table always covers the whole run)."""
+    from . import carbon, native_threads as native
 
     policy = policy or rec.meta.get("attribution") or DEFAULT_POLICY
     split = split or rec.meta.get("split") or DEFAULT_SPLIT
+    native_threads = native_threads or rec.meta.get("native_threads") or native.MODES[0]
+    if native_threads not in native.MODES:
+        raise ValueError(f"unknown native-threads mode {native_threads!r}")
+    if native_threads == "caller":
+        rec = native.by_cause(rec)
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}")

@@ -27,12 +27,11 @@ from .errors import UserError
 from .counters import SOURCE_KINDS, Ticks
 from .meters.base import Meter
 from .process_stream import ProcessStream
-from .recording import FunctionInfo, Recording
+from .recording import NO_PYTHON_FRAME, FunctionInfo, Recording
 from .sampling import DEFAULT_RATE, ENGINES
 from .sampling_health import sampling_stats, sampling_warnings
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
-NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0)
 TRUNCATED = FunctionInfo("[truncated]", "[truncated]", "", 0)
 UNREADABLE = FunctionInfo("[stack changing]", "[stack changing]", "", 0)
 
@@ -299,7 +298,7 @@ def merge_processes(processes):
     functions: List[FunctionInfo] = []
     stack_ids: Dict[tuple, int] = {}
     stacks: List[tuple] = []
-    columns = {k: [] for k in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "pid")}
+    columns = {k: [] for k in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "pid", "nvcsw")}
     for s, raw in processes:
         funcs, proc_stacks, stack_map = convert_stacks(raw)
         fmap = []
@@ -322,6 +321,7 @@ def merge_processes(processes):
         columns["cpu"].append(raw["cpu"])
         columns["stack"].append(smap[stack_map[raw["stack"]]].astype(np.int32) if n else np.zeros(0, np.int32))
         columns["pid"].append(np.full(n, s.pid, dtype=np.int32))
+        columns["nvcsw"].append(raw["nvcsw"].astype(np.uint32))
     samples = {k: np.concatenate(v) if v else np.zeros(0) for k, v in columns.items()}
     by_time = np.argsort(samples["t_ns"], kind="stable")  # threads' samples interleave slightly in the ring
     return functions, stacks, {k: v[by_time] for k, v in samples.items()}
@@ -331,7 +331,7 @@ def decode_raw_results(raw: dict) -> dict:
     """The collector's raw results (arrays as bytes, csrc/module.cpp) as numpy arrays."""
     r = dict(raw)
     for name, dtype in (("t_ns", np.uint64), ("cpu_ns", np.uint64), ("tid", np.int32), ("cpu", np.int16),
-                        ("stack", np.int32), ("stack_offsets", np.int64), ("stack_locs", np.int32),
+                        ("stack", np.int32), ("nvcsw", np.uint32), ("stack_offsets", np.int64), ("stack_locs", np.int32),
                         ("loc_code", np.int32), ("loc_lasti", np.int32), ("loc_line", np.int32),
                         ("tick_t_ns", np.uint64)):
         r[name] = np.frombuffer(raw[name], dtype=dtype)

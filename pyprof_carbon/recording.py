@@ -5,6 +5,7 @@ File format (version 2): a zip archive written by numpy (`.npz`, no pickles), me
                      processes: the process table, one row per profiled process of the run...)
   functions.json     [[name, qualname, file, firstline], ...]
   s_t_ns s_cpu_ns s_tid s_cpu s_stack s_pid   one entry per sample
+  s_nvcsw            (optional) a thread without Python: its voluntary context switches so far
   stack_offsets stack_func stack_line          stacks, root -> leaf, as (function, line) frames
   e_<i>_t_ns e_<i>_j                           energy domain i (meta["domains"][i]): cumulative J
   e_<i>_share                                  (GPU) this process's share of the device per reading
@@ -30,6 +31,9 @@ class FunctionInfo:
     qualname: str
     file: str
     line: int  # first line of the function
+
+
+NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0)  # a sample of native code only
 
 
 @dataclasses.dataclass(frozen=True)

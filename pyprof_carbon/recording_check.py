@@ -280,7 +280,7 @@ META_KEYS = {
     "privileges": _opt(_str), "attribution": _opt(lambda v: v in ("share", "active", "dynamic")),
     "split": _opt(lambda v: v in ("power", "cpu")), "meters": lambda v: isinstance(v, list),
     "meter_notes": lambda v: isinstance(v, list), "regions": _regions, "exit_status": _opt(_is_int),
-    "processes": _processes, "cut_short": _opt(_str),
+    "processes": _processes, "cut_short": _opt(_str), "native_threads": _opt(lambda v: v in ("caller", "separate")),
     "sampling_warnings": lambda v: isinstance(v, list) and all(map(_str, v)),
     "sampling": lambda v: isinstance(v, dict),
 }
@@ -346,6 +346,8 @@ def _expected_arrays(meta, infos) -> List[Tuple[str, str]]:
     want = [(n, INTEGER) for n in SAMPLES + ("stack_offsets", "stack_func", "stack_line") + SCHED]
     if meta["format_version"] >= 2:
         want.append(("s_pid", INTEGER))
+    if "s_nvcsw.npy" in infos:
+        want.append(("s_nvcsw", INTEGER))
     for i in range(len(meta["domains"])):
         want += [(f"e_{i}_t_ns", INTEGER), (f"e_{i}_j", FLOAT)]
         if f"e_{i}_share.npy" in infos:
@@ -367,7 +369,7 @@ def _in_range(a: np.ndarray, lo: int, hi: int) -> bool:
 def check_arrays(arrays: Dict[str, np.ndarray], meta: dict, n_functions: int) -> None:
     a = {k[:-4]: v for k, v in arrays.items()}
     n = len(a["s_t_ns"])
-    for k in SAMPLES + (("s_pid",) if "s_pid" in a else ()):
+    for k in SAMPLES + tuple(k for k in ("s_pid", "s_nvcsw") if k in a):
         if len(a[k]) != n:
             raise Invalid(f"{k} has {len(a[k]):,} entries, s_t_ns {n:,}")
     off, func, line = a["stack_offsets"], a["stack_func"], a["stack_line"]

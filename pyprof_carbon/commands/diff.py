@@ -128,7 +128,8 @@ def load_profiles(before: List[str], after: List[str], args):
             pue = args.pue if args.pue is not None else rec.meta.get("pue") or 1.0
             profiles.append(attribute(rec, policy=policy, intensity=intensity, pue=pue,
                                       compare=getattr(args, "compare", None),
-                                      region_filter=getattr(args, "region_filter", None)))
+                                      region_filter=getattr(args, "region_filter", None),
+                                      native_threads=getattr(args, "native_threads", None)))
         out.append(profiles)
     return out[0], out[1]
 

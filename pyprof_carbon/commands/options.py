@@ -7,6 +7,7 @@ import os
 from typing import List, Mapping, Optional
 
 from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT, POLICIES, SPLITS
+from ..native_threads import MODES as NATIVE_MODES
 from ..render import ALIASES, FORMATS
 
 FORMAT_CHOICES = sorted(FORMATS) + sorted(ALIASES)
@@ -23,6 +24,9 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
                    help="inside a meter interval, weigh samples by their function's estimated power "
                         f"(power) or by CPU time alone (cpu); default: the run's, else {DEFAULT_SPLIT} "
                         "(docs/attribution.md)")
+    p.add_argument("--native-threads", choices=NATIVE_MODES, default=None,
+                   help="threads that run no Python code (BLAS, OpenMP pools): charged to the Python stack that "
+                        "set them working (caller, default) or shown apart (separate); docs/attribution.md")
     p.add_argument("--lines", action="store_true", help="text: add the hottest source lines")
     p.add_argument("--top", type=bounded_int(0, 1_000_000), default=15, help="text: rows in the top-functions table")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")

@@ -36,7 +36,8 @@ def profile_from_args(path: str, args):
                         intensity=intensity, pue=pue if pue is not None else rec.meta.get("pue") or 1.0,
                         compare=getattr(args, "compare", None),
                         split=getattr(args, "split", None),
-                        region_filter=getattr(args, "region_filter", None))
+                        region_filter=getattr(args, "region_filter", None),
+                        native_threads=getattr(args, "native_threads", None))
     if progress:
         sys.stderr.write("\033[K")  # clear the progress line
     return profile

@@ -157,6 +157,8 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
               "started: nothing was recorded", file=sys.stderr)
         return status, None
     rec.meta["pue"] = args.pue
+    if args.native_threads:
+        rec.meta["native_threads"] = args.native_threads
     rec.meta["privileges"] = dropped
     formats = (args.formats or []) if output else []
     profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
