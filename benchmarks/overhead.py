@@ -39,14 +39,15 @@ def timed(cmd, env=None):
     return wall, ru.ru_utime + ru.ru_stime
 
 
-def tools(rate, tmp):
+def tools(rate, tmp, subprocesses=False):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
                PYPROF_CARBON_NO_CLOUD_METADATA="1")
     out = os.path.join(tmp, "bench.pcarbon")
     t = {f"pyprof-carbon {rate:g} Hz": ([PY, "-m", "pyprof_carbon", "run", "-q", "--rate", str(rate), "-o", out], env)}
     if shutil.which("py-spy"):
         t[f"py-spy {rate:g} Hz"] = (["py-spy", "record", "-r", str(int(rate)), "-f", "raw", "-o",
-                                     os.path.join(tmp, "spy.txt"), "--", PY], None)
+                                     os.path.join(tmp, "spy.txt"), *(["--subprocesses"] if subprocesses else []),
+                                     "--", PY], None)
     if shutil.which("pyinstrument"):
         t[f"pyinstrument {1 / rate * 1e3:.2g} ms"] = (["pyinstrument", "-i", f"{1 / rate:.6f}", "-r", "text", "-o",
                                                         os.path.join(tmp, "pyi.txt")], None)
@@ -60,12 +61,12 @@ def achieved_rate(recording):
     return m["rate_hz"]["achieved"], m["engine"], m["lost_samples"]
 
 
-def bench(workload, args, rates, pairs):
+def bench(workload, args, rates, pairs, subprocesses=False):
     script = [os.path.join(HERE, "workloads", workload), *args]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for rate in rates:
-            for name, (prefix, env) in tools(rate, tmp)[0].items():
+            for name, (prefix, env) in tools(rate, tmp, subprocesses)[0].items():
                 walls, cpus = [], []
                 for _ in range(pairs):
                     pw, pc = timed([PY, *script])
@@ -219,6 +220,8 @@ def main():
         return
     bench("cpu_bound.py", cpu_scale, [997, 10000], pairs)
     bench("threaded.py", thr_scale, [997], pairs)
+    # every process profiled (pyprof-carbon's default; py-spy with --subprocesses)
+    bench("multiprocessing_pool.py", ["30"] if a.quick else ["100"], [997], pairs, subprocesses=True)
     for fmt in ("text", "json", "collapsed"):
         print(json.dumps({"report_1M_samples": fmt, "seconds": round(report_time(fmt), 2)}), flush=True)
 
