@@ -59,3 +59,17 @@ def report_json(recording: str, *extra, python=None) -> dict:
     r = pc(["report", recording, "--format", "json", *extra], python=python)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
+
+
+def backend_unavailable(name: str) -> str:
+    """'' when scheduler backend `name` works here, else why not (and the fix)."""
+    from pyprof_carbon.errors import Unavailable
+    from pyprof_carbon.sched import backend_class
+    b = backend_class(name)()
+    try:
+        b.open()
+    except Unavailable as e:
+        return f"{e.reason} ({e.fix})"
+    finally:
+        b.close()
+    return ""

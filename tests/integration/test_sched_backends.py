@@ -7,10 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from pcrun import pc, report_json, script
+from pcrun import backend_unavailable, pc, report_json, script
 from pyprof_carbon import recording
 from pyprof_carbon.attribution import attribute
-from pyprof_carbon.sched import backend_class
 from pyprof_carbon.errors import Unavailable
 
 BACKENDS = ("procfs", "perf", "ebpf")
@@ -18,21 +17,11 @@ POLICIES = ("share", "active", "dynamic")
 TICK_NS = {"procfs": 10_000_000, "perf": 4_000_000, "ebpf": 1_000_000}  # resolution of busy time per CPU
 
 
-def unavailable(name):
-    b = backend_class(name)()
-    try:
-        b.open()
-    except Unavailable as e:
-        return f"{e.reason} ({e.fix})"
-    finally:
-        b.close()
-    return ""
-
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def run(request, tmp_path_factory):
     name = request.param
-    why = unavailable(name)
+    why = backend_unavailable(name)
     if why:
         pytest.skip(f"scheduler backend {name} unavailable here: {why}")
     d = tmp_path_factory.mktemp(f"sched-{name}")
@@ -127,14 +116,14 @@ def test_ebpf_says_why_without_tracefs(monkeypatch):
 def test_perf_probe_reason_is_empty_or_precise():
     from pyprof_carbon import _native
     why = _native.probe_sched_perf()
-    assert why == unavailable("perf").split(" (")[0] if why else unavailable("perf") == ""
+    assert why == backend_unavailable("perf").split(" (")[0] if why else backend_unavailable("perf") == ""
 
 
 def test_auto_prefers_an_exact_backend_when_one_works():
     from pyprof_carbon.sched import choose
-    working = [n for n in ("ebpf", "perf") if not unavailable(n)]
+    working = [n for n in ("ebpf", "perf") if not backend_unavailable(n)]
     if not working:
-        pytest.skip("neither ebpf nor perf works here: " + unavailable("perf"))
+        pytest.skip("neither ebpf nor perf works here: " + backend_unavailable("perf"))
     b = choose("auto")
     try:
         assert b.name == working[0]

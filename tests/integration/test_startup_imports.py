@@ -6,25 +6,13 @@ import json
 
 import pytest
 
-from pcrun import pc, script
-from pyprof_carbon.sched import backend_class
-from pyprof_carbon.errors import Unavailable
+from pcrun import backend_unavailable, pc, script
 
-
-def unavailable(name):
-    b = backend_class(name)()
-    try:
-        b.open()
-    except Unavailable as e:
-        return f"{e.reason} ({e.fix})"
-    finally:
-        b.close()
-    return ""
 
 
 @pytest.mark.parametrize("backend", ["procfs", "perf", "ebpf"])
 def test_profiler_has_not_loaded_numpy_or_bcc_when_the_program_starts(backend, tmp_path):
-    why = unavailable(backend)
+    why = backend_unavailable(backend)
     if why:
         pytest.skip(f"scheduler backend {backend} unavailable here: {why}")
     probe = tmp_path / "maps.json"
