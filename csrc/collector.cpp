@@ -21,6 +21,8 @@ static volatile sig_atomic_t g_term_caught = 0;
 
 // Calls a Python callable from the collector thread (no lock of ours held); an exception is the
 // callback's own affair: there is no one here to report it to.
+static int on_audit(const char* event, PyObject* args, void*);
+
 static void call_with_gil(PyObject* callable) {
   PyGILState_STATE st = PyGILState_Ensure();
   PyObject* r = PyObject_CallNoArgs(callable);
@@ -73,6 +75,9 @@ std::string Collector::start() {
     start_thread();
     return "none";
   }
+  static bool audit_hook_added = false;  // per process, for good: hooks cannot be removed
+  if (!audit_hook_added) audit_hook_added = PySys_AddAuditHook(&on_audit, nullptr) == 0;
+  PyErr_Clear();
   if (!watch_code_deaths(&Collector::on_code_dying)) {
     // Without it a sampled code object can be freed unresolved and read after free: no sampling.
     PyErr_Clear();
@@ -218,6 +223,112 @@ void Collector::resume_thread_soon() {
   if (Py_AddPendingCall(&resume_pending, this) != 0) resume_thread();  // the queue is full: now
 }
 
+// CPython's audit events for starting a process (the program's threads raise them with the GIL
+// held, just before the process starts): the process's command line, and the Python stack of the
+// thread that starts it. A hook cannot be removed: it does nothing when no collector runs.
+static std::string argv_text(PyObject* o) {
+  std::string out;
+  auto add = [&out](PyObject* item) {
+    PyObject* s = PyUnicode_Check(item) ? (Py_INCREF(item), item)
+                  : PyBytes_Check(item) ? PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(item))
+                                        : PyObject_Str(item);
+    const char* c = s ? PyUnicode_AsUTF8(s) : nullptr;
+    if (c) out += (out.empty() ? "" : " ") + std::string(c);
+    Py_XDECREF(s);
+    PyErr_Clear();
+  };
+  if (PyList_Check(o) || PyTuple_Check(o)) {
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
+    for (Py_ssize_t i = 0; i < n && out.size() < 200; ++i) add(PySequence_Fast_GET_ITEM(o, i));
+  } else {
+    add(o);
+  }
+  return out.size() > 200 ? out.substr(0, 200) : out;
+}
+
+static int on_audit(const char* event, PyObject* args, void*) {
+  Collector* c = g_collector.load(std::memory_order_acquire);
+  if (c == nullptr || !PyTuple_Check(args)) return 0;
+  int argv_at = strcmp(event, "subprocess.Popen") == 0 ? 1
+                : strcmp(event, "os.posix_spawn") == 0 ? 1
+                : strcmp(event, "os.system") == 0      ? 0
+                                                       : -1;
+  if (argv_at < 0 || PyTuple_GET_SIZE(args) <= argv_at) return 0;
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  c->note_spawn(argv_text(PyTuple_GET_ITEM(args, argv_at)));
+  PyErr_Restore(type, value, tb);
+  return 0;
+}
+
+void Collector::note_spawn(const std::string& argv) {
+  if (!running_.load(std::memory_order_acquire) || g_sampler.in_forked_child()) return;
+  std::vector<FrameRef> frames(kMaxDepth);  // rare: a process start
+  uint8_t mark = kWhole;
+  int depth = walk_frames(PyThreadState_Get(), frames.data(), kMaxDepth, &mark);  // our own thread, GIL held
+  std::lock_guard<std::mutex> lk(mu_);
+  spawns.push_back(Spawn{monotonic_ns(), int32_t(syscall(SYS_gettid)), intern_stack(frames.data(), depth, mark), argv});
+  track_children_ = true;
+}
+
+// Children of this process and their CPU time, from /proc: only once the program has started a
+// process (an audit event), so a program that never does reads nothing more. CPU time has the
+// kernel's tick resolution (USER_HZ); a child that lives less than a scan can be missed.
+void Collector::scan_children(const std::unordered_set<int32_t>& tids, uint64_t now) {
+  std::unordered_set<int32_t> seen;
+  char path[96], buf[1024];
+  for (int32_t tid : tids) {
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (k <= 0) continue;
+    buf[k] = 0;
+    for (char* p = buf; *p;) {
+      long pid = strtol(p, &p, 10);
+      if (pid > 0) seen.insert(int32_t(pid));
+      while (*p == ' ' || *p == '\n') ++p;
+      if (pid <= 0 && *p) ++p;
+    }
+  }
+  for (const auto& kv : child_last_) seen.insert(kv.first);  // still there until it is reaped
+  static const long hz = sysconf(_SC_CLK_TCK);
+  for (int32_t pid : seen) {
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t k = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    char* end = k > 0 ? (buf[k] = 0, strrchr(buf, ')')) : nullptr;
+    if (end == nullptr) {
+      child_last_.erase(pid);  // reaped (its last value stands)
+      continue;
+    }
+    // after "(comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    unsigned long long f[15] = {0};
+    char* p = end + 2;
+    for (int i = 0; i < 15 && *p; ++i) {
+      if (i == 0) {
+        p += 2;  // the state letter
+        continue;
+      }
+      f[i] = strtoull(p, &p, 10);
+    }
+    uint64_t cpu = (f[11] + f[12] + f[13] + f[14]) * (1000000000ull / uint64_t(hz > 0 ? hz : 100));
+    auto it = child_last_.find(pid);
+    if (it == child_last_.end()) {
+      char* open_paren = strchr(buf, '(');
+      children.push_back(ChildProcess{pid, now, open_paren ? std::string(open_paren + 1, end) : ""});
+    } else if (it->second == cpu) {
+      continue;
+    }
+    child_last_[pid] = cpu;
+    child_t.push_back(now);
+    child_pid.push_back(pid);
+    child_cpu.push_back(cpu);
+  }
+}
+
 void Collector::on_flush(struct _object* cb, uint64_t every_ns) {
   Py_XINCREF(cb);
   Py_XDECREF(flush_cb_);
@@ -247,6 +358,11 @@ void Collector::take_results(Delta* out) {
   out->s_stack.swap(s_stack);
   out->tick_t.swap(tick_t);
   out->tick_raw.swap(tick_raw);
+  out->spawns.swap(spawns);
+  out->children.swap(children);
+  out->child_t.swap(child_t);
+  out->child_pid.swap(child_pid);
+  out->child_cpu.swap(child_cpu);
   out->stacks.assign(stacks.begin() + stacks_taken_, stacks.end());
   out->locations.assign(locations.begin() + locations_taken_, locations.end());
   out->codes.clear();
@@ -276,6 +392,8 @@ void Collector::reset_after_fork() {
   forget(s_t); forget(s_cpu); forget(s_tid); forget(s_cpuno); forget(s_stack); forget(s_nvcsw);
   forget(stacks); forget(locations); forget(codes); forget(tick_t); forget(tick_raw); forget(threads);
   forget(code_ids_); forget(loc_ids_); forget(stack_ids_); forget(live_threads_);
+  forget(spawns); forget(children); forget(child_t); forget(child_pid); forget(child_cpu); forget(child_last_);
+  track_children_ = false;
   stacks_taken_ = locations_taken_ = codes_taken_ = 0;
   collector_cpu_ns = collector_cpu_base_ = 0;
   collector_tid_ = 0;
@@ -391,6 +509,7 @@ void Collector::scan_threads(uint64_t now) {
     threads.push_back(std::move(info));
   }
   closedir(d);
+  if (track_children_.load(std::memory_order_relaxed)) scan_children(present, now);
   g_sampler.end_scan();
   for (auto it = live_threads_.begin(); it != live_threads_.end();) {
     if (present.count(it->first) == 0) {
@@ -421,34 +540,36 @@ int32_t Collector::intern_code(void* ptr) {
   return id;
 }
 
+int32_t Collector::intern_stack(const FrameRef* frames, int depth, uint8_t truncated) {
+  frame_buf_.clear();
+  for (int i = 0; i < depth; ++i) {
+    int32_t code = intern_code(frames[i].code);
+    LocKey key{code, frames[i].lasti};
+    auto it = loc_ids_.find(key);
+    int32_t loc;
+    if (it != loc_ids_.end()) {
+      loc = it->second;
+    } else {
+      loc = int32_t(locations.size());
+      locations.push_back(Location{code, key.lasti});
+      codes[code].locs.push_back(loc);
+      loc_ids_.emplace(key, loc);
+    }
+    frame_buf_.push_back(loc);
+  }
+  if (truncated == kDeeper) frame_buf_.push_back(-1);  // markers, see module.cpp
+  if (truncated == kBroken) frame_buf_.push_back(-2);
+  auto it = stack_ids_.find(frame_buf_);
+  if (it != stack_ids_.end()) return it->second;
+  int32_t sid = int32_t(stacks.size());
+  stacks.push_back(frame_buf_);
+  stack_ids_.emplace(frame_buf_, sid);
+  return sid;
+}
+
 void Collector::drain_locked() {
   while (const Sample* s = ring_.peek()) {
-    frame_buf_.clear();
-    for (int i = 0; i < s->depth; ++i) {
-      int32_t code = intern_code(s->frames[i].code);
-      LocKey key{code, s->frames[i].lasti};
-      auto it = loc_ids_.find(key);
-      int32_t loc;
-      if (it != loc_ids_.end()) {
-        loc = it->second;
-      } else {
-        loc = int32_t(locations.size());
-        locations.push_back(Location{code, key.lasti});
-        codes[code].locs.push_back(loc);
-        loc_ids_.emplace(key, loc);
-      }
-      frame_buf_.push_back(loc);
-    }
-    if (s->truncated) frame_buf_.push_back(s->truncated == 2 ? -2 : -1);  // markers, see module.cpp
-    auto it = stack_ids_.find(frame_buf_);
-    int32_t sid;
-    if (it != stack_ids_.end()) {
-      sid = it->second;
-    } else {
-      sid = int32_t(stacks.size());
-      stacks.push_back(frame_buf_);
-      stack_ids_.emplace(frame_buf_, sid);
-    }
+    int32_t sid = intern_stack(s->frames, s->depth, s->truncated);
     s_t.push_back(s->t_ns);
     s_cpu.push_back(s->cpu_ns);
     s_tid.push_back(s->tid);

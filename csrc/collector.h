@@ -50,6 +50,23 @@ struct ThreadInfo {
   uint64_t blocked_cpu_ns = 0;  // its CPU time when last found blocking: armed again once it ran
 };
 
+// A process the program started through subprocess, os.posix_spawn or os.system (the audit events
+// CPython raises for them), with the Python stack that started it.
+struct Spawn {
+  uint64_t t_ns;
+  int32_t tid;
+  int32_t stack;  // in the stack table
+  std::string argv;
+};
+
+// A child process seen in /proc (any child: those that run Python are profiled by themselves too,
+// and the profiler's side tells them apart), with its CPU time at each scan in child_cpu.
+struct ChildProcess {
+  int32_t pid;
+  uint64_t first_seen_ns;
+  std::string comm;
+};
+
 struct CollectorConfig {
   double rate_hz = 997;
   std::string engine = "auto";  // auto | perf | timer
@@ -118,6 +135,10 @@ class Collector {
     std::vector<std::vector<int32_t>> stacks;
     std::vector<Location> locations;
     std::vector<const CodeInfo*> codes;  // valid until the next call
+    std::vector<Spawn> spawns;
+    std::vector<ChildProcess> children;
+    std::vector<uint64_t> child_t, child_cpu;
+    std::vector<int32_t> child_pid;
     int32_t first_stack = 0, first_location = 0, first_code = 0;
   };
   void take_results(Delta* out);
@@ -132,7 +153,14 @@ class Collector {
   std::vector<CodeInfo> codes;
   std::vector<uint64_t> tick_t, tick_raw;  // tick_raw: ticks x sources, row-major
   std::vector<ThreadInfo> threads;
+  std::vector<Spawn> spawns;
+  std::vector<ChildProcess> children;
+  std::vector<uint64_t> child_t, child_cpu;  // CPU time (utime+stime+cutime+cstime, ns) of child_pid
+  std::vector<int32_t> child_pid;
   uint64_t collector_cpu_ns = 0;
+
+  // The audit hook (GIL held, in the thread that starts a process): note its Python stack.
+  void note_spawn(const std::string& argv);
   uint64_t lost() const { return g_sampler.lost(); }
   uint64_t lost_cpu_ns() const { return g_sampler.lost_cpu_ns(); }
   uint64_t handler_ns() const { return g_sampler.handler_ns(); }
@@ -159,6 +187,8 @@ class Collector {
   void tick(bool every_source = false);
   void drain_locked();
   void scan_threads(uint64_t now);
+  void scan_children(const std::unordered_set<int32_t>& tids, uint64_t now);
+  int32_t intern_stack(const FrameRef* frames, int depth, uint8_t truncated);  // mu_ held
   void note_blocked(ThreadInfo& t, int arm_rc);
   int32_t intern_code(void* ptr);
   void resolve_code(CodeInfo& c);  // GIL held, c alive: names (once) and every unresolved line
@@ -189,6 +219,8 @@ class Collector {
   struct _object* flush_cb_ = nullptr;  // PyObject*: what on_flush() was given
   uint64_t flush_every_ns_ = 0, next_flush_ns_ = 0;
   size_t stacks_taken_ = 0, locations_taken_ = 0, codes_taken_ = 0;  // take_results() marks
+  std::atomic<bool> track_children_{false};  // set by the first spawn: only then /proc is read for them
+  std::unordered_map<int32_t, uint64_t> child_last_;  // child pid -> CPU ns at the last scan
   std::unique_ptr<SchedPerf> sched_perf_;  // when a source is SchedPerfBusy/SchedPerfProcess
 };
 

@@ -55,6 +55,14 @@ static py::dict raw_results(Collector& c) {
   for (const CodeInfo* ci : r.codes) codes.append(py::make_tuple(ci->name, ci->qualname, ci->file, ci->firstline));
   d["first_code"] = r.first_code;
   d["codes"] = codes;
+  py::list spawns, children;
+  for (const Spawn& s : r.spawns) spawns.append(py::make_tuple(s.t_ns, s.tid, s.stack, s.argv));
+  for (const ChildProcess& ch : r.children) children.append(py::make_tuple(ch.pid, ch.first_seen_ns, ch.comm));
+  d["spawns"] = spawns;      // (t_ns, tid, stack id, command line) per process started by subprocess & co.
+  d["children"] = children;  // (pid, first seen ns, comm) per child process seen in /proc
+  d["child_t_ns"] = as_bytes(r.child_t);
+  d["child_pid"] = as_bytes(r.child_pid);
+  d["child_cpu_ns"] = as_bytes(r.child_cpu);
   d["nsources"] = c.nsources();
   d["tick_t_ns"] = as_bytes(r.tick_t);
   d["tick_raw"] = as_bytes(r.tick_raw);  // ticks x sources, row-major

@@ -34,8 +34,8 @@ struct Sample {
   int32_t tid;
   int16_t cpu;       // CPU number the thread ran on
   uint16_t depth;
-  uint8_t truncated;
-  uint32_t nvcsw;    // a thread without Python: its voluntary context switches so far (it slept); else 0  // kWhole, kDeeper or kBroken
+  uint8_t truncated;  // kWhole, kDeeper or kBroken
+  uint32_t nvcsw;     // a thread without Python: its voluntary context switches so far (it slept); else 0
   FrameRef frames[kMaxDepth];  // leaf first
 };
 

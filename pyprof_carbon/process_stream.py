@@ -118,7 +118,7 @@ def joined(parts: List[dict]) -> Optional[dict]:
         return None
     out = dict(parts[-1])  # threads, stats, nsources: cumulative, the last part's are the run's
     for key in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "nvcsw", "stack_locs", "loc_code", "loc_lasti", "loc_line",
-                "tick_t_ns", "tick_raw"):
+                "tick_t_ns", "tick_raw", "child_t_ns", "child_pid", "child_cpu_ns"):
         out[key] = b"".join(p[key] for p in parts)
     offsets, flat = [np.zeros(1, np.int64)], 0
     for p in parts:
@@ -126,5 +126,6 @@ def joined(parts: List[dict]) -> Optional[dict]:
         offsets.append(part[1:] + flat)
         flat += int(part[-1]) if len(part) else 0
     out["stack_offsets"] = np.concatenate(offsets).tobytes()
-    out["codes"] = [c for p in parts for c in p["codes"]]
+    for key in ("codes", "spawns", "children"):
+        out[key] = [c for p in parts for c in p[key]]
     return out

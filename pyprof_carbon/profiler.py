@@ -210,7 +210,10 @@ class Profiler:
         processes = [(s, decode_raw_results(process_stream.joined(s.parts))) for s in streams if s.parts]
         timeline = with_children_cpu(timeline, [raw for _, raw in processes[1:]],
                                      process_too=not self.sched.counts_descendants)
-        functions, stacks, samples = merge_processes(processes)
+        others = unprofiled_children(processes, {s.pid for s in streams})
+        if not self.sched.counts_descendants:
+            timeline = with_cpu_series(timeline, [(c["t_ns"], c["cpu_ns"]) for c in others])
+        functions, stacks, samples = merge_processes(processes, others)
         stats = {k: sum(int(raw["stats"][k]) for _, raw in processes)
                  for k in ("lost", "unreadable", "lost_cpu_ns", "handler_ns", "collector_cpu_ns")}
         duration = (timeline.t_ns[-1] - timeline.t_ns[0]) / 1e9 if len(timeline.t_ns) else 0.0
@@ -254,6 +257,12 @@ class Profiler:
             "sampling": sampling_stats(r["stats"]),
             "sampling_warnings": warnings,
         }
+        for c in others:  # a child that ran no Python: its samples are its parent's, its row its own
+            threads.append({"tid": c["pid"], "pid": c["pid"], "name": f"[subprocess] {c['comm']}", "comm": c["comm"],
+                            "arm_error": "", "blocked": False})
+            table.append({"pid": c["pid"], "ppid": c["parent"], "argv": c["argv"].split(" "), "how": "subprocess",
+                          "start_ns": int(c["t_ns"][0]), "end_ns": int(c["t_ns"][-1]), "complete": True,
+                          "exit_status": None, "samples": 0})
         if not first.complete:
             meta["cut_short"] = ("the program ended without its exit work (os._exit or a signal that cannot be "
                                  "caught): its last moments, up to 50 ms, are missing")
@@ -291,9 +300,45 @@ def with_children_cpu(timeline, children: Sequence[dict], process_too: bool = Tr
     return dataclasses.replace(timeline, process_cpu_ns=proc.astype(np.int64), profiler_cpu_ns=prof.astype(np.int64))
 
 
-def merge_processes(processes):
+def with_cpu_series(timeline, series):
+    """The timeline with more CPU time in the process tree: (t_ns, cumulative CPU ns) per process
+    that has no clock of its own in the run (a child that runs no Python, read from /proc)."""
+    if not series or not len(timeline.t_ns):
+        return timeline
+    t = timeline.t_ns.astype(np.float64)
+    proc = timeline.process_cpu_ns.astype(np.float64)
+    for ct, cpu in series:
+        proc += np.interp(t, ct.astype(np.float64), cpu.astype(np.float64), left=0.0, right=float(cpu[-1]))
+    return dataclasses.replace(timeline, process_cpu_ns=proc.astype(np.int64))
+
+
+def unprofiled_children(processes, profiled) -> List[dict]:
+    """Child processes that ran no profiled Python (a compiler, gzip, a C++ binary), seen by their
+    parent's collector in /proc: their CPU time series, and the parent's stack that started them
+    (the last process-starting audit event before the child was first seen)."""
+    out = []
+    for s, raw in processes:
+        child_t, child_pid, child_cpu = raw["child_t_ns"], raw["child_pid"], raw["child_cpu_ns"]
+        spawns = sorted(raw.get("spawns", []))
+        for pid, first_seen, comm in raw.get("children", []):
+            if pid in profiled:
+                continue
+            mine = child_pid == pid
+            if not mine.any():
+                continue
+            before = [sp for sp in spawns if sp[0] <= first_seen]
+            spawn = before[-1] if before else None
+            out.append({"parent": s.pid, "pid": int(pid), "comm": str(comm),
+                        "argv": spawn[3] if spawn else str(comm), "stack": spawn[2] if spawn else None,
+                        "t_ns": child_t[mine].astype(np.int64), "cpu_ns": child_cpu[mine].astype(np.int64)})
+    return out
+
+
+def merge_processes(processes, others=()):
     """One function table, one stack table and one sample table (with a `pid` column) for the
-    samples of every process, in time order."""
+    samples of every process, in time order. Each child that ran no profiled Python (`others`)
+    becomes samples of its parent: one per increase of its CPU time, on the stack that started it
+    with a `[subprocess] COMMAND` leaf, its pid standing for a thread id."""
     func_ids: Dict[FunctionInfo, int] = {}
     functions: List[FunctionInfo] = []
     stack_ids: Dict[tuple, int] = {}
@@ -322,6 +367,25 @@ def merge_processes(processes):
         columns["stack"].append(smap[stack_map[raw["stack"]]].astype(np.int32) if n else np.zeros(0, np.int32))
         columns["pid"].append(np.full(n, s.pid, dtype=np.int32))
         columns["nvcsw"].append(raw["nvcsw"].astype(np.uint32))
+        for c in (c for c in others if c["parent"] == s.pid):
+            leaf = FunctionInfo(f"[subprocess] {c['argv']}", f"[subprocess] {c['argv']}", "", 0)
+            if leaf not in func_ids:
+                func_ids[leaf] = len(functions)
+                functions.append(leaf)
+            caller = stacks[smap[stack_map[c["stack"]]]] if c["stack"] is not None and len(proc_stacks) else ()
+            key = tuple(caller) + ((func_ids[leaf], 0),)
+            if key not in stack_ids:
+                stack_ids[key] = len(stacks)
+                stacks.append(key)
+            q = np.diff(c["cpu_ns"], prepend=0)
+            k = len(q)
+            columns["t_ns"].append(c["t_ns"])
+            columns["cpu_ns"].append(q)
+            columns["tid"].append(np.full(k, c["pid"], dtype=np.int32))
+            columns["cpu"].append(np.full(k, -1, dtype=np.int16))
+            columns["stack"].append(np.full(k, stack_ids[key], dtype=np.int32))
+            columns["pid"].append(np.full(k, s.pid, dtype=np.int32))
+            columns["nvcsw"].append(np.zeros(k, dtype=np.uint32))
     samples = {k: np.concatenate(v) if v else np.zeros(0) for k, v in columns.items()}
     by_time = np.argsort(samples["t_ns"], kind="stable")  # threads' samples interleave slightly in the ring
     return functions, stacks, {k: v[by_time] for k, v in samples.items()}
@@ -333,7 +397,8 @@ def decode_raw_results(raw: dict) -> dict:
     for name, dtype in (("t_ns", np.uint64), ("cpu_ns", np.uint64), ("tid", np.int32), ("cpu", np.int16),
                         ("stack", np.int32), ("nvcsw", np.uint32), ("stack_offsets", np.int64), ("stack_locs", np.int32),
                         ("loc_code", np.int32), ("loc_lasti", np.int32), ("loc_line", np.int32),
-                        ("tick_t_ns", np.uint64)):
+                        ("tick_t_ns", np.uint64),
+                        ("child_t_ns", np.uint64), ("child_pid", np.int32), ("child_cpu_ns", np.uint64)):
         r[name] = np.frombuffer(raw[name], dtype=dtype)
     r["tick_raw"] = np.frombuffer(raw["tick_raw"], dtype=np.uint64).reshape(-1, raw["nsources"])
     return r

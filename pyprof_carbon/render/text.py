@@ -178,7 +178,8 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
     procs = profile.process_table()
     if len(procs) > 1:
         prows = [[str(p["pid"]), fmt_j(p["energy_j"]), fmt_s(p["cpu_s"]), f"{p['samples']:,}", process_end(p),
-                  visible(" ".join(str(a) for a in p["argv"][1:]) + (" (fork)" if p["how"] == "fork" else ""))]
+                  visible(" ".join(str(a) for a in (p["argv"] if p["how"] == "subprocess" else p["argv"][1:]))
+                          + {"fork": " (fork)", "subprocess": " (runs no Python)"}.get(p["how"], ""))]
                  for p in procs]
         out += ["", style.bold(f"Processes (joules, {label})")]
         out += table(["pid", "energy", "CPU", "samples", "exit", "command"], prows, ">>>>><", style, width)

@@ -183,3 +183,45 @@ def test_version_1_recordings_still_load(tmp_path):
     pid = meta.get("pid", 0)
     assert [p["pid"] for p in back.meta["processes"]] == [pid]
     assert (back.samples["pid"] == pid).all()
+
+
+BUSY_C = r"""
+#include <stdlib.h>
+int main(int argc, char** argv) {
+    volatile unsigned long x = 0;
+    unsigned long n = strtoul(argv[1], 0, 10) * 1000000ul;
+    for (unsigned long i = 0; i < n; ++i) x += i;
+    return 0;
+}
+"""
+
+NON_PYTHON = '''
+import subprocess, sys
+def compress():
+    subprocess.run([sys.argv[1], sys.argv[2]], check=True)
+def python_work():
+    s = 0
+    for i in range(1_000_000):
+        s += i
+compress()
+python_work()
+'''
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_non_python_child_is_charged_to_the_line_that_started_it(tmp_path, python):
+    import shutil
+    import subprocess
+    if shutil.which("gcc") is None:
+        pytest.skip("no C compiler to build the busy child")
+    (tmp_path / "busy.c").write_text(BUSY_C)
+    subprocess.run(["gcc", "-O1", "-o", str(tmp_path / "busy"), str(tmp_path / "busy.c")], check=True)
+    _, rep = run_json(tmp_path, python, NON_PYTHON, str(tmp_path / "busy"), "400")
+    child = [f for f in rep["functions"] if f["name"].startswith("[subprocess] ") and "busy 400" in f["name"]]
+    assert len(child) == 1, [f["name"] for f in rep["functions"]]
+    # its CPU time is on it, and its energy is under the function that called subprocess.run
+    assert child[0]["self_cpu_s"] > 0.5 * sum(f["self_cpu_s"] for f in rep["functions"])  # ~0.3 s of ~0.4 s
+    compress = next(f for f in rep["functions"] if f["name"] == "compress")
+    assert compress["total_energy_j"] >= child[0]["self_energy_j"] > 0.3 * attributed(rep)
+    row = next(p for p in rep["processes"] if p["how"] == "subprocess")
+    assert row["energy_j"] == pytest.approx(child[0]["self_energy_j"], rel=1e-6)
