@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import named_regions
+from . import named_regions, running_totals
 from ._version import __version__
 from .errors import UserError
 from .meters.base import Meter, Ticks
@@ -124,6 +124,7 @@ class Profiler:
             self._close()
             raise UserError(f"cannot start sampling: {e}") from None
         self.follow(os.getpid())
+        running_totals._in_process.append(self)  # pyprof_carbon.current() finds it there
 
     def _name_thread(self, frame, event, arg):
         sys.setprofile(None)  # a hook left active is called on every call and return of the thread
@@ -160,6 +161,8 @@ class Profiler:
         if self._collector is None or os.getpid() != self._pid:
             return None
         threading.setprofile(self._prev_thread_hook)
+        if self in running_totals._in_process:
+            running_totals._in_process.remove(self)
         self._collector.stop()
         self._collector.resolve()
         raw = self._collector.raw_results()
@@ -331,6 +334,7 @@ class profile(contextlib.ContextDecorator):
     def __enter__(self):
         from .commands.options import intensity_for
         self._profiler = Profiler(intensity=intensity_for(region=self.region), **self.options)
+        self._profiler.pue = self.pue  # for pyprof_carbon.current()'s CO2
         self._profiler.start()
         return self
 

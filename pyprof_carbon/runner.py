@@ -75,10 +75,11 @@ def interpreter_options(argv: Sequence[str]) -> List[str]:
 
 
 def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources: Sequence[tuple],
-          drop_to: Optional[tuple] = None) -> Child:
+          drop_to: Optional[tuple] = None, totals_fd: Optional[int] = None) -> Child:
     """Start the program with the sampler bootstrap; `sources` are (kind, fd, offset, key, size),
     whose descriptors the child inherits. `drop_to` (uid, gid): the child becomes that user (sudo)
-    after its sampler has started and before the script file is opened."""
+    after its sampler has started and before the script file is opened. `totals_fd`: the
+    program's end of the channel of pyprof_carbon.current() (running_totals.Server), inherited."""
     workdir = tempfile.mkdtemp(prefix="pyprof-carbon-")
     if drop_to is not None:
         os.chown(workdir, *drop_to)
@@ -86,11 +87,12 @@ def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources
     config = {"pythonpath": os.environ.get("PYTHONPATH"), "package_parent": PACKAGE_PARENT,
               "rate": float(rate), "engine": engine, "cadence_ns": int(cadence_ns),
               "sources": [tuple(int(x) for x in s) for s in sources], "result": result,
-              "start_failed_status": START_FAILED, "drop_privileges": drop_to is not None}
+              "start_failed_status": START_FAILED, "drop_privileges": drop_to is not None,
+              "totals_fd": totals_fd}
     env = dict(os.environ)
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYPROF_CARBON_CHILD"] = marshal.dumps(config).hex()
-    fds = sorted({s[1] for s in sources if s[1] >= 0})
+    fds = sorted({s[1] for s in sources if s[1] >= 0} | ({totals_fd} if totals_fd is not None else set()))
     try:
         proc = subprocess.Popen(command, env=env, pass_fds=fds, restore_signals=True)
     except OSError as e:

@@ -47,6 +47,12 @@ def _boot():
     result = config["result"]
     collector = _native.Collector(config["rate"], config["engine"], config["cadence_ns"],
                                   [tuple(s) for s in config["sources"]])
+    # pyprof_carbon.current() asks the profiler's process over this descriptor (running_totals.py);
+    # the program's own subprocesses do not inherit it
+    totals_fd = config.get("totals_fd")
+    if totals_fd is not None:
+        os.set_inheritable(totals_fd, False)
+    pyprof_carbon._run_totals = (collector, totals_fd, pid)
 
     names = {}
 

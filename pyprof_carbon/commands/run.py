@@ -130,10 +130,17 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                     cadence_ms=args.cadence, policy=args.attribution or "share", baseline_s=args.baseline,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
     prof.open()
-    child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
-                         prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user())
-    prof.follow(child.process.pid)
-    status = runner.wait(child)
+    from ..running_totals import Server
+    totals = Server(prof, args.pue)  # answers the program's pyprof_carbon.current()
+    try:
+        child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
+                             prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user(),
+                             totals_fd=totals.child_fd)
+        totals.spawned()
+        prof.follow(child.process.pid)
+        status = runner.wait(child)
+    finally:
+        totals.close()  # before finish() closes the meters its thread uses
     try:
         raw = runner.handed_over(child)
     except UserError:
