@@ -151,7 +151,17 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="FILE", help="write the results here")
     ap.add_argument("--simulations", type=int, default=4000, help="simulated comparisons for the expected rates")
     ap.add_argument("--from-json", metavar="FILE", help="no runs: the noise, simulation and alternatives of a --json result")
+    ap.add_argument("--simulate-sd", metavar="SD,SD,...",
+                    help="no runs: the gate's simulated rates at these run-to-run SDs (of log CPU time), "
+                         "for the change 1 + 0.9 x (FACTOR - 1) with --runs per side")
     args = ap.parse_args(argv)
+    if args.simulate_sd:
+        ratio = 1 + 0.9 * (args.factor - 1)
+        for sd in (float(x) for x in args.simulate_sd.split(",")):
+            fa, det = simulated_rates(sd, ratio, args.runs, args.limit, args.simulations)
+            print(f"SD {sd:.3f}, x{ratio:.3f}, {args.runs} vs {args.runs} runs: false alarms {100 * fa:.1f}%, "
+                  f"detection {100 * det:.1f}%")
+        return 0
     if args.from_json:
         with open(args.from_json) as f:
             old = json.load(f)
