@@ -10,14 +10,25 @@ with `python -m pyprof_carbon run -o DIR/run-00k.pcarbon --quiet` many times:
 Runs of the three groups are interleaved (A, B, C, A, B, C, ...) so slow drift of a busy machine
 hits all of them alike.
 
+The machine's own noise decides what any test can detect, so the script also measures it: the
+run-to-run spread of the program's CPU time within each group of 5 (standard deviation of its
+logarithm, pooled over all groups), and the size of the change (the mean over all changed runs
+against all unchanged ones). From those two it simulates (normal noise of that size on the log
+scale, SIMULATIONS comparisons) what `diff`'s own test gives: its false-alarm and detection
+rates when the machine is the only source of error. The measured rates should be near the
+simulated ones; when detection is short of 9 in 10 in both, the machine's noise is the limit,
+not the test.
+
     python benchmarks/diff_significance.py [--comparisons 10] [--runs 5] [--iterations 4000000]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import random
 import subprocess
 import sys
 import tempfile
@@ -74,6 +85,61 @@ def diff(before: str, after: str, limit: float = 5.0):
     return r.returncode, json.loads(r.stdout), r.stderr.strip()
 
 
+def run_cpu_s(path: str) -> float:
+    """The program's CPU time in one recording (the `cpu` metric's total, before its factor)."""
+    from pyprof_carbon.recording import load
+    s = load(path).sched
+    return float(s.process_cpu_ns[-1] - s.process_cpu_ns[0] - (s.profiler_cpu_ns[-1] - s.profiler_cpu_ns[0])) / 1e9
+
+
+def pooled_log_sd(groups) -> float:
+    """Within-group standard deviation of log CPU time, pooled over groups (each group's own mean
+    removed, so drift between comparisons does not count)."""
+    ss = df = 0.0
+    for g in groups:
+        logs = [math.log(v) for v in g if v > 0]
+        if len(logs) > 1:
+            m = sum(logs) / len(logs)
+            ss += sum((x - m) ** 2 for x in logs)
+            df += len(logs) - 1
+    return math.sqrt(ss / df) if df else float("nan")
+
+
+def simulated_rates(sd: float, ratio: float, runs: int, limit: float, n: int, seed: int = 12):
+    """(false-alarm rate, detection rate) of the gate (pyprof_carbon.stats.change, as `diff` calls
+    it: one-sided at 95 %, and the rise above `limit` %) on runs whose values are exp(normal(0, sd)),
+    times `ratio` on the changed side. Sampling error is left out (the runs' own spread contains it)."""
+    from pyprof_carbon import stats
+    rnd = random.Random(seed)
+    draw = lambda f: [f * math.exp(rnd.gauss(0.0, sd)) for _ in range(runs)]
+    zeros = [0.0] * runs
+
+    def fails(f):
+        c = stats.change(draw(1.0), zeros, draw(f), zeros, 0.95)
+        return c["pct"] > limit and c["rise_significant"]
+    return sum(fails(1.0) for _ in range(n)) / n, sum(fails(ratio) for _ in range(n)) / n
+
+
+def alternatives(cpu, limit: float) -> dict:
+    """The gate of another test on the same runs' CPU seconds: Welch's t on the values (what
+    `diff` does with the `cpu` metric, without its sampling-error floor) and on their logarithms
+    (a test of the ratio, natural when a busy machine slows a whole run by a factor). Every
+    unchanged pair (A vs B, B vs A) counts for false alarms and every changed one (A vs C,
+    B vs C) for detection: 20 of each in 10 comparisons."""
+    from pyprof_carbon import stats
+    zeros = lambda v: [0.0] * len(v)
+    out = {}
+    for name, f in (("welch", lambda v: v), ("welch_log", lambda v: [math.log(x) for x in v])):
+        def fails(a, b):
+            c = stats.change(f(a), zeros(a), f(b), zeros(b), 0.95)
+            pct = 100 * (math.exp(c["delta"]) - 1) if name == "welch_log" else c["pct"]
+            return int(pct > limit and c["rise_significant"])
+        comps = list(zip(cpu["A"], cpu["B"], cpu["C"]))
+        out[name] = {"false_alarms": sum(fails(a, b) + fails(b, a) for a, b, _ in comps),
+                     "detected": sum(fails(a, c) + fails(b, c) for a, b, c in comps), "pairs": 2 * len(comps)}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--comparisons", type=int, default=10)
@@ -83,7 +149,25 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=float, default=5.0, help="--fail-if-increase PCT")
     ap.add_argument("--keep", metavar="DIR", help="keep the recordings here")
     ap.add_argument("--json", metavar="FILE", help="write the results here")
+    ap.add_argument("--simulations", type=int, default=4000, help="simulated comparisons for the expected rates")
+    ap.add_argument("--from-json", metavar="FILE", help="no runs: the noise, simulation and alternatives of a --json result")
+    ap.add_argument("--simulate-sd", metavar="SD,SD,...",
+                    help="no runs: the gate's simulated rates at these run-to-run SDs (of log CPU time), "
+                         "for the change 1 + 0.9 x (FACTOR - 1) with --runs per side")
     args = ap.parse_args(argv)
+    if args.simulate_sd:
+        ratio = 1 + 0.9 * (args.factor - 1)
+        for sd in (float(x) for x in args.simulate_sd.split(",")):
+            fa, det = simulated_rates(sd, ratio, args.runs, args.limit, args.simulations)
+            print(f"SD {sd:.3f}, x{ratio:.3f}, {args.runs} vs {args.runs} runs: false alarms {100 * fa:.1f}%, "
+                  f"detection {100 * det:.1f}%")
+        return 0
+    if args.from_json:
+        with open(args.from_json) as f:
+            old = json.load(f)
+        cpu = {g: [r["cpu_s"][g] for r in old["rows"]] for g in "ABC"}
+        noise(cpu, old["runs_per_side"], old["limit_pct"], args.simulations, {})
+        return 0
     tmp = args.keep or tempfile.mkdtemp(prefix="pcdiffsig-")
     script = os.path.join(tmp, "workload.py")
     os.makedirs(tmp, exist_ok=True)
@@ -91,6 +175,7 @@ def main(argv=None) -> int:
         f.write(WORKLOAD)
     t0 = time.time()
     false_alarms, detected, flagged, rows = 0, 0, 0, []
+    cpu = {"A": [], "B": [], "C": []}  # per comparison, the runs' CPU seconds
     for c in range(args.comparisons):
         dirs = {g: os.path.join(tmp, f"c{c:02d}-{g}") for g in ("A", "B", "C")}
         for d in dirs.values():
@@ -98,6 +183,8 @@ def main(argv=None) -> int:
         for k in range(args.runs):
             for g, factor in (("A", 1.0), ("B", 1.0), ("C", args.factor)):
                 profile(script, os.path.join(dirs[g], f"run-{k:03d}.pcarbon"), args.iterations, factor)
+        for g in cpu:
+            cpu[g].append([run_cpu_s(os.path.join(dirs[g], f"run-{k:03d}.pcarbon")) for k in range(args.runs)])
         same_rc, same, same_line = diff(dirs["A"], dirs["B"], args.limit)
         more_rc, more, more_line = diff(dirs["A"], dirs["C"], args.limit)
         hot = next(r for r in more["functions"] if r["qualname"] == "hot" and r["file"] == script)
@@ -110,7 +197,9 @@ def main(argv=None) -> int:
                      "changed_exit": more_rc, "changed_pct": more["total"]["pct"],
                      "changed_ci": [more["total"]["pct_lo"], more["total"]["pct_hi"]],
                      "hot_pct": hot["pct"], "hot_significant": hot_flag, "metric": more["metric"],
-                     "loadavg_1min": os.getloadavg()[0]})
+                     "loadavg_1min": os.getloadavg()[0],
+                     "cpu_s": {g: cpu[g][-1] for g in cpu},
+                     "log_sd": {g: pooled_log_sd([cpu[g][-1]]) for g in cpu}})
         print(f"[{c + 1}/{args.comparisons}] unchanged: exit {same_rc}, {same['total']['pct']:+.1f}% "
               f"({same['total']['pct_lo']:+.1f} .. {same['total']['pct_hi']:+.1f}); "
               f"hot x{args.factor:g}: exit {more_rc}, {more['total']['pct']:+.1f}% "
@@ -129,10 +218,31 @@ def main(argv=None) -> int:
     print(f"unchanged: gate exit 0 in {n - false_alarms}/{n} (target >= 9); "
           f"hot x{args.factor:g}: gate failed in {detected}/{n}, hot flagged in {flagged}/{n} (target >= 9); "
           f"{summary['seconds']} s")
+    noise(cpu, args.runs, args.limit, args.simulations, summary)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=1)
     return 0 if (n - false_alarms) * 10 >= 9 * n and min(detected, flagged) * 10 >= 9 * n else 1
+
+
+def noise(cpu, runs: int, limit: float, simulations: int, summary: dict) -> None:
+    """Prints (and adds to `summary`) the machine's run-to-run noise, the change measured over all
+    runs, the simulated rates of the gate at that noise, and the alternatives' rates."""
+    sd = pooled_log_sd(cpu["A"] + cpu["B"] + cpu["C"])
+    unchanged = [v for g in ("A", "B") for r in cpu[g] for v in r]
+    changed = [v for r in cpu["C"] for v in r]
+    ratio = (sum(changed) / len(changed)) / (sum(unchanged) / len(unchanged))
+    sim_fa, sim_det = simulated_rates(sd, ratio, runs, limit, simulations)
+    alt = alternatives(cpu, limit)
+    summary.update(run_to_run_log_sd=sd, measured_change_ratio=ratio, alternatives=alt,
+                   simulated={"false_alarm_rate": sim_fa, "detection_rate": sim_det, "comparisons": simulations})
+    print(f"machine noise: run-to-run SD of log CPU time {sd:.3f} (within groups of {runs}); "
+          f"measured change x{ratio:.3f}; the same test on simulated runs with that noise: "
+          f"false alarms {100 * sim_fa:.1f}%, detection {100 * sim_det:.1f}% "
+          f"(expected in 10 comparisons: {10 * sim_det:.1f})")
+    for name, a in alt.items():
+        print(f"  {name} on the runs' CPU seconds: false alarms {a['false_alarms']}/{a['pairs']}, "
+              f"detected {a['detected']}/{a['pairs']}")
 
 
 def _cpu() -> str:

@@ -662,4 +662,10 @@ void Collector::resolve() {
   g_collector.compare_exchange_strong(self, nullptr);
 }
 
+void Collector::snapshot_ticks(std::vector<uint64_t>& t, std::vector<uint64_t>& raw) {
+  std::lock_guard<std::mutex> lk(mu_);
+  t = tick_t;
+  raw = tick_raw;
+}
+
 }  // namespace pyprof

@@ -143,6 +143,11 @@ class Collector {
   };
   void take_results(Delta* out);
 
+  // The ticks read so far (pyprof_carbon.current()): copies of tick_t and tick_raw taken under
+  // mu_, the lock tick() appends under, so the rows are whole. GIL held (the lock order of
+  // on_code_dying: GIL, then mu_; the collector thread never takes the GIL while holding mu_).
+  void snapshot_ticks(std::vector<uint64_t>& t, std::vector<uint64_t>& raw);
+
   // Results (after stop + resolve).
   std::vector<uint64_t> s_t, s_cpu;
   std::vector<int32_t> s_tid, s_stack;

@@ -149,6 +149,13 @@ PYBIND11_MODULE(_native, m) {
       .def("stop", &Collector::stop, py::call_guard<py::gil_scoped_release>())
       .def("resolve", &Collector::resolve)
       .def("raw_results", &raw_results)
+      .def("snapshot", [](Collector& c) {
+             std::vector<uint64_t> t, raw;
+             c.snapshot_ticks(t, raw);
+             return py::make_tuple(as_bytes(t), as_bytes(raw));
+           },
+           "(tick_t_ns, tick_raw) read so far, as bytes like raw_results(): the running totals of "
+           "pyprof_carbon.current(), while the collector runs.")
       .def("pause_thread", &Collector::pause_thread, py::call_guard<py::gil_scoped_release>(),
            "Before os.fork(): the collector thread exits (sampling goes on).")
       .def("resume_thread", &Collector::resume_thread, "A new collector thread after pause_thread().")

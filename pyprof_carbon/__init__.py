@@ -11,7 +11,15 @@ if not _sys.platform.startswith("linux"):  # say so before the native module's i
 
 from ._version import __version__  # noqa: E402
 
-__all__ = ["Profiler", "profile", "region", "__version__"]
+__all__ = ["Profiler", "profile", "region", "current", "__version__"]
+
+
+def current():
+    """The energy (J, measured or estimated), CO2eq (g) and CPU time (s) of the profiling session
+    so far, under `pyprof-carbon run` or the in-code API; None when nothing profiles this process.
+    A dict: energy_j, energy_kind, co2_g, cpu_s, duration_s, domains (running_totals.py)."""
+    from .running_totals import current as totals_so_far
+    return totals_so_far()
 
 
 def __getattr__(name):

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ._lazy import numpy as np
 
-from . import named_regions, process_stream
+from . import named_regions, process_stream, running_totals
 from ._version import __version__
 from .attribution import DEFAULT_POLICY, DEFAULT_SPLIT
 from .errors import UserError
@@ -33,6 +33,7 @@ from .sampling_health import sampling_stats, sampling_warnings
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 TRUNCATED = FunctionInfo("[truncated]", "[truncated]", "", 0)
+STARTUP = FunctionInfo("[interpreter start-up]", "[interpreter start-up]", "", 0)
 UNREADABLE = FunctionInfo("[stack changing]", "[stack changing]", "", 0)
 
 
@@ -125,6 +126,7 @@ class Profiler:
             self._close()
             raise UserError(f"cannot start sampling: {e}") from None
         self.follow(os.getpid())
+        running_totals._in_process.append(self)  # pyprof_carbon.current() finds it there
 
     def _name_thread(self, frame, event, arg):
         sys.setprofile(None)  # a hook left active is called on every call and return of the thread
@@ -161,6 +163,8 @@ class Profiler:
         if self._collector is None or os.getpid() != self._pid:
             return None
         threading.setprofile(self._prev_thread_hook)
+        if self in running_totals._in_process:
+            running_totals._in_process.remove(self)
         self._collector.stop()
         self._collector.resolve()
         raw = self._collector.raw_results()
@@ -367,6 +371,23 @@ def merge_processes(processes, others=()):
         columns["stack"].append(smap[stack_map[raw["stack"]]].astype(np.int32) if n else np.zeros(0, np.int32))
         columns["pid"].append(np.full(n, s.pid, dtype=np.int32))
         columns["nvcsw"].append(raw["nvcsw"].astype(np.uint32))
+        if s.process.get("how") == "exec" and len(raw["tick_t_ns"]):
+            # a Python child's CPU time before its sampler ran (its clock at the first tick): the
+            # interpreter's start-up, site and .pth files; one sample of its own main thread
+            if STARTUP not in func_ids:
+                func_ids[STARTUP] = len(functions)
+                functions.append(STARTUP)
+            key = ((func_ids[STARTUP], 0),)
+            if key not in stack_ids:
+                stack_ids[key] = len(stacks)
+                stacks.append(key)
+            columns["t_ns"].append(raw["tick_t_ns"][:1].astype(np.int64))
+            columns["cpu_ns"].append(raw["tick_raw"][:1, 0].astype(np.int64))
+            columns["tid"].append(np.full(1, s.pid, dtype=np.int32))
+            columns["cpu"].append(np.full(1, -1, dtype=np.int16))
+            columns["stack"].append(np.full(1, stack_ids[key], dtype=np.int32))
+            columns["pid"].append(np.full(1, s.pid, dtype=np.int32))
+            columns["nvcsw"].append(np.zeros(1, dtype=np.uint32))
         for c in (c for c in others if c["parent"] == s.pid):
             leaf = FunctionInfo(f"[subprocess] {c['argv']}", f"[subprocess] {c['argv']}", "", 0)
             if leaf not in func_ids:
@@ -488,6 +509,7 @@ class profile(contextlib.ContextDecorator):
     def __enter__(self):
         from .carbon import intensity
         self._profiler = Profiler(intensity=intensity(region=self.region), **self.options)
+        self._profiler.pue = self.pue  # for pyprof_carbon.current()'s CO2
         self._profiler.start()
         return self
 

@@ -75,23 +75,25 @@ def interpreter_options(argv: Sequence[str]) -> List[str]:
 
 
 def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources: Sequence[tuple],
-          drop_to: Optional[tuple] = None, subprocesses: bool = True) -> Child:
+          drop_to: Optional[tuple] = None, subprocesses: bool = True, totals_fd: Optional[int] = None) -> Child:
     """Start the program with the sampler bootstrap; `sources` are (kind, fd, offset, key, size),
     whose descriptors the child inherits. `drop_to` (uid, gid): the child becomes that user (sudo)
     after its sampler has started and before the script file is opened. `subprocesses`: the
     Python processes the program starts are profiled too (the bootstrap stays in their
-    environment)."""
+    environment). `totals_fd`: the program's end of the channel of pyprof_carbon.current()
+    (running_totals.Server), inherited by the program's first process only."""
     workdir = tempfile.mkdtemp(prefix="pyprof-carbon-")
     if drop_to is not None:
         os.chown(workdir, *drop_to)
     config = {"package_parent": PACKAGE_PARENT, "rate": float(rate), "engine": engine,
               "cadence_ns": int(cadence_ns), "workdir": workdir, "follow": bool(subprocesses),
               "start_failed_status": START_FAILED, "drop_privileges": drop_to is not None}
+    first = {"sources": [tuple(int(x) for x in s) for s in sources], "totals_fd": totals_fd}
     env = dict(os.environ)
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYPROF_CARBON_CHILD"] = marshal.dumps(config).hex()
-    env["PYPROF_CARBON_SOURCES"] = marshal.dumps([tuple(int(x) for x in s) for s in sources]).hex()
-    fds = sorted({s[1] for s in sources if s[1] >= 0})
+    env["PYPROF_CARBON_FIRST"] = marshal.dumps(first).hex()  # the program's own process: not its children's
+    fds = sorted({s[1] for s in sources if s[1] >= 0} | ({totals_fd} if totals_fd is not None else set()))
     try:
         proc = subprocess.Popen(command, env=env, pass_fds=fds, restore_signals=True)
     except OSError as e:

@@ -40,11 +40,18 @@ def _boot():
     environ = os.environ
     here = os.path.dirname(os.path.abspath(__file__))
     config = marshal.loads(bytes.fromhex(environ["PYPROF_CARBON_CHILD"]))
-    sources = environ.get("PYPROF_CARBON_SOURCES")  # set for the run's first process only
-    first = sources is not None
+    mine = environ.get("PYPROF_CARBON_FIRST")  # set for the run's first process only
+    first = mine is not None
+    totals_fd = None
     if first:
-        del environ["PYPROF_CARBON_SOURCES"]  # no child may read the machine's counters
-        sources = [tuple(s) for s in marshal.loads(bytes.fromhex(sources))]
+        del environ["PYPROF_CARBON_FIRST"]  # no child may read the machine's counters
+        mine = marshal.loads(bytes.fromhex(mine))
+        sources = [tuple(s) for s in mine["sources"]]
+        # pyprof_carbon.current() asks the profiler's process over this descriptor
+        # (running_totals.py); no process the program starts inherits it
+        totals_fd = mine["totals_fd"]
+        if totals_fd is not None:
+            os.set_inheritable(totals_fd, False)
     else:
         sources = [(4, -1, 0, 0, 0), (5, -1, 0, 0, 0)]  # its own CPU clocks (csrc/counters.h order)
     pythonpath = environ.get("PYTHONPATH", "")
@@ -82,6 +89,7 @@ def _boot():
     getpid, getppid, open_file, dumps, crc32 = os.getpid, os.getppid, _io.open, marshal.dumps, _native.crc32
     collector = _native.Collector(config["rate"], config["engine"], config["cadence_ns"], sources)
     state = {"pid": getpid(), "stream": None, "names": {}}
+    pyprof_carbon._run_totals = (collector, totals_fd, state["pid"])
 
     def note_thread_names():
         state["names"].update(_thread_names(sys))

@@ -136,11 +136,17 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                     split=args.split or DEFAULT_SPLIT, baseline_s=args.baseline,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
     prof.open()
-    child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
-                         prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user(),
-                         subprocesses=args.subprocesses)
-    prof.follow(child.process.pid)
-    status = runner.wait(child)
+    from ..running_totals import Server
+    totals = Server(prof, args.pue)  # answers the program's pyprof_carbon.current()
+    try:
+        child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
+                             prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user(),
+                             subprocesses=args.subprocesses, totals_fd=totals.child_fd)
+        totals.spawned(child)
+        prof.follow(child.process.pid)
+        status = runner.wait(child)
+    finally:
+        totals.close()  # before finish() closes the meters its thread uses
     # what turns the run into files loads only now: numpy, attribution and the renderers would
     # otherwise delay the program's start (benchmarks/overhead.py --startup measures it)
     from ..output import write_outputs

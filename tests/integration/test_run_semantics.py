@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pyprof_carbon
 from pcrun import ROOT, SCRIPTS, env_for, pc, report_json, script
 
 
@@ -127,5 +128,10 @@ print("api ok")
     assert r.returncode == 0, r.stderr
     assert "api ok" in r.stdout
     rep = json.loads((tmp_path / "cm.json").read_text())
-    assert "busy" in {f["qualname"] for f in rep["functions"]}
+    # the caller's frames, whatever file the API is used in: `busy` holds nearly every sample
+    # (the block runs nothing else), and no frame of the profiler's own appears
+    funcs = {f["qualname"]: f for f in rep["functions"]}
+    assert funcs["busy"]["total_samples"] >= 0.9 * rep["totals"]["samples"], sorted(funcs)
+    package = os.path.dirname(os.path.abspath(pyprof_carbon.__file__))
+    assert not [f for f in rep["functions"] if f["file"].startswith(package)]
     assert (tmp_path / "deco.pcarbon").exists()
