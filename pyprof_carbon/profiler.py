@@ -364,13 +364,15 @@ def merge_processes(processes, others=()):
                 stacks.append(key)
             smap[i] = stack_ids[key]
         n = len(raw["t_ns"])
-        columns["t_ns"].append(raw["t_ns"].astype(np.int64))
-        columns["cpu_ns"].append(raw["cpu_ns"].astype(np.int64))
-        columns["tid"].append(raw["tid"])
-        columns["cpu"].append(raw["cpu"])
-        columns["stack"].append(smap[stack_map[raw["stack"]]].astype(np.int32) if n else np.zeros(0, np.int32))
+        program = stack_map[raw["stack"]] >= 0 if n else np.zeros(0, bool)  # not the profiler's own work
+        n = int(program.sum())
+        columns["t_ns"].append(raw["t_ns"].astype(np.int64)[program])
+        columns["cpu_ns"].append(raw["cpu_ns"].astype(np.int64)[program])
+        columns["tid"].append(raw["tid"][program])
+        columns["cpu"].append(raw["cpu"][program])
+        columns["stack"].append(smap[stack_map[raw["stack"][program]]].astype(np.int32) if n else np.zeros(0, np.int32))
         columns["pid"].append(np.full(n, s.pid, dtype=np.int32))
-        columns["nvcsw"].append(raw["nvcsw"].astype(np.uint32))
+        columns["nvcsw"].append(raw["nvcsw"].astype(np.uint32)[program])
         if s.process.get("how") == "exec" and len(raw["tick_t_ns"]):
             # a Python child's CPU time before its sampler ran (its clock at the first tick): the
             # interpreter's start-up, site and .pth files; one sample of its own main thread
@@ -439,6 +441,9 @@ def achieved_rate(engine: str, requested: float, samples: dict, user_cpu_s: floa
             "per": "second of wall time, per thread (median)"}
 
 
+RUNS_USER_CODE = ("named_regions.py", "pytest_plugin.py", "ipython.py")  # our frames that call the program's
+
+
 def _is_own(file: str) -> bool:
     """Frames of the profiler's package: never shown (the named-region decorator's wrapper, the
     in-code API's enter and exit); their time is their caller's."""
@@ -452,7 +457,11 @@ def _is_own_root(file: str) -> bool:
 
 def convert_stacks(r: dict):
     """Native stacks (code-object locations, leaf first) -> functions and (function, line) stacks,
-    root first, with the profiler's own root frames removed."""
+    root first, with the profiler's own frames removed. A stack that passes through the
+    profiler's own work (the in-code API starting or stopping, its imports) is the profiler's,
+    not the program's: its stack_map entry is -1 (the caller drops those samples). Frames of ours
+    that run the program's code (a region's decorator, the pytest plugin, the IPython magics)
+    are only left out."""
     func_ids: Dict[FunctionInfo, int] = {}
     functions: List[FunctionInfo] = []
 
@@ -465,6 +474,7 @@ def convert_stacks(r: dict):
     code_func = [fid(FunctionInfo(*c)) for c in r["codes"]]
     own_root = [_is_own_root(functions[f].file) for f in code_func]
     own = [_is_own(functions[f].file) for f in code_func]
+    own_work = [o and os.path.basename(functions[f].file) not in RUNS_USER_CODE for o, f in zip(own, code_func)]
     loc_code, loc_line = r["loc_code"].tolist(), r["loc_line"].tolist()
     offsets, locs = r["stack_offsets"].tolist(), r["stack_locs"].tolist()
     stack_ids: Dict[tuple, int] = {}
@@ -472,7 +482,11 @@ def convert_stacks(r: dict):
     stack_map = np.zeros(max(len(offsets) - 1, 0), dtype=np.int64)
     for i in range(len(offsets) - 1):
         frames = []
-        for loc in reversed(locs[offsets[i]:offsets[i + 1]]):  # root first
+        stack = locs[offsets[i]:offsets[i + 1]]
+        if any(loc >= 0 and own_work[loc_code[loc]] for loc in stack):
+            stack_map[i] = -1
+            continue
+        for loc in reversed(stack):  # root first
             if loc < 0:  # -1: deeper than the sampler keeps; -2: caught mid-change
                 frames.append((fid(TRUNCATED if loc == -1 else UNREADABLE), 0))
                 continue

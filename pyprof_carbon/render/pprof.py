@@ -1,7 +1,7 @@
 """pprof: a gzip-compressed `perftools.profiles.Profile` protobuf (google/pprof proto/profile.proto),
 encoded by hand. Sample types samples/count, cpu/nanoseconds, energy/microjoules and
-co2/micrograms (default: energy); one Sample per (stack, thread) with labels `thread` and
-`thread_id`; one Location per (function, line), leaf first in each sample."""
+co2/micrograms (default: energy); one Sample per (stack, thread) with labels `thread`,
+`thread_id` and `pid`; one Location per (function, line), leaf first in each sample."""
 from __future__ import annotations
 
 import gzip
@@ -80,7 +80,8 @@ def encode(profile: Profile) -> bytes:
 
     locations: Dict[Tuple[int, int], int] = {}
     functions: Dict[int, int] = {}
-    k_thread, k_tid = st("thread"), st("thread_id")
+    k_thread, k_tid, k_pid = st("thread"), st("thread_id"), st("pid")
+    pid_of = {int(th["tid"]): int(th["pid"]) for th in profile.meta.get("threads", []) if "pid" in th}
     for key, v in zip(keys.tolist(), vals.tolist()):
         if not any(v):
             continue
@@ -95,6 +96,8 @@ def encode(profile: Profile) -> bytes:
         label_t = field_varint(1, k_thread) + field_varint(2, st(profile.thread_names.get(tid, str(tid))))
         label_n = field_varint(1, k_tid) + field_varint(3, tid)
         sample = packed(1, ids) + packed(2, v) + field_bytes(3, label_t) + field_bytes(3, label_n)
+        if tid in pid_of:  # the process it ran in (a run profiles the program's children too)
+            sample += field_bytes(3, field_varint(1, k_pid) + field_varint(3, pid_of[tid]))
         out += field_bytes(2, sample)
     for (func, line), loc in locations.items():
         ln = field_varint(1, functions[func]) + field_varint(2, line)

@@ -226,3 +226,23 @@ def test_first_screen_on_numpy_json_re(tmp_path):
     assert {"JSONEncoder.iterencode", "JSONDecoder.raw_decode"} <= unfolded
     assert not unfolded & {"_find_and_load", "_find_and_load_unlocked"}  # imports stay one frame
     assert ">Fold library frames<" in page
+
+
+def test_processes_are_roots_and_a_toggle_merges_them(tmp_path):
+    from pcrun import pc
+    prog = tmp_path / "pool.py"
+    prog.write_text("import multiprocessing as mp\n"
+                    "def burn(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n"
+                    "if __name__ == '__main__':\n"
+                    "    with mp.get_context('fork').Pool(2) as p:\n        print(sum(p.map(burn, [1_500_000] * 4)))\n")
+    out = tmp_path / "pool.pcarbon"
+    r = pc(["run", "-q", "-o", str(out), "--format", "html", str(prog)], cwd=tmp_path, timeout=180)
+    assert r.returncode == 0, r.stderr
+    page = dom(tmp_path, tmp_path / "pool.html")
+    check_page(page)
+    roots = {n for n, _ in frames(page) if n.startswith(("[process]", "[forked process]"))}
+    assert any(n.startswith("[process]") for n in roots) and any(n.startswith("[forked process]") for n in roots)
+    merged = dom(tmp_path, tmp_path / "pool.html", "#merge=1")
+    check_page(merged)
+    names = [n for n, _ in frames(merged)]
+    assert "burn" in names and not [n for n in names if n.startswith(("[process]", "[forked process]"))]

@@ -111,3 +111,16 @@ def test_go_tool_pprof_reads_it(tmp_path):
     assert top_rows(r.stdout)[0] == "compress" and "matmul" not in r.stdout
     r = subprocess.run([GO, "tool", "pprof", "-traces", str(path)], capture_output=True, text=True, env=env, timeout=120)
     assert "thread:  MainThread" in r.stdout and "thread_id:  1001" in r.stdout and "‹module›" in r.stdout
+
+
+def test_samples_carry_the_pid_of_their_process():
+    p = realistic()
+    tids = sorted({int(t) for t in p.row_tid})
+    p.meta["threads"] = [{"tid": t, "pid": 500 + i} for i, t in enumerate(tids)]
+    msg = decode(gzip.decompress(pprof.render(p, {})))
+    strings = [s.decode() for s in msg[6]]
+    seen = {}
+    for s in map(decode, msg[2]):
+        labels = {strings[lb[1][0]]: lb for lb in map(decode, s[3])}
+        seen[labels["thread_id"][3][0]] = labels["pid"][3][0]
+    assert seen == {t: 500 + i for i, t in enumerate(tids)}

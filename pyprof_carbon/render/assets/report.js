@@ -41,7 +41,29 @@
   var kids = FULL.kids;
   var nHidden = 0;
   D.fold.hidden.forEach(function (h) { nHidden += h[0]; });
-  function graph() { return S.unfold || !nHidden ? FULL : FOLDED; }
+  // processes: with several, each is a root frame under "all" (file "<process>"); MERGED trees
+  // put their subtrees together by function (the same tree for a program and its workers)
+  function mergeProcesses(g, into) { // g's nodes onto a tree without process roots; into: FULL -> g
+    var parent = [g.parent[0]], func = [g.func[0]], hidden = g.hidden ? [g.hidden[0]] : null, m = new Int32Array(g.N), at = {};
+    for (var n = 1; n < g.N; n++) {  // parents come before children
+      if (g.parent[n] === 0 && D.funcs[g.func[n]][1] === "<process>") { m[n] = 0; continue; }
+      var key = m[g.parent[n]] + ":" + g.func[n];
+      if (!(key in at)) { at[key] = parent.length; parent.push(m[g.parent[n]]); func.push(g.func[n]); if (hidden) hidden.push(g.hidden[n]); }
+      m[n] = at[key];
+    }
+    var t = mkTree(parent, func, hidden), map = new Int32Array(N);
+    for (var k = 0; k < N; k++) map[k] = m[into ? into[k] : k];
+    t.map = map;
+    return t;
+  }
+  var nProcesses = FULL.kids[0].filter(function (n) { return D.funcs[FULL.func[n]][1] === "<process>"; }).length;
+  var MERGED = nProcesses > 1 ? mergeProcesses(FULL, null) : null;
+  var MERGED_FOLDED = nProcesses > 1 ? mergeProcesses(FOLDED, D.fold.map) : null;
+  function graph() {
+    var folded = !(S.unfold || !nHidden);
+    if (S.merge && MERGED) return folded ? MERGED_FOLDED : MERGED;
+    return folded ? FOLDED : FULL;
+  }
   function name(n, g) { g = g || FULL; return n === 0 ? "all" : D.funcs[g.func[n]][0]; }
   function where(n, g) { g = g || FULL; if (n === 0) return ""; var f = D.funcs[g.func[n]]; return f[2] > 0 ? f[1] + ":" + f[2] : f[1]; }
   function hiddenNote(n, g) {
@@ -52,7 +74,7 @@
   }
 
   // ---- state (also kept in the URL hash, so a view can be shared) -----------------------------
-  var S = { w: "e", thread: -1, t0: null, t1: null, focus: 0, icicle: false, left: false, q: "", sort: "selfE", asc: false, unfold: false };
+  var S = { w: "e", thread: -1, t0: null, t1: null, focus: 0, icicle: false, left: false, q: "", sort: "selfE", asc: false, unfold: false, merge: false };
   var V;  // per node values of the selection: V.self[k], V.tot[k] (FULL tree)
   var VG; // the same on the tree the flame graph shows
 
@@ -95,7 +117,7 @@
   function graphValues() { // the FULL tree's values moved onto the tree shown
     var g = graph();
     if (g === FULL) return V;
-    var self = {}, map = D.fold.map;
+    var self = {}, map = g.map || D.fold.map;
     COLS.forEach(function (k) {
       var a = new Float64Array(g.N), src = V.self[k];
       for (var n = 0; n < N; n++) a[map[n]] += src[n];
@@ -198,6 +220,8 @@
     $("wlabel").textContent = LABEL[S.w];
     $("unzoom").hidden = focus === 0;
     $("unfold").hidden = !nHidden;
+    $("merge").hidden = !MERGED;
+    $("merge").textContent = S.merge ? "One tree per process" : "Merge processes by function";
     $("unfold").textContent = S.unfold ? "Fold library frames" : "Show library frames";
     $("foldnote").textContent = nHidden ? (S.unfold ? "All frames shown." :
       nHidden + " library frames folded into the library call your code made.") : "";
@@ -384,6 +408,7 @@
     if (S.icicle) h.push("icicle=1");
     if (S.left) h.push("left=1");
     if (S.unfold) h.push("unfold=1");
+    if (S.merge) h.push("merge=1");
     try { history.replaceState(null, "", h.length ? "#" + h.join("&") : location.pathname + location.search); } catch (e) { /* file: in some browsers */ }
   }
   function loadHash() {
@@ -396,6 +421,7 @@
       else if (k === "icicle") S.icicle = v === "1";
       else if (k === "left") S.left = v === "1";
       else if (k === "unfold") S.unfold = v === "1";
+      else if (k === "merge") S.merge = v === "1";
     });
   }
   function update() {
@@ -412,6 +438,7 @@
   $("search").oninput = function () { S.q = this.value; drawFlame(); saveHash(); };
   $("unzoom").onclick = function () { S.focus = 0; drawFlame(); };
   $("unfold").onclick = function () { S.unfold = !S.unfold; S.focus = 0; VG = graphValues(); drawFlame(); saveHash(); };
+  $("merge").onclick = function () { S.merge = !S.merge; S.focus = 0; VG = graphValues(); drawFlame(); saveHash(); };
   $("flame").addEventListener("click", function (ev) {
     var el = ev.target.closest(".fr"); if (!el) return;
     S.focus = +el.getAttribute("data-i"); drawFlame();
