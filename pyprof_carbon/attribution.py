@@ -342,6 +342,9 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
     profile = aggregate(rec, t, per_sample, co2_per_sample, nbins, keep)
     if region_filter is None:
         add_unsampled(profile, unsampled, unsampled_co2, counted, mono0)
+    if region_rows:  # CPU time no sample covers is in no region's spans: it is outside them
+        region_rows[-1]["energy_j"] += sum(float(v.sum()) for d, (v, _) in unsampled.items() if d in counted)
+        region_rows[-1]["co2_g"] += sum(float(unsampled_co2[d].sum()) for d in unsampled if d in counted)
     profile.meta["region_table"] = region_rows
     if region_filter is not None:
         profile.meta["region_filter"] = region_filter

@@ -83,21 +83,40 @@ def _boot():
         sys.path.remove(config["package_parent"])
     pyprof_carbon._run_keeps_regions = True  # named_regions keeps spans from its import on
 
-    # What the hand-over uses is taken now: a program may replace os.replace or builtins.open for
-    # its own purposes (pyperformance's sphinx benchmark makes os.replace a no-op).
-    import _io
-    getpid, getppid, open_file, dumps, crc32 = os.getpid, os.getppid, _io.open, marshal.dumps, _native.crc32
+    # What the stream uses is taken now: a program may replace os functions for its own purposes
+    # (pyperformance's sphinx benchmark makes os.replace a no-op).
+    getpid, getppid, dumps, crc32 = os.getpid, os.getppid, marshal.dumps, _native.crc32
+    os_open, os_write, os_close, fstat = os.open, os.write, os.close, os.fstat
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
     collector = _native.Collector(config["rate"], config["engine"], config["cadence_ns"], sources)
-    state = {"pid": getpid(), "stream": None, "names": {}}
+    state = {"pid": getpid(), "stream": None, "path": None, "file": None, "names": {}}
     pyprof_carbon._run_totals = (collector, totals_fd, state["pid"])
 
     def note_thread_names():
         state["names"].update(_thread_names(sys))
 
+    def stream_fd():
+        """Our descriptor of the stream, opened again if the program closed it (os.closerange, as
+        daemons do): a number the program reuses for a file of its own is never written to."""
+        fd = state["stream"]
+        try:
+            st = fstat(fd)
+            if (st.st_dev, st.st_ino) == state["file"]:
+                return fd
+        except OSError:
+            pass
+        first = state["file"] is None  # a pid reused within the run starts its own stream
+        fd = state["stream"] = os_open(state["path"], flags | (os.O_TRUNC if first else 0), 0o600)
+        st = fstat(fd)
+        state["file"] = (st.st_dev, st.st_ino)
+        return fd
+
     def write(chunk):
         payload = dumps(chunk)
-        state["stream"].write(MAGIC + len(payload).to_bytes(4, "little") + crc32(payload).to_bytes(4, "little")
-                              + payload)
+        data = MAGIC + len(payload).to_bytes(4, "little") + crc32(payload).to_bytes(4, "little") + payload
+        fd = stream_fd()
+        while data:
+            data = data[os_write(fd, data):]
 
     def flush():  # on the collector thread, with the GIL
         if getpid() == state["pid"] and state["stream"] is not None:
@@ -116,13 +135,17 @@ def _boot():
                    "regions": named_regions.stop_keeping() if named_regions else []})
         else:
             write({"error": error, "end": True})
-        state["stream"].close()
+        try:
+            os_close(stream_fd())
+        except OSError:
+            pass
         state["stream"] = None
 
     def begin(how):
         """Start profiling this process (`how`: first, exec, fork); False when sampling cannot start."""
         pid = state["pid"] = getpid()
-        state["stream"] = open_file(os.path.join(config["workdir"], f"proc-{pid}.stream"), "wb", buffering=0)
+        state["path"] = os.path.join(config["workdir"], f"proc-{pid}.stream")
+        state["stream"] = -1  # opened by the first write
         argv = list(getattr(sys, "orig_argv", sys.argv))
         write({"process": {"pid": pid, "ppid": getppid(), "argv": argv, "how": how, "start_unix_s": time.time(),
                            "python": sys.version.split()[0]}})
@@ -138,6 +161,15 @@ def _boot():
         return True
 
     def after_fork_in_child():
+        fd = state["stream"]
+        if fd is not None and fd >= 0:  # the parent's stream, inherited: not the child's to keep open
+            try:
+                st = fstat(fd)
+                if (st.st_dev, st.st_ino) == state["file"]:
+                    os_close(fd)
+            except OSError:
+                pass
+        state["file"] = None
         collector.reset_after_fork()
         state["names"] = {}
         if begin("fork"):

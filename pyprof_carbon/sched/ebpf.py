@@ -157,14 +157,47 @@ def fork_program(tgids: int, ours: int, child_pid: int) -> bytes:
     return a.code()
 
 
-def exit_program(tgids: int, ours: int, group_dead: int) -> bytes:
-    """On sched_process_exit, in the exiting thread's context: its tid leaves `ours` (and `tgids`,
-    where a thread's fork put it); its process leaves `tgids` with its last thread (group_dead:
-    that field's offset, or -1 on kernels without it: then when the leader exits).
+def exit_program(cpus: int, tgids: int, ours: int, group_dead: int) -> bytes:
+    """On sched_process_exit, in the exiting thread's context: first the interval it has been
+    running in is committed to this CPU's busy and (if it is ours) ours time, since its final
+    switch-out comes after this program has taken it out of `tgids` (without this, a thread that
+    ran uninterrupted until it exited was not counted at all); then its tid leaves `ours` (and
+    `tgids`, where a thread's fork put it); its process leaves `tgids` with its last thread
+    (group_dead: that field's offset, or -1 on kernels without it: then when the leader exits).
 
-    Stack: -4 tid, -8 tgid. r7 tid, r8 tgid."""
+    Stack: -4 tid, -8 tgid, -12 cpu, -16 tgid for the commit. r7 tid, r8 tgid (after the commit:
+    r7 the CPU's state, r8 now, r9 the interval)."""
     a = A.Asm()
     a.mov(A.R6, A.R1)
+    a.call(A.GET_SMP_PROCESSOR_ID)
+    a.store(A.R10, -12, A.R0, 4)
+    a.ld_map_fd(A.R1, cpus)
+    a.stack_ptr(A.R2, -12)
+    a.call(A.MAP_LOOKUP_ELEM)
+    a.jump_if(A.JEQ, A.R0, 0, "forget")
+    a.mov(A.R7, A.R0)
+    a.call(A.KTIME_GET_NS)
+    a.mov(A.R8, A.R0)
+    a.load(A.R1, A.R7, OFFSETS["last_ts"], 8)
+    a.jump_if(A.JEQ, A.R1, 0, "forget")
+    a.jump_if_reg(A.JLE, A.R8, A.R1, "forget")
+    a.mov(A.R9, A.R8)
+    a.sub(A.R9, A.R1)
+    a.load(A.R2, A.R7, OFFSETS["busy_ns"], 8)
+    a.add(A.R2, A.R9)
+    a.store(A.R7, OFFSETS["busy_ns"], A.R2, 8)
+    a.store(A.R7, OFFSETS["last_ts"], A.R8, 8)
+    a.call(A.GET_CURRENT_PID_TGID)
+    a.rsh_imm(A.R0, 32)
+    a.store(A.R10, -16, A.R0, 4)
+    a.ld_map_fd(A.R1, tgids)
+    a.stack_ptr(A.R2, -16)
+    a.call(A.MAP_LOOKUP_ELEM)
+    a.jump_if(A.JEQ, A.R0, 0, "forget")
+    a.load(A.R2, A.R7, OFFSETS["ours_ns"], 8)
+    a.add(A.R2, A.R9)
+    a.store(A.R7, OFFSETS["ours_ns"], A.R2, 8)
+    a.label("forget")
     a.call(A.GET_CURRENT_PID_TGID)
     a.mov32(A.R7, A.R0)
     a.mov(A.R8, A.R0)
@@ -237,7 +270,7 @@ class EbpfBackend(SchedBackend):
             ("sched_switch", "pc_switch", switch_program(cpus, tgids, ours, switch["prev_pid"][0],
                                                           switch["next_pid"][0])),
             ("sched_process_fork", "pc_fork", fork_program(tgids, ours, fork["child_pid"][0])),
-            ("sched_process_exit", "pc_exit", exit_program(tgids, ours, exit_.get("group_dead", (-1, 0))[0])),
+            ("sched_process_exit", "pc_exit", exit_program(cpus, tgids, ours, exit_.get("group_dead", (-1, 0))[0])),
         ]
         for event, name, code in programs:
             prog = A.load_tracepoint_program(code, name)

@@ -47,9 +47,12 @@ def test_programs_end_in_exit_and_use_the_offsets_given():
     maps = {imm for op, regs, _, imm in got if op == 0x18 and regs >> 4 == A.PSEUDO_MAP_FD}
     assert maps == {3, 4, 5}
     # the exit program reads group_dead only where the kernel has it
-    with_gd = insns(ebpf.exit_program(4, 5, group_dead=32))
-    without = insns(ebpf.exit_program(4, 5, group_dead=-1))
-    assert (0x71, 0x61, 32, 0) in with_gd  # BPF_LDX_MEM(BPF_B, R1, R6, 32) and not any(op == 0x71 for op, *_ in without)
+    with_gd = insns(ebpf.exit_program(3, 4, 5, group_dead=32))
+    without = insns(ebpf.exit_program(3, 4, 5, group_dead=-1))
+    assert (0x71, 0x61, 32, 0) in with_gd  # BPF_LDX_MEM(BPF_B, R1, R6, 32)
+    assert not any(op == 0x71 for op, *_ in without)
+    # it commits the exiting thread's interval: it uses the CPU states too
+    assert {imm for op, regs, _, imm in with_gd if op == 0x18 and regs >> 4 == A.PSEUDO_MAP_FD} == {3, 4, 5}
 
 
 def test_tracefs_format_parser(tmp_path):
