@@ -15,6 +15,7 @@ so a profile of a million samples stays a file of a few MB.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -366,12 +367,17 @@ def region_section(profile: Profile) -> str:
             + _table(["region", "energy", "CO2eq", "CPU", "samples", "spans"], body) + "</section>")
 
 
-def render(profile: Profile, options: dict) -> str:
+@dataclasses.dataclass(frozen=True)
+class Options:
+    title: str = ""  # the page's title; empty: "pyprof-carbon — COMMAND"
+
+
+def render(profile: Profile, options: Options = Options()) -> str:
     data = compact(profile)
     meta = profile.meta or {}
     cmd = meta.get("command")
     cmd = " ".join(map(str, cmd)) if isinstance(cmd, (list, tuple)) else (cmd or "")
-    title = options.get("title") or f"pyprof-carbon — {cmd}".strip(" —")
+    title = options.title or f"pyprof-carbon — {cmd}".strip(" —")
     payload = script_json(data)
     return _asset("report.html").format(
         title=escape(title), cmd=escape(cmd or "profile"), summary=_summary(profile), details=_details(profile),

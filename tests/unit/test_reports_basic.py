@@ -11,7 +11,7 @@ def profile():
 
 
 def test_json_report_has_the_contract_fields():
-    rep = json.loads(json_report.render(profile(), {}))
+    rep = json.loads(json_report.render(profile()))
     assert set(rep) >= {"meta", "totals", "functions", "threads", "unattributed_j", "lines"}
     assert set(rep["totals"]) >= {"energy_j", "co2_g", "cpu_s", "wall_s", "samples"}
     f0 = rep["functions"][0]
@@ -28,7 +28,7 @@ def test_json_report_has_the_contract_fields():
 
 def test_collapsed_is_folded_stacks_in_integer_microjoules():
     p = profile()
-    lines = collapsed.render(p, {}).splitlines()
+    lines = collapsed.render(p).splitlines()
     assert len(lines) == 2
     total_uj = 0
     for ln in lines:
@@ -39,11 +39,11 @@ def test_collapsed_is_folded_stacks_in_integer_microjoules():
 
 
 def test_text_labels_each_domain_and_lists_threads():
-    out = text.render(profile(), {"lines": True})
+    out = text.render(profile(), text.Options(lines=True))
     assert "package measured, dram estimated" in out
     assert "Top functions by self energy" in out and "Threads" in out and "Top lines" in out
     assert "\033[" not in out  # no color unless asked
-    assert "\033[1m" in text.render(profile(), {}, text.Style(True))
+    assert "\033[1m" in text.render(profile(), text.Options(), text.Style(True))
 
 
 def test_total_counts_no_joule_twice():
