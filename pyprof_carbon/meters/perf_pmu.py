@@ -27,7 +27,7 @@ from ..counters import READ_U64, CounterSource, Ticks
 from ..errors import Unavailable
 from ..recording import Domain, EnergySeries
 from .base import Meter
-from .rapl_common import Column, energy_from_columns, looks_like_vm, topology
+from .rapl_common import Column, energy_from_columns, looks_like_vm, rapl_nesting, topology
 
 DEFAULT_ROOT = "/sys/bus/event_source/devices/power"
 # perf event name -> (domain, Domain.kind); gpu is PP1 (uncore / integrated graphics)
@@ -207,7 +207,7 @@ class RaplPerf(Meter):
                 note += "; inside package, not to be added to it"
             if domain == "psys":
                 note += "; the whole platform: contains package and DRAM, never added to them"
-            out.append(Domain(domain, self.name, True, kind, note))
+            out.append(Domain(domain, self.name, True, kind, note, **rapl_nesting(domain)))
         return out
 
     def sources(self) -> Sequence[CounterSource]:

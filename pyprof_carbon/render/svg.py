@@ -17,7 +17,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ..attributed_profile import Profile, sampling_error, total_domains
+from ..attributed_profile import Profile, sampling_error
 from .folding import USER, kind, package_of
 from .tree import CallTree, fmt_num, layout, node_label
 
@@ -57,7 +57,7 @@ def measured_domains(profile: Profile) -> List[str]:
     """The counted domains a meter measured (not a model's estimate): only their joules per
     CPU-second say something about the code; a model's would only repeat its own assumption."""
     flags = {m.get("domain"): bool(m.get("measured")) for m in profile.meta.get("meters") or [] if isinstance(m, dict)}
-    return [d for d in total_domains(profile.row_energy_j) if flags.get(d)]
+    return [d for d in profile.counted_domains() if flags.get(d)]
 
 
 def module_color(package: str, user: bool) -> str:
@@ -180,7 +180,7 @@ def render(profile: Profile, options: Options = Options()) -> str:
     cmd = " ".join(cmd) if isinstance(cmd, (list, tuple)) else (cmd or "")
     title = options.title or f"Energy flame graph — {cmd}".strip(" —")
     sub = f"width: energy; {fmt_num(e_all, 'J')}, {fmt_num(co2[0], 'g')} CO2eq, {int(n_all):,} samples"
-    estimated = [d for d in total_domains(profile.row_energy_j) if d not in measured]
+    estimated = [d for d in profile.counted_domains() if d not in measured]
     if measured:
         legend = (f"color: power while running ({', '.join(measured)}"
                   + (f"; {', '.join(estimated)} estimated, left out" if estimated else "")

@@ -12,7 +12,7 @@ import sys
 import textwrap
 from typing import List, Optional, Sequence
 
-from ..attributed_profile import Profile, sum_total
+from ..attributed_profile import Profile
 from ..printable import visible
 from .tree import fmt_num, sig3
 
@@ -126,8 +126,8 @@ def header_lines(profile: Profile, style: Style, width: int = 80) -> List[str]:
     label = energy_label(profile)
     energy = fmt_j(tot["energy_j"]["total"])
     out += [ln.replace(energy, style.bold(energy), 1) for ln in wrap(
-        f"energy of this program: {energy} ({label}) of {fmt_j(sum_total(profile.measured_j))} for the whole "
-        f"machine; unattributed {fmt_j(sum_total(profile.unattributed_j))}", width)]
+        f"energy of this program: {energy} ({label}) of {fmt_j(profile.sum_counted(profile.measured_j))} for the whole "
+        f"machine; unattributed {fmt_j(profile.sum_counted(profile.unattributed_j))}", width)]
     for mt in m.get("meters", []):
         out += [style.dim(ln) for ln in wrap(
             f"{visible(mt['domain'])}: {visible(mt['meter'])}, {'measured' if mt['measured'] else 'estimated'} "
