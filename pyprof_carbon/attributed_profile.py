@@ -83,12 +83,14 @@ class Profile:
     def _per_stack(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self.row_stack, weights=values, minlength=len(self.stacks))
 
+    def _stack_columns(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per stack: energy (counted domains), CO2, CPU ns, samples."""
+        return (self._per_stack(self.row_energy_total), self._per_stack(self.row_co2_g),
+                self._per_stack(self.row_cpu_ns.astype(np.float64)), self._per_stack(self.row_samples.astype(np.float64)))
+
     def function_table(self) -> List[dict]:
         """Self and total energy per function, sorted by self energy (`functions` of the JSON report, docs/design.md#json-report)."""
-        energy = self._per_stack(self.row_energy_total)
-        co2 = self._per_stack(self.row_co2_g)
-        cpu = self._per_stack(self.row_cpu_ns.astype(np.float64))
-        samples = self._per_stack(self.row_samples.astype(np.float64))
+        energy, co2, cpu, samples = self._stack_columns()
         nf = len(self.functions)
         self_e, tot_e = np.zeros(nf), np.zeros(nf)
         self_c, tot_c = np.zeros(nf), np.zeros(nf)
@@ -123,10 +125,7 @@ class Profile:
 
     def line_table(self) -> List[dict]:
         """Self energy per source line (the leaf frame's line)."""
-        energy = self._per_stack(self.row_energy_total)
-        co2 = self._per_stack(self.row_co2_g)
-        cpu = self._per_stack(self.row_cpu_ns.astype(np.float64))
-        samples = self._per_stack(self.row_samples.astype(np.float64))
+        energy, co2, cpu, samples = self._stack_columns()
         acc: Dict[Frame, np.ndarray] = {}
         for sid, stack in enumerate(self.stacks):
             if stack and samples[sid] > 0:

@@ -128,7 +128,6 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     `output` None: nothing is written (a warm-up run)."""
     from .. import privileges
     from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT
-    from ..output import write_outputs
     from ..profiler import Profiler
 
     prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,

@@ -25,8 +25,6 @@ import os
 import re
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .._lazy import numpy as np
-
 from ..counters import TEXT_U64, CounterSource, Ticks, read_source
 from ..errors import Unavailable
 from ..recording import Domain, EnergySeries

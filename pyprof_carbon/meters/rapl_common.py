@@ -22,6 +22,16 @@ def rapl_nesting(domain: str) -> Dict[str, Tuple[str, ...]]:
     return {}
 
 
+def nesting_note(domain: str) -> str:
+    """The words a domain's notes add on its nesting (rapl_nesting), for a reader of the report."""
+    nest = rapl_nesting(domain)
+    if nest.get("inside"):
+        return f"inside {' and '.join(nest['inside'])}, not to be added to it"
+    if nest.get("contains"):
+        return "the whole platform: contains package and DRAM, never added to them"
+    return ""
+
+
 def cpuinfo_path() -> str:
     """/proc/cpuinfo, or the file PYPROF_CARBON_CPUINFO names (tests give fake CPUs)."""
     return os.environ.get("PYPROF_CARBON_CPUINFO", "/proc/cpuinfo")

@@ -85,25 +85,17 @@ def test_a_new_domain_declared_to_contain_others_is_not_counted_twice():
 
 
 def test_recordings_saved_before_domains_declared_nesting_fall_back_to_names(tmp_path):
-    import io
-    import zipfile
-
-    import numpy as np
+    from recording_mutations import json_member, members, read_json_member, write_members
     from pyprof_carbon.recording import Domain, load
     rec = _with_domain(_with_domain(recording(), Domain("core", "test", True, inside=("package",)), 6.0),
                        Domain("psys", "test", True, "psys", contains=("package", "dram")), 30.0)
-    path, old = str(tmp_path / "new.pcarbon"), str(tmp_path / "old.pcarbon")
+    path = str(tmp_path / "new.pcarbon")
     rec.save(path)
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
-        meta = json.loads(bytes(np.load(src.open("meta.json.npy"))))
-        for d in meta["domains"]:  # as written before the fields existed
-            del d["inside"], d["contains"]
-        for item in src.namelist():
-            if item != "meta.json.npy":
-                dst.writestr(item, src.read(item))
-        buf = io.BytesIO()
-        np.save(buf, np.frombuffer(json.dumps(meta).encode(), np.uint8))
-        dst.writestr("meta.json.npy", buf.getvalue())
+    items = members(path)
+    meta = read_json_member(items["meta.json.npy"])
+    for d in meta["domains"]:  # as written before the fields existed
+        del d["inside"], d["contains"]
+    old = write_members(str(tmp_path / "old.pcarbon"), dict(items, **{"meta.json.npy": json_member(meta)}))
     for p in (path, old):
         doms = {d.name: (d.inside, d.contains) for d in load(p).domains}
         assert doms == {"package": ((), ()), "dram": ((), ()), "core": (("package",), ()),
