@@ -1,7 +1,7 @@
 """Terminal report: a top table of functions by self and total energy, threads, lines, carbon.
 
 Lines fit the terminal (80 columns when not a terminal): long prose wraps, a table's last column
-(the function) is shortened. Every number goes through format.fmt_num (3 significant digits,
+(the function) is shortened. Every number goes through tree.fmt_num (3 significant digits,
 SI prefix)."""
 from __future__ import annotations
 
