@@ -9,7 +9,7 @@
 
 namespace pyprof {
 
-// Same order as SOURCE_KINDS in pyprof_carbon/meters/base.py.
+// Same order as SOURCE_KINDS in pyprof_carbon/counters.py.
 enum class SourceKind : int {
   TextU64 = 0,
   PreadU64,

@@ -12,27 +12,9 @@ from typing import Dict, List, Tuple
 
 from ._lazy import numpy as np
 
-from .recording import FunctionInfo
+from .recording import Domain, FunctionInfo, total_domains
 
 Frame = Tuple[int, int]  # (function index, line number)
-
-
-def total_domains(names) -> List[str]:
-    """The domains that add up to "the energy" without counting a joule twice: RAPL's core,
-    uncore and per-core domains lie inside package, and psys (the whole platform) contains
-    package and DRAM, so those are shown but left out of totals when their container is there."""
-    present = set(names)
-    def counted(d: str) -> bool:
-        if d in ("core", "uncore") or d.startswith("core:"):
-            return "package" not in present
-        if d == "psys":
-            return not present & {"package", "dram"}
-        return True
-    return [d for d in names if counted(d)]
-
-
-def sum_total(per_domain: Dict[str, float]) -> float:
-    return float(sum(per_domain[d] for d in total_domains(per_domain)))
 
 
 @dataclasses.dataclass
@@ -46,22 +28,32 @@ class Profile:
     row_tid: np.ndarray                     # int64 [rows]
     row_bin: np.ndarray                     # int32 [rows]
     row_energy_j: Dict[str, np.ndarray]     # domain -> float64 [rows]
-    row_co2_g: np.ndarray                   # float64 [rows], total_domains only, PUE included
+    row_co2_g: np.ndarray                   # float64 [rows], counted domains only, PUE included
     row_cpu_ns: np.ndarray                  # int64 [rows]
     row_samples: np.ndarray                 # int64 [rows]
     measured_j: Dict[str, float]            # domain -> energy the meter measured over the run
     unattributed_j: Dict[str, float]        # domain -> energy not spent by this process
     timeline: Dict[str, Tuple[np.ndarray, np.ndarray]]  # domain -> (t_s, power_w) per interval
     profiler_cost: Dict[str, float] = dataclasses.field(default_factory=dict)  # cpu_s, energy_j
+    # name -> the recording's Domain: how the domains nest, so totals count each joule once
+    domain_info: Dict[str, Domain] = dataclasses.field(default_factory=dict)
 
     # ---- derived quantities -------------------------------------------------------------
     @property
     def domains(self) -> List[str]:
         return list(self.row_energy_j)
 
+    def counted_domains(self, names=None) -> List[str]:
+        """Of `names` (default: the profile's domains), those added into totals (recording.total_domains)."""
+        return total_domains(list(self.row_energy_j if names is None else names), self.domain_info)
+
+    def sum_counted(self, per_domain: Dict[str, float]) -> float:
+        """The sum of a per-domain figure over the counted domains."""
+        return float(sum(per_domain[d] for d in self.counted_domains(per_domain)))
+
     @property
     def row_energy_total(self) -> np.ndarray:
-        counted = total_domains(self.row_energy_j)
+        counted = self.counted_domains()
         if not counted:
             return np.zeros(len(self.row_stack))
         return np.sum([self.row_energy_j[d] for d in counted], axis=0)
@@ -81,7 +73,7 @@ class Profile:
     def totals(self) -> dict:
         e = {d: float(v.sum()) for d, v in self.row_energy_j.items()}
         return {
-            "energy_j": {**e, "total": sum_total(e)},
+            "energy_j": {**e, "total": self.sum_counted(e)},
             "co2_g": float(self.row_co2_g.sum()),
             "cpu_s": float(self.row_cpu_ns.sum()) / 1e9,
             "wall_s": float(self.meta.get("duration_s", 0.0)),
@@ -91,12 +83,14 @@ class Profile:
     def _per_stack(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self.row_stack, weights=values, minlength=len(self.stacks))
 
+    def _stack_columns(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per stack: energy (counted domains), CO2, CPU ns, samples."""
+        return (self._per_stack(self.row_energy_total), self._per_stack(self.row_co2_g),
+                self._per_stack(self.row_cpu_ns.astype(np.float64)), self._per_stack(self.row_samples.astype(np.float64)))
+
     def function_table(self) -> List[dict]:
         """Self and total energy per function, sorted by self energy (`functions` of the JSON report, docs/design.md#json-report)."""
-        energy = self._per_stack(self.row_energy_total)
-        co2 = self._per_stack(self.row_co2_g)
-        cpu = self._per_stack(self.row_cpu_ns.astype(np.float64))
-        samples = self._per_stack(self.row_samples.astype(np.float64))
+        energy, co2, cpu, samples = self._stack_columns()
         nf = len(self.functions)
         self_e, tot_e = np.zeros(nf), np.zeros(nf)
         self_c, tot_c = np.zeros(nf), np.zeros(nf)
@@ -131,10 +125,7 @@ class Profile:
 
     def line_table(self) -> List[dict]:
         """Self energy per source line (the leaf frame's line)."""
-        energy = self._per_stack(self.row_energy_total)
-        co2 = self._per_stack(self.row_co2_g)
-        cpu = self._per_stack(self.row_cpu_ns.astype(np.float64))
-        samples = self._per_stack(self.row_samples.astype(np.float64))
+        energy, co2, cpu, samples = self._stack_columns()
         acc: Dict[Frame, np.ndarray] = {}
         for sid, stack in enumerate(self.stacks):
             if stack and samples[sid] > 0:

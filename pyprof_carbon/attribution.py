@@ -31,7 +31,8 @@ from typing import Dict, List, Optional
 from ._lazy import numpy as np
 
 from .errors import UserError
-from .attributed_profile import FunctionInfo, Profile, total_domains
+from .attributed_profile import FunctionInfo, Profile
+from .recording import total_domains
 from .recording import Recording
 
 POLICIES = ("share", "active", "dynamic")
@@ -279,7 +280,8 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
     unsampled, unsampled_co2 = {}, {}  # domain -> (per-interval J, T), per-interval g
     profiler_j = 0.0
     sched_t = sched.t_ns.astype(np.float64)
-    counted = set(total_domains([d.name for d in rec.domains]))
+    domain_info = {d.name: d for d in rec.domains}
+    counted = set(total_domains(list(domain_info), domain_info))
     for d in rec.domains:
         es = rec.energy[d.name]
         T = es.t_ns.astype(np.float64)
@@ -461,7 +463,7 @@ def aggregate(rec: Recording, t, per_sample, co2, nbins, keep=None) -> Profile:
         row_co2_g=np.bincount(inv, weights=co2, minlength=rows),
         row_cpu_ns=np.bincount(inv, weights=s["cpu_ns"].astype(np.float64), minlength=rows).astype(np.int64),
         row_samples=np.bincount(inv, minlength=rows).astype(np.int64),
-        measured_j={}, unattributed_j={}, timeline={})
+        measured_j={}, unattributed_j={}, timeline={}, domain_info={d.name: d for d in rec.domains})
 
 
 PROCESS_FILE = "<process>"  # the file of a process's root frame (renderers may fold them away)

@@ -103,11 +103,11 @@ class CarbonMagics(Magics):
     def _show(self, result: CellProfile, opts) -> None:
         from .render import html, text
         if "q" not in opts:
-            print(text.render(result.profile, {"top": int(opts.get("top") or 10)}, text.Style(False)), end="")
+            print(text.render(result.profile, text.Options(top=int(opts.get("top") or 10)), text.Style(False)), end="")
             print(f"recording: {result.path}")
         if "no-html" not in opts:
             from IPython.display import HTML, display
-            display(HTML(iframe(html.render(result.profile, {}), int(opts.get("height") or 640))))
+            display(HTML(iframe(html.render(result.profile), int(opts.get("height") or 640))))
 
 
 def load_ipython_extension(ipython) -> None:

@@ -1,25 +1,29 @@
 """After a run or for `report`: attribute a recording and write the requested formats."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from .attribution import attribute
 from .errors import UserError
 from .attributed_profile import Profile
 from .recording import Recording
-from .render import FORMATS, renderer
+from .render import ALIASES, FORMATS, options_type, renderer
 from .safe_write import check_output_path, write_file
 
 
-def render_to(profile: Profile, fmt: str, path: Optional[str], options: dict) -> str:
-    """Render one format to `path` ('-' or None: stdout). Returns where it went."""
+def render_to(profile: Profile, fmt: str, path: Optional[str], options: Any = None) -> str:
+    """Render one format to `path` ('-' or None: stdout) with its `Options` (None: the defaults).
+    Returns where it went."""
     render, _, binary = renderer(fmt)
+    if options is None:
+        options = options_type(fmt)()
     if path is not None and path != "-":
         check_output_path(path)  # before rendering: codecarbon-csv reads what is there
-    if fmt in ("codecarbon-csv", "emissions.csv") and path and path != "-" and os.path.exists(path):
-        options = dict(options, append_to=path)
+    if ALIASES.get(fmt, fmt) == "codecarbon-csv" and path and path != "-" and os.path.exists(path):
+        options = dataclasses.replace(options, append_to=path)  # CodeCarbon appends a row per run
     data = render(profile, options)
     if path is None or path == "-":
         if binary:
@@ -49,9 +53,10 @@ def default_path(base_path: str, fmt: str, recording: Optional[str] = None) -> s
 
 
 def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str], pue: float = 1.0,
-                  intensity=None, options: Optional[dict] = None, compare=None) -> Tuple[Profile, List[str]]:
+                  intensity=None, options: Optional[Mapping[str, Any]] = None,
+                  compare=None) -> Tuple[Profile, List[str]]:
     """Save the recording (if `output`), attribute it with the policy and split recorded in it,
-    render each format beside it."""
+    render each format beside it. `options`: format -> its `Options` (a format not there: defaults)."""
     written = []
     if output:
         try:
@@ -64,5 +69,5 @@ def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str],
         if fmt == "text":
             continue
         path = default_path(output or "pyprof-carbon.pcarbon", fmt, recording=output)
-        written.append(render_to(profile, fmt, path, options or {}))
+        written.append(render_to(profile, fmt, path, (options or {}).get(fmt)))
     return profile, written

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._lazy import numpy as np
 
@@ -38,7 +38,12 @@ NO_PYTHON_FRAME = FunctionInfo("<no Python frame>", "<no Python frame>", "", 0) 
 
 @dataclasses.dataclass(frozen=True)
 class Domain:
-    """One energy domain a meter reports: `package`, `core`, `uncore`, `dram`, `psys`, `gpu:N`."""
+    """One energy domain a meter reports: `package`, `core`, `uncore`, `dram`, `psys`, `gpu:N`.
+
+    Domains may overlap, and the meter that creates one says how, so totals never count a joule
+    twice (`total_domains`): `inside` names the domains whose counters already hold this one's
+    joules (RAPL core inside package), `contains` those whose joules this one's counter holds
+    (psys, the whole platform, contains package and dram)."""
 
     name: str
     meter: str        # the meter that produced it, e.g. "rapl-powercap" or "model"
@@ -46,9 +51,37 @@ class Domain:
     kind: str = "cpu"  # "cpu" | "dram" | "gpu" | "psys": which samples share it (CPU or wall-clock)
     notes: str = ""
     cpus: Tuple[int, ...] = ()  # a per-core domain (AMD core:N): only samples taken on these CPUs share it
+    inside: Tuple[str, ...] = ()
+    contains: Tuple[str, ...] = ()
 
     def __post_init__(self):
-        object.__setattr__(self, "cpus", tuple(int(c) for c in self.cpus))  # a list when loaded from JSON
+        # lists when loaded from JSON
+        object.__setattr__(self, "cpus", tuple(int(c) for c in self.cpus))
+        object.__setattr__(self, "inside", tuple(self.inside))
+        object.__setattr__(self, "contains", tuple(self.contains))
+
+
+def total_domains(names: Sequence[str], domains: Mapping[str, Domain]) -> List[str]:
+    """Of `names`, the domains that add up to "the energy" without counting a joule twice. A
+    domain is left out when a domain it is `inside` is present (its container has its joules), and
+    when a domain it `contains` is present: the parts are charged to the code sample by sample,
+    finer than a whole-platform counter, which stands in only when nothing inside it was read.
+    A name not in `domains` (a Profile built by hand) overlaps nothing."""
+    present = set(names)
+    def counted(name: str) -> bool:
+        d = domains.get(name)
+        return d is None or not present.intersection(d.inside + d.contains)
+    return [n for n in names if counted(n)]
+
+
+def _nesting_by_name(name: str) -> Dict[str, Tuple[str, ...]]:
+    """How domains nested before they said so (recordings saved without `inside` and `contains`
+    in their meta domains): by name, as the RAPL meters of the time made them."""
+    if name in ("core", "uncore") or name.startswith("core:"):
+        return {"inside": ("package",)}
+    if name == "psys":
+        return {"contains": ("package", "dram")}
+    return {}
 
 
 @dataclasses.dataclass
@@ -157,7 +190,8 @@ def load(path: str) -> Recording:
     stacks = [tuple(zip(func[off[i]:off[i + 1]], line[off[i]:off[i + 1]])) for i in range(len(off) - 1)]
     samples = {k[2:-4]: v for k, v in z.items() if k.startswith("s_")}
 
-    domains = [Domain(**d) for d in meta.pop("domains")]
+    domains = [Domain(**d) if "inside" in d or "contains" in d else Domain(**d, **_nesting_by_name(d["name"]))
+               for d in meta.pop("domains")]
     energy = {d.name: EnergySeries(z[f"e_{i}_t_ns.npy"], z[f"e_{i}_j.npy"], z.get(f"e_{i}_share.npy"))
               for i, d in enumerate(domains)}
     sm = meta.pop("sched")

@@ -285,6 +285,9 @@ META_KEYS = {
     "sampling": lambda v: isinstance(v, dict),
 }
 DOMAIN_KINDS = ("cpu", "dram", "gpu", "psys")
+# recording.Domain's fields; `inside` and `contains` (names of other domains) are absent from
+# recordings saved before domains declared their nesting
+DOMAIN_KEYS = {"name", "meter", "measured", "kind", "notes", "cpus", "inside", "contains"}
 
 
 def check_meta(meta) -> None:
@@ -309,10 +312,11 @@ def check_meta(meta) -> None:
         raise Invalid("meta.json domains is not a list")
     names = set()
     for i, d in enumerate(doms):
-        if not (isinstance(d, dict) and set(d) <= {"name", "meter", "measured", "kind", "notes", "cpus"}
+        if not (isinstance(d, dict) and set(d) <= DOMAIN_KEYS
                 and _str(d.get("name")) and _str(d.get("meter")) and isinstance(d.get("measured"), bool)
                 and d.get("kind", "cpu") in DOMAIN_KINDS and _str(d.get("notes", ""))
-                and isinstance(d.get("cpus", []), list) and all(_nonneg_int(c) for c in d.get("cpus", []))):
+                and isinstance(d.get("cpus", []), list) and all(_nonneg_int(c) for c in d.get("cpus", []))
+                and _str_list(d.get("inside", [])) and _str_list(d.get("contains", []))):
             raise Invalid(f"meta.json domain {i} is malformed: {_short(d)}")
         if d["name"] in names:
             raise Invalid(f"meta.json names domain {d['name']!r} twice")

@@ -141,9 +141,11 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
     unattributed: Dict[str, float] = {}
     profiler_j = 0.0
     not_sampled: Dict[str, float] = {}
+    # Overlapping domains (Domain.inside, .contains) are not added: one is left out when a domain
+    # it lies inside, or one it contains, is present. A recording saved before domains declared
+    # these gets them from its domain names when loaded (recording.load), so there is no other case.
     names = {d.name for d in rec.domains}
-    counted = {n for n in names if not (n in ("core", "uncore") or n.startswith("core:")) or "package" not in names}
-    counted -= {"psys"} if names & {"package", "dram"} else set()
+    counted = {d.name for d in rec.domains if not names & {*d.inside, *d.contains}}
     for d in rec.domains:
         es = rec.energy[d.name]
         T = [float(x) for x in es.t_ns]
@@ -244,7 +246,7 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
         per_sample[d.name] = energy
         total = E[-1] - E[0]
         measured[d.name] = total
-        if d.name in counted:  # core/uncore/core:N lie inside package: their cost is in package's
+        if d.name in counted:  # e.g. core:N inside package: its profiler cost is in package's
             profiler_j += prof_total
         unattributed[d.name] = total - sum(energy) - prof_total - unsampled_total
         not_sampled[d.name] = unsampled_total

@@ -219,7 +219,7 @@ def main(args) -> int:
                               confidence=confidence)
     else:
         from ..render.text import Style, use_color
-        out = text_report(cmp, args.top, Style(use_color(vars(args), sys.stdout if not args.output else None)))
+        out = text_report(cmp, args.top, Style(use_color(args.color, sys.stdout if not args.output else None)))
     if args.output and args.output != "-":
         from ..safe_write import write_file
         write_file(args.output, out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import UserError
-from .options import add_report_options, carbon_overridden, intensity_from_args
+from .options import add_report_options, bounded_int, carbon_overridden, intensity_from_args
 
 
 def register(sub) -> None:
@@ -17,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("--region-filter", metavar="NAME",
                    help="render only the samples taken inside the named region (pyprof_carbon.region(NAME))")
     add_report_options(p)
+    p.add_argument("--title", metavar="TEXT", help="svg, html: the title (default: the command that was run)")
+    p.add_argument("--width", type=bounded_int(100, 100_000), metavar="PIXELS",
+                   help="svg: the image's width (default 1200)")
     p.set_defaults(func=main, pue=None)  # None: the PUE recorded with the run
 
 
@@ -45,19 +48,19 @@ def profile_from_args(path: str, args):
 
 def main(args) -> int:
     from ..output import default_path, render_to
-    from ..render import renderer
+    from ..render import options_from, renderer
     from ..render.text import Style, render, use_color
 
     profile = profile_from_args(args.recording, args)
     formats = args.formats or ["text"]
-    options = vars(args)
     for fmt in formats:
+        options = options_from(fmt, args)
         if len(formats) == 1:
             path = args.output
         else:
             path = default_path(args.output or args.recording, fmt, recording=args.recording)
         if fmt == "text" and (path is None or path == "-"):
-            sys.stdout.write(render(profile, options, Style(use_color(options, sys.stdout))))
+            sys.stdout.write(render(profile, options, Style(use_color(options.color, sys.stdout))))
             continue
         if path is None and renderer(fmt)[2] and sys.stdout.isatty():  # binary: not for a terminal
             raise UserError(f"{fmt} is binary: give -o FILE")

@@ -128,7 +128,6 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     `output` None: nothing is written (a warm-up run)."""
     from .. import privileges
     from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT
-    from ..output import write_outputs
     from ..profiler import Profiler
 
     prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
@@ -150,6 +149,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     # what turns the run into files loads only now: numpy, attribution and the renderers would
     # otherwise delay the program's start (benchmarks/overhead.py --startup measures it)
     from ..output import write_outputs
+    from ..render import options_from
     from ..render.text import summary
     try:
         streams = runner.handed_over(child)
@@ -168,9 +168,9 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     rec.meta["privileges"] = dropped
     formats = (args.formats or []) if output else []
     profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
-                                     compare=args.compare, options=vars(args))
+                                     compare=args.compare, options={f: options_from(f, args) for f in formats})
     if not quiet:
-        sys.stderr.write(summary(profile, vars(args), written, stream=sys.stderr))
+        sys.stderr.write(summary(profile, options_from("text", args), written, stream=sys.stderr))
     return status, profile
 
 

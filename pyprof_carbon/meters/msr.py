@@ -28,7 +28,7 @@ from ..counters import PREAD_U64, CounterSource, Ticks
 from ..errors import Unavailable
 from ..recording import Domain, EnergySeries
 from .base import Meter
-from .rapl_common import Column, cpuinfo_fields, cpuinfo_path, energy_from_columns, looks_like_vm, topology
+from .rapl_common import Column, cpuinfo_fields, cpuinfo_path, energy_from_columns, looks_like_vm, nesting_note, rapl_nesting, topology
 
 # Intel SDM vol. 4, table "MSRs supported by ... RAPL"
 MSR_RAPL_POWER_UNIT = 0x606
@@ -255,13 +255,9 @@ class RaplMsr(Meter):
             extra = "; ".join(sorted({x["note"] for x in rs if x["note"]}))
             if extra:
                 note += f"; {extra}"
-            if d == "core" or d.startswith("core:"):
-                note += "; inside package, not to be added to it"
-            if d == "uncore":
-                note += "; inside package, not to be added to it"
-            if d == "psys":
-                note += "; the whole platform: contains package and DRAM, never added to them"
-            out.append(Domain(d, self.name, True, r["kind"], note, cpus=r["cpus"]))
+            if nesting_note(d):
+                note += f"; {nesting_note(d)}"
+            out.append(Domain(d, self.name, True, r["kind"], note, cpus=r["cpus"], **rapl_nesting(d)))
         return out
 
     def sources(self) -> Sequence[CounterSource]:

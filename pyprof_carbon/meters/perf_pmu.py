@@ -27,7 +27,7 @@ from ..counters import READ_U64, CounterSource, Ticks
 from ..errors import Unavailable
 from ..recording import Domain, EnergySeries
 from .base import Meter
-from .rapl_common import Column, energy_from_columns, looks_like_vm, topology
+from .rapl_common import Column, energy_from_columns, looks_like_vm, nesting_note, rapl_nesting, topology
 
 DEFAULT_ROOT = "/sys/bus/event_source/devices/power"
 # perf event name -> (domain, Domain.kind); gpu is PP1 (uncore / integrated graphics)
@@ -203,11 +203,9 @@ class RaplPerf(Meter):
             note = (f"measured: perf power/{es[0]['event']}/ system-wide on CPU "
                     f"{', '.join(str(e['cpu']) for e in es)} (one per package), scale {es[0]['scale']:.6g} "
                     f"{es[0]['unit']} per count; 64-bit count kept by the kernel")
-            if domain in ("core", "uncore"):
-                note += "; inside package, not to be added to it"
-            if domain == "psys":
-                note += "; the whole platform: contains package and DRAM, never added to them"
-            out.append(Domain(domain, self.name, True, kind, note))
+            if nesting_note(domain):
+                note += f"; {nesting_note(domain)}"
+            out.append(Domain(domain, self.name, True, kind, note, **rapl_nesting(domain)))
         return out
 
     def sources(self) -> Sequence[CounterSource]:

@@ -25,13 +25,11 @@ import os
 import re
 from typing import Callable, Dict, List, Optional, Sequence
 
-from .._lazy import numpy as np
-
 from ..counters import TEXT_U64, CounterSource, Ticks, read_source
 from ..errors import Unavailable
 from ..recording import Domain, EnergySeries
 from .base import Meter
-from .rapl_common import Column, energy_from_columns, looks_like_vm
+from .rapl_common import Column, energy_from_columns, looks_like_vm, rapl_nesting
 
 DEFAULT_ROOT = "/sys/class/powercap"
 ZONE_RE = re.compile(r"^(intel-rapl|intel-rapl-mmio):(\d+)(?::(\d+))?$")
@@ -222,7 +220,7 @@ class RaplPowercap(Meter):
             note = f"measured: RAPL via powercap, sum of {parts}; {wrap}"
             if NESTING[d]:
                 note += f"; {NESTING[d]}"
-            out.append(Domain(d, self.name, True, KINDS[d], note))
+            out.append(Domain(d, self.name, True, KINDS[d], note, **rapl_nesting(d)))
         return out
 
     def sources(self) -> Sequence[CounterSource]:

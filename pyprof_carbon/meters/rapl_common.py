@@ -11,6 +11,27 @@ from ..counters import Ticks, fill_missing_int, unwrap_counter
 from ..recording import EnergySeries
 
 
+def rapl_nesting(domain: str) -> Dict[str, Tuple[str, ...]]:
+    """How a RAPL domain overlaps the others, as keywords of recording.Domain: core (PP0), uncore
+    (PP1) and AMD's per-core core:N counters are parts of their package's; psys counts the whole
+    platform, package and DRAM included."""
+    if domain in ("core", "uncore") or domain.startswith("core:"):
+        return {"inside": ("package",)}
+    if domain == "psys":
+        return {"contains": ("package", "dram")}
+    return {}
+
+
+def nesting_note(domain: str) -> str:
+    """The words a domain's notes add on its nesting (rapl_nesting), for a reader of the report."""
+    nest = rapl_nesting(domain)
+    if nest.get("inside"):
+        return f"inside {' and '.join(nest['inside'])}, not to be added to it"
+    if nest.get("contains"):
+        return "the whole platform: contains package and DRAM, never added to them"
+    return ""
+
+
 def cpuinfo_path() -> str:
     """/proc/cpuinfo, or the file PYPROF_CARBON_CPUINFO names (tests give fake CPUs)."""
     return os.environ.get("PYPROF_CARBON_CPUINFO", "/proc/cpuinfo")

@@ -9,11 +9,13 @@ default). Columns pyprof-carbon does not know are left empty.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as _dt
 import io
 import math
 import os
 import uuid
+from typing import Optional
 
 from ..carbon import CarbonError, lookup
 
@@ -94,7 +96,14 @@ def _place(intensity: dict) -> dict:
     return out
 
 
-def row(profile, options: dict) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Options:
+    project_name: str = "pyprof-carbon"  # CodeCarbon's project_name column
+    experiment_id: str = ""              # CodeCarbon's experiment_id column
+    append_to: Optional[str] = None      # an emissions.csv whose rows come first (set by output.render_to)
+
+
+def row(profile, options: Options = Options()) -> dict:
     meta = profile.meta or {}
     totals = profile.totals()
     duration = float(meta.get("duration_s") or totals.get("wall_s") or 0.0)
@@ -109,9 +118,9 @@ def row(profile, options: dict) -> dict:
     power = (lambda j: _num(j / duration) if duration > 0 else "")
     r = {
         "timestamp": _timestamp(meta, duration),
-        "project_name": options.get("project_name") or "pyprof-carbon",
+        "project_name": options.project_name,
         "run_id": meta.get("run_id") or str(uuid.uuid4()),
-        "experiment_id": options.get("experiment_id") or "",
+        "experiment_id": options.experiment_id,
         "duration": _num(duration), "emissions": _num(kg),
         "emissions_rate": _num(kg / duration) if duration > 0 else "",
         "cpu_power": power(cpu_j), "gpu_power": power(gpu_j), "ram_power": power(ram_j),
@@ -142,10 +151,10 @@ def _line(values) -> str:
     return buf.getvalue()
 
 
-def render(profile, options: dict) -> str:
-    r = row(profile, options or {})
+def render(profile, options: Options = Options()) -> str:
+    r = row(profile, options)
     new = _line([r[c] for c in COLUMNS])
-    path = (options or {}).get("append_to")
+    path = options.append_to
     if path and os.path.exists(path):
         try:
             with open(path, encoding="utf-8", newline="") as f:

@@ -3,10 +3,11 @@ flamegraph.pl, inferno and speedscope read them. One line per distinct stack, th
 from __future__ import annotations
 
 from ..attributed_profile import Profile
+from . import NoOptions as Options  # no settings
 from .tree import frame_name
 
 
-def render(profile: Profile, options: dict) -> str:
+def render(profile: Profile, options: Options = Options()) -> str:
     lines = []
     for stack, energy_j, _cpu, _n, _co2 in profile.stack_table():
         uj = int(round(energy_j * 1e6))

@@ -4,7 +4,7 @@ of both sides (flamegraph.pl's difffolded input). The statistics are pyprof_carb
 from __future__ import annotations
 
 from html import escape
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -37,15 +37,6 @@ def difffolded(before, after) -> str:
     a, b = mean_stack_energy(before), mean_stack_energy(after)
     return "".join(f"{k} {int(round(a.get(k, 0) * 1e6))} {int(round(b.get(k, 0) * 1e6))}\n"
                    for k in sorted(set(a) | set(b)))
-
-
-def by_stack(before: Profile, after: Profile) -> List[dict]:
-    """Per stack (frames by function): energy before and after and the change, largest change first."""
-    a, b = stack_energy(before), stack_energy(after)
-    rows = [{"stack": k, "energy_j_before": a.get(k, 0.0), "energy_j_after": b.get(k, 0.0),
-             "delta_j": b.get(k, 0.0) - a.get(k, 0.0)} for k in set(a) | set(b)]
-    rows.sort(key=lambda r: (-abs(r["delta_j"]), r["stack"]))
-    return rows
 
 
 # ---- differential flame graph -----------------------------------------------------------------

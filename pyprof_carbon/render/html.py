@@ -15,6 +15,7 @@ so a profile of a million samples stays a file of a few MB.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -25,7 +26,7 @@ import types
 
 import numpy as np
 
-from ..attributed_profile import Profile, sum_total, total_domains
+from ..attributed_profile import Profile
 from .folding import USER, collapse_imports, fold_tree, kind, package_of
 from .svg import measured_domains
 from .tree import CallTree, fmt_num
@@ -62,7 +63,7 @@ def compact(profile: Profile, max_nodes: int = MAX_NODES, min_share: float = MIN
     cols = {"e": e_row, "co2": profile.row_co2_g, "cpu": profile.row_cpu_ns.astype(np.float64),
             "n": profile.row_samples.astype(np.float64)}
     measured = measured_domains(profile)
-    counted = total_domains(profile.row_energy_j)
+    counted = profile.counted_domains()
     color_by = "density" if measured else "module"
     if measured and set(counted) - set(measured):
         # the color is the power density of the measured domains only: a model's joules per
@@ -156,7 +157,7 @@ def machine_power(profile: Profile, bin_edges: np.ndarray) -> List[float]:
     """The whole machine's average power per time bin (the counted domains added), from the
     meters' timeline: the process's area on the power chart is drawn under it, never above."""
     tl = profile.timeline or {}
-    doms = [d for d in total_domains(tl) if len(tl[d][0]) >= 2]
+    doms = [d for d in profile.counted_domains(tl) if len(tl[d][0]) >= 2]
     if not doms or len(bin_edges) < 2:
         return []
     energy = np.zeros(len(bin_edges))
@@ -306,7 +307,7 @@ def hot_lines(profile: Profile, n: int = HOT_FUNCTIONS) -> str:
 def _summary(profile: Profile) -> str:
     tot = profile.totals()
     e = {d: v for d, v in tot["energy_j"].items() if d != "total"}
-    counted = total_domains(e)
+    counted = profile.counted_domains(e)
     parts = " + ".join(f"{d} {fmt_num(e[d], 'J')}" for d in counted)
     inside = ", ".join(f"{d} {fmt_num(v, 'J')}" for d, v in e.items() if d not in counted)
     cards = [("energy", fmt_num(tot["energy_j"]["total"], "J"), parts + (f"; not added: {inside}" if inside else "")),
@@ -326,7 +327,7 @@ def avg_power(profile: Profile) -> Tuple[str, str, str]:
     e = tot["energy_j"]["total"]
     if not wall > 0:
         return ("avg power", "–", "")
-    machine = sum_total(profile.measured_j) if profile.measured_j else 0.0
+    machine = profile.sum_counted(profile.measured_j) if profile.measured_j else 0.0
     sub = [f"machine {fmt_num(machine / wall, 'W')}" if machine > 0 else "",
            f"{fmt_num(e / tot['cpu_s'], 'W')} while running" if tot["cpu_s"] else ""]
     return ("avg power", fmt_num(e / wall, "W"), "; ".join(x for x in sub if x))
@@ -366,12 +367,17 @@ def region_section(profile: Profile) -> str:
             + _table(["region", "energy", "CO2eq", "CPU", "samples", "spans"], body) + "</section>")
 
 
-def render(profile: Profile, options: dict) -> str:
+@dataclasses.dataclass(frozen=True)
+class Options:
+    title: str = ""  # the page's title; empty: "pyprof-carbon — COMMAND"
+
+
+def render(profile: Profile, options: Options = Options()) -> str:
     data = compact(profile)
     meta = profile.meta or {}
     cmd = meta.get("command")
     cmd = " ".join(map(str, cmd)) if isinstance(cmd, (list, tuple)) else (cmd or "")
-    title = options.get("title") or f"pyprof-carbon — {cmd}".strip(" —")
+    title = options.title or f"pyprof-carbon — {cmd}".strip(" —")
     payload = script_json(data)
     return _asset("report.html").format(
         title=escape(title), cmd=escape(cmd or "profile"), summary=_summary(profile), details=_details(profile),

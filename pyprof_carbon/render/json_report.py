@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..attributed_profile import Profile
+from . import NoOptions as Options  # no settings
 
 
 def report(profile: Profile) -> dict:
@@ -23,5 +24,5 @@ def report(profile: Profile) -> dict:
     }
 
 
-def render(profile: Profile, options: dict) -> str:
+def render(profile: Profile, options: Options = Options()) -> str:
     return json.dumps(report(profile), indent=1, default=float) + "\n"

@@ -10,6 +10,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from ..attributed_profile import Profile
+from . import NoOptions as Options  # no settings
 
 
 # ---- a tiny protobuf writer (varint and length-delimited fields only) ---------------------------
@@ -123,5 +124,5 @@ def encode(profile: Profile) -> bytes:
     return bytes(out)
 
 
-def render(profile: Profile, options: dict) -> bytes:
+def render(profile: Profile, options: Options = Options()) -> bytes:
     return gzip.compress(encode(profile), mtime=0)

@@ -12,6 +12,7 @@ import numpy as np
 
 from .._version import __version__
 from ..attributed_profile import Profile
+from . import NoOptions as Options  # no settings
 
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
@@ -21,7 +22,7 @@ def _per_thread_stack(profile: Profile, tid: int, values: np.ndarray) -> np.ndar
     return np.bincount(profile.row_stack[m], weights=values[m], minlength=len(profile.stacks))
 
 
-def render(profile: Profile, options: dict) -> str:
+def render(profile: Profile, options: Options = Options()) -> str:
     frames: List[dict] = []
     frame_of: Dict[int, int] = {}
 

@@ -1,13 +1,15 @@
 """A static energy flame graph as one SVG file (the flamegraph.pl tradition): one rect per call
-tree node, width = joules (or CO2, CPU time, samples: option `weight`), color = power density
-(W while running: joules per CPU-second) of the measured domains so power-hungry code stands out,
-or the frame's package when no meter measured the joules; <title> tooltips; a small embedded
-script for click-to-zoom and search. Readable in any browser, no extension.
+tree node, width = joules, color = power density (W while running: joules per CPU-second) of the
+measured domains so power-hungry code stands out, or the frame's package when no meter measured
+the joules; <title> tooltips; a small embedded script for click-to-zoom and search. Readable in
+any browser, no extension. Other weights, one thread, left-heavy and icicle views are the HTML
+report's (interactive, kept in its URL).
 
 The SVG document itself (svg_document) is shared with the differential flame graph.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from html import escape as _html_escape
@@ -15,13 +17,19 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ..attributed_profile import Profile, sampling_error, total_domains
+from ..attributed_profile import Profile, sampling_error
 from .folding import USER, kind, package_of
 from .tree import CallTree, fmt_num, layout, node_label
 
-WEIGHTS = {  # option value -> (label, unit)
-    "energy": ("energy", "J"), "co2": ("CO2eq", "g"), "cpu": ("CPU time", "s"), "samples": ("samples", ""),
-}
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    title: str = ""     # empty: "Energy flame graph — COMMAND"
+    width: int = 1200   # pixels
+
+    def __post_init__(self):
+        if not 100 <= self.width <= 100_000:
+            raise ValueError(f"svg width must be between 100 and 100000 pixels, got {self.width}")
 
 # XML 1.0 forbids most C0 controls, lone surrogates and U+FFFE/U+FFFF anywhere in a document, even
 # as character references: one in a function name would make the whole SVG unparseable. Dropped.
@@ -49,7 +57,7 @@ def measured_domains(profile: Profile) -> List[str]:
     """The counted domains a meter measured (not a model's estimate): only their joules per
     CPU-second say something about the code; a model's would only repeat its own assumption."""
     flags = {m.get("domain"): bool(m.get("measured")) for m in profile.meta.get("meters") or [] if isinstance(m, dict)}
-    return [d for d in total_domains(profile.row_energy_j) if flags.get(d)]
+    return [d for d in profile.counted_domains() if flags.get(d)]
 
 
 def module_color(package: str, user: bool) -> str:
@@ -105,8 +113,8 @@ document.getElementById('search').onclick=function(){var q=prompt('Search (regul
 
 
 def svg_document(boxes, width: int, title: str, subtitle: str, total: float, legend: str = "",
-                 icicle: bool = False, row_h: int = 17) -> str:
-    """boxes: (x, w, depth, name, tooltip, fill). Flame (root at the bottom) unless icicle."""
+                 row_h: int = 17) -> str:
+    """boxes: (x, w, depth, name, tooltip, fill), drawn as a flame (root at the bottom)."""
     pad, top = 10, 62
     max_depth = max((b[2] for b in boxes), default=0)
     height = top + (max_depth + 1) * row_h + 40
@@ -123,7 +131,7 @@ def svg_document(boxes, width: int, title: str, subtitle: str, total: float, leg
            f'<text id="matched" x="{width - pad}" y="{height - 8}" text-anchor="end"></text>',
            f'<text x="{pad}" y="{height - 8}" style="fill:#555">{escape(legend)}</text>']
     for x, w, depth, name, tip, fill in boxes:
-        y = top + depth * row_h if icicle else top + (max_depth - depth) * row_h
+        y = top + (max_depth - depth) * row_h
         chars = int((w - 6) / 7)
         label = "" if chars < 3 else (name if len(name) <= chars else name[:chars - 2] + "..")
         out.append(f'<g class="f" data-n="{escape(name)}" data-d="{depth}"><title>{escape(tip)}</title>'
@@ -134,40 +142,22 @@ def svg_document(boxes, width: int, title: str, subtitle: str, total: float, leg
     return "\n".join(out)
 
 
-def _weights(profile: Profile, weight: str) -> np.ndarray:
-    return {"energy": profile.row_energy_total, "co2": profile.row_co2_g,
-            "cpu": profile.row_cpu_ns / 1e9, "samples": profile.row_samples}[weight].astype(np.float64)
-
-
-def render(profile: Profile, options: dict) -> str:
-    weight = options.get("weight") or "energy"
-    if weight not in WEIGHTS:
-        raise ValueError(f"unknown weight {weight!r}: one of {', '.join(WEIGHTS)}")
-    width = int(options.get("width") or 1200)
-    tid = options.get("thread")
-    if tid is not None:
-        m = profile.row_tid == int(tid)
-        profile = profile.select()
-        for a in ("row_stack", "row_tid", "row_bin", "row_co2_g", "row_cpu_ns", "row_samples"):
-            setattr(profile, a, getattr(profile, a)[m])
-        profile.row_energy_j = {d: v[m] for d, v in profile.row_energy_j.items()}
+def render(profile: Profile, options: Options = Options()) -> str:
+    width = options.width
     tree = CallTree(profile)
     rs = profile.row_stack
     energy = tree.totals(tree.self_values(rs, profile.row_energy_total))
     co2 = tree.totals(tree.self_values(rs, profile.row_co2_g))
     cpu = tree.totals(tree.self_values(rs, profile.row_cpu_ns / 1e9))
     samples = tree.totals(tree.self_values(rs, profile.row_samples))
-    total = tree.totals(tree.self_values(rs, _weights(profile, weight)))
     names = [node_label(profile, f) for f in tree.func]
-    label, unit = WEIGHTS[weight]
     measured = measured_domains(profile)
     if measured:
         e_measured = tree.totals(tree.self_values(rs, np.sum([profile.row_energy_j[d] for d in measured], axis=0)))
-        lo, hi = density_range(e_measured, cpu, total)
+        lo, hi = density_range(e_measured, cpu, energy)
     n_all, e_all = samples[0], energy[0]
     boxes = []
-    for node, x, w, depth in layout(tree, total, width - 20, sort_by_value=bool(options.get("left_heavy")),
-                                    names=names):
+    for node, x, w, depth in layout(tree, energy, width - 20, names=names):
         f = tree.func[node]
         fn = profile.functions[f] if f >= 0 else None
         where = f" ({fn.file}:{fn.line})" if fn else ""
@@ -178,20 +168,19 @@ def render(profile: Profile, options: dict) -> str:
             fill = density_color(e_measured[node] / cpu[node] if cpu[node] > 0 else float("nan"), lo, hi)
         else:
             fill = module_color(package_of(fn.file), kind(fn.file) == USER)
-        pct = 100.0 * total[node] / total[0] if total[0] else 0.0
+        pct = 100.0 * energy[node] / e_all if e_all else 0.0
         err = sampling_error(samples[node], n_all, e_all)
         tip = (f"{names[node]}{where}\n{fmt_num(energy[node], 'J')} ± {fmt_num(err, 'J')}, "
                f"{fmt_num(co2[node], 'g')} CO2eq, {fmt_num(cpu[node], 's')} CPU, "
                f"{fmt_num(dens, 'W') + ' while running' if dens == dens else 'no CPU time'}, "
-               f"{int(samples[node]):,} samples; {pct:.2f}% of {label}")
+               f"{int(samples[node]):,} samples; {pct:.2f}% of the energy")
         boxes.append((x, w, depth, names[node], tip, fill))
     meta = profile.meta
     cmd = meta.get("command")
     cmd = " ".join(cmd) if isinstance(cmd, (list, tuple)) else (cmd or "")
-    title = options.get("title") or f"Energy flame graph — {cmd}".strip(" —")
-    sub = (f"width: {label} (total {fmt_num(total[0], unit)}); "
-           f"{fmt_num(e_all, 'J')}, {fmt_num(co2[0], 'g')} CO2eq, {int(n_all):,} samples")
-    estimated = [d for d in total_domains(profile.row_energy_j) if d not in measured]
+    title = options.title or f"Energy flame graph — {cmd}".strip(" —")
+    sub = f"width: energy; {fmt_num(e_all, 'J')}, {fmt_num(co2[0], 'g')} CO2eq, {int(n_all):,} samples"
+    estimated = [d for d in profile.counted_domains() if d not in measured]
     if measured:
         legend = (f"color: power while running ({', '.join(measured)}"
                   + (f"; {', '.join(estimated)} estimated, left out" if estimated else "")
@@ -199,4 +188,4 @@ def render(profile: Profile, options: dict) -> str:
     else:
         legend = ("color: package (bright: your code, pale: libraries), not power: no meter measured "
                   "these joules, a model estimated them")
-    return svg_document(boxes, width, title, sub, float(total[0]), legend, icicle=bool(options.get("icicle")))
+    return svg_document(boxes, width, title, sub, float(e_all), legend)

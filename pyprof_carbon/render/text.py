@@ -1,19 +1,28 @@
 """Terminal report: a top table of functions by self and total energy, threads, lines, carbon.
 
 Lines fit the terminal (80 columns when not a terminal): long prose wraps, a table's last column
-(the function) is shortened. Every number goes through format.fmt_num (3 significant digits,
+(the function) is shortened. Every number goes through tree.fmt_num (3 significant digits,
 SI prefix)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
 import textwrap
 from typing import List, Optional, Sequence
 
-from ..attributed_profile import Profile, sum_total
+from ..attributed_profile import Profile
 from ..printable import visible
 from .tree import fmt_num, sig3
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    lines: bool = False             # add the hottest source lines
+    top: int = 15                   # rows in the top-functions table (and the lines table)
+    color: str = "auto"             # "auto" (a terminal, without NO_COLOR), "always" or "never"
+    columns: Optional[int] = None   # line width; None: the terminal's when writing to one, else 80
 
 
 class Style:
@@ -33,8 +42,8 @@ class Style:
         return self._wrap("31", t)
 
 
-def use_color(options: dict, stream=None) -> bool:
-    mode = options.get("color") or "auto"
+def use_color(mode: str, stream=None) -> bool:
+    """Whether to color: `mode` "always" or "never", or "auto": a terminal, without NO_COLOR."""
     if mode != "auto":
         return mode == "always"
     return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty()
@@ -64,10 +73,10 @@ def fmt_s(s: float) -> str:
     return fmt_num(s, "s")
 
 
-def width_of(options: dict, stream=None) -> int:
-    """options["width"], else the terminal's width when writing to one, else 80 (a file, a pipe)."""
-    if options.get("width"):
-        return max(int(options["width"]), 40)
+def width_of(columns: Optional[int], stream=None) -> int:
+    """`columns`, else the terminal's width when writing to one, else 80 (a file, a pipe)."""
+    if columns:
+        return max(int(columns), 40)
     if stream is not None and hasattr(stream, "isatty") and stream.isatty():
         return max(shutil.get_terminal_size((80, 24)).columns, 40)
     return 80
@@ -117,8 +126,8 @@ def header_lines(profile: Profile, style: Style, width: int = 80) -> List[str]:
     label = energy_label(profile)
     energy = fmt_j(tot["energy_j"]["total"])
     out += [ln.replace(energy, style.bold(energy), 1) for ln in wrap(
-        f"energy of this program: {energy} ({label}) of {fmt_j(sum_total(profile.measured_j))} for the whole "
-        f"machine; unattributed {fmt_j(sum_total(profile.unattributed_j))}", width)]
+        f"energy of this program: {energy} ({label}) of {fmt_j(profile.sum_counted(profile.measured_j))} for the whole "
+        f"machine; unattributed {fmt_j(profile.sum_counted(profile.unattributed_j))}", width)]
     for mt in m.get("meters", []):
         out += [style.dim(ln) for ln in wrap(
             f"{visible(mt['domain'])}: {visible(mt['meter'])}, {'measured' if mt['measured'] else 'estimated'} "
@@ -150,11 +159,10 @@ def header_lines(profile: Profile, style: Style, width: int = 80) -> List[str]:
     return out
 
 
-def render(profile: Profile, options: Optional[dict] = None, style: Optional[Style] = None) -> str:
-    options = options or {}
+def render(profile: Profile, options: Options = Options(), style: Optional[Style] = None) -> str:
     style = style or Style(False)
-    width = width_of(options, sys.stdout)  # `report` prints this; a file written under a terminal gets its width too
-    top = int(options.get("top") or 15)
+    width = width_of(options.columns, sys.stdout)  # `report` prints this; a file written under a terminal gets its width too
+    top = options.top
     label = energy_label(profile)
     out = header_lines(profile, style, width)
     funcs = profile.function_table()
@@ -191,7 +199,7 @@ def render(profile: Profile, options: Optional[dict] = None, style: Optional[Sty
         out += ["", style.bold(f"Regions (joules, {label}; the whole run"
                                + (f"; the tables above: region {shown!r} only)" if shown else ")"))]
         out += table(["energy", "CO2eq", "CPU", "samples", "spans", "region"], rrows, ">>>>><", style, width)
-    if options.get("lines"):
+    if options.lines:
         lrows = [[fmt_j(ln["self_energy_j"]), fmt_j(ln["self_energy_err_j"]), fmt_s(ln["self_cpu_s"]),
                   f"{ln['samples']:,}", fmt_g(ln["co2_g"]),
                   f"{visible(os.path.basename(ln['file']))}:{ln['line']}  {visible(ln['function'])}"] for ln in profile.line_table()[:top]]
@@ -217,10 +225,10 @@ def process_end(p: dict) -> str:
     return "done" if p.get("complete", True) else "cut short"
 
 
-def summary(profile: Profile, options: dict, written: Sequence[str], stream=None) -> str:
+def summary(profile: Profile, options: Options, written: Sequence[str], stream=None) -> str:
     """What `run` prints at the end: the text report, then where the files went."""
-    style = Style(use_color(options, stream))
-    text = render(profile, {**options, "width": width_of(options, stream)}, style)
+    style = Style(use_color(options.color, stream))
+    text = render(profile, dataclasses.replace(options, columns=width_of(options.columns, stream)), style)
     # Sampling that was starved or degraded (pyprof_carbon/sampling_health.py): one line each,
     # at the end where it is seen, since the numbers above cover less than they seem to.
     for w in profile.meta.get("sampling_warnings") or []:

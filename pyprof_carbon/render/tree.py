@@ -106,10 +106,9 @@ def node_label(profile: Profile, func: int) -> str:
 
 
 def layout(tree, total: np.ndarray, width: float, min_px: float = 0.3,
-           sort_by_value: bool = False, names: Optional[Sequence[str]] = None):
+           names: Optional[Sequence[str]] = None):
     """(node, x, w, depth) for every node at least min_px wide, children ordered by name
-    (flamegraph.pl) or by value, heaviest first (left-heavy). `tree`: a CallTree, or any tree with
-    `children()` and `depth` (the diff's)."""
+    (flamegraph.pl). `tree`: a CallTree, or any tree with `children()` and `depth` (the diff's)."""
     ch = tree.children()
     out = []
     if total[0] <= 0:
@@ -122,11 +121,7 @@ def layout(tree, total: np.ndarray, width: float, min_px: float = 0.3,
         if w < min_px:
             continue
         out.append((node, x, w, tree.depth[node]))
-        kids = ch[node]
-        if sort_by_value:
-            kids = sorted(kids, key=lambda k: -total[k])
-        else:
-            kids = sorted(kids, key=lambda k: names[k] if names else k)
+        kids = sorted(ch[node], key=lambda k: names[k] if names else k)
         cx = x
         for k in kids:
             todo.append((k, cx))

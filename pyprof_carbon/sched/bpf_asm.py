@@ -97,13 +97,6 @@ class Map:
     def update(self, key: bytes, value: bytes) -> None:
         self._elem(BPF_MAP_UPDATE_ELEM, key, ctypes.create_string_buffer(value, self.value_size))
 
-    def delete(self, key: bytes) -> None:
-        try:
-            self._elem(BPF_MAP_DELETE_ELEM, key, None)
-        except OSError as e:
-            if e.errno != errno.ENOENT:
-                raise
-
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
@@ -173,9 +166,6 @@ class Asm:
 
     def sub(self, dst, src):
         self._emit(ALU64 | SUB | X, dst, src)
-
-    def or_imm(self, dst, imm):
-        self._emit(ALU64 | OR | K, dst, imm=imm)
 
     def and_imm(self, dst, imm):
         self._emit(ALU64 | AND | K, dst, imm=imm)

@@ -59,7 +59,7 @@ def check_page(page):
 
 def test_html_report_draws_in_chromium(tmp_path):
     path = tmp_path / "report.html"
-    path.write_text(html.render(realistic(), {}), encoding="utf-8")
+    path.write_text(html.render(realistic()), encoding="utf-8")
     page = dom(tmp_path, path)
     check_page(page)
     fr = frames(page)
@@ -102,7 +102,7 @@ def test_process_power_is_drawn_under_the_machines(tmp_path):
     p = realistic()
     p.timeline = {d: (t, w * 0.5) for d, (t, w) in p.timeline.items()}
     path = tmp_path / "report.html"
-    path.write_text(html.render(p, {}), encoding="utf-8")
+    path.write_text(html.render(p), encoding="utf-8")
     page = dom(tmp_path, path)
     check_page(page)
     assert_process_under_machine(page)
@@ -110,7 +110,7 @@ def test_process_power_is_drawn_under_the_machines(tmp_path):
 
 def test_time_range_and_thread_in_the_url_recompute_the_view(tmp_path):
     path = tmp_path / "report.html"
-    path.write_text(html.render(realistic(), {}), encoding="utf-8")
+    path.write_text(html.render(realistic()), encoding="utf-8")
     # the last second: the main thread only runs the recursive fib
     page = dom(tmp_path, path, "#t=8.2-10&thread=1001")
     check_page(page)
@@ -127,7 +127,7 @@ def test_time_range_and_thread_in_the_url_recompute_the_view(tmp_path):
 
 def test_big_profile_opens(tmp_path):
     path = tmp_path / "big.html"
-    path.write_text(html.render(big(), {}), encoding="utf-8")
+    path.write_text(html.render(big()), encoding="utf-8")
     assert os.path.getsize(path) < 4_000_000
     page = dom(tmp_path, path)
     check_page(page)

@@ -43,7 +43,7 @@ def random_recording(seed: int, backend: str, n_samples: int, n_intervals: int, 
         energy["gpu:0"] = EnergySeries(T, np.cumsum(np.concatenate(([0.0], rng.uniform(0, 0.1, len(T) - 1)))), share)
     if cores:  # AMD-style per-core counters, one CPU each
         for c in (0, 1):
-            domains.append(Domain(f"core:{c}", "test", True, "cpu", cpus=(c,)))
+            domains.append(Domain(f"core:{c}", "test", True, "cpu", cpus=(c,), inside=("package",)))
             energy[f"core:{c}"] = EnergySeries(T, np.cumsum(np.concatenate(([0.0], rng.uniform(0, 0.02, len(T) - 1)))))
     sched = SchedTimeline(S, busy, proc, prof, ncpu=2, backend=backend)
     meta = {"start_unix_s": 1.7e9, "start_monotonic_ns": 0, "duration_s": T[-1] / 1e9,

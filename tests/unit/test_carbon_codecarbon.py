@@ -56,7 +56,7 @@ def test_exact_columns_and_units():
     meta = dict(META, intensity=source("aws:eu-west-3").to_meta())
     total_kwh = (3.6e6 + 0.36e6 + 1.8e6) / 3.6e6
     co2 = total_kwh * 1.2 * 56.0
-    text = codecarbon.render(make_profile(meta, e, [co2]), {"project_name": "demo"})
+    text = codecarbon.render(make_profile(meta, e, [co2]), codecarbon.Options(project_name="demo"))
     header, rows = parse(text)
     assert header == CODECARBON_COLUMNS and list(codecarbon.COLUMNS) == CODECARBON_COLUMNS
     assert len(rows) == 1
@@ -84,22 +84,22 @@ def test_exact_columns_and_units():
 
 def test_subregion_and_missing_meta_are_graceful():
     meta = {"intensity": source("US-CA").to_meta()}
-    text = codecarbon.render(make_profile(meta, {"core": [720.0]}, [0.04]), {})
+    text = codecarbon.render(make_profile(meta, {"core": [720.0]}, [0.04]))
     header, rows = parse(text)
     r = rows[0]
     assert header == CODECARBON_COLUMNS
     assert (r["country_name"], r["country_iso_code"], r["region"]) == ("United States", "USA", "california")
     assert r["on_cloud"] == "N" and r["duration"] == "0.0" and r["emissions_rate"] == ""
     assert float(r["cpu_energy"]) == pytest.approx(720.0 / 3.6e6) and r["project_name"] == "pyprof-carbon"
-    bare = codecarbon.render(make_profile({}, {"package": [1.0]}, [0.0]), {})
+    bare = codecarbon.render(make_profile({}, {"package": [1.0]}, [0.0]))
     assert parse(bare)[0] == CODECARBON_COLUMNS and parse(bare)[1][0]["country_name"] == ""
 
 
 def test_append_keeps_existing_header_and_rows(tmp_path):
     p = tmp_path / "emissions.csv"
     prof = make_profile(dict(META, intensity=source("PL").to_meta()), {"package": [3600.0]}, [0.662])
-    p.write_text(codecarbon.render(prof, {}))
-    text = codecarbon.render(prof, {"append_to": str(p)})
+    p.write_text(codecarbon.render(prof))
+    text = codecarbon.render(prof, codecarbon.Options(append_to=str(p)))
     assert text.startswith(p.read_text())
     assert text.count("timestamp,project_name") == 1
     header, rows = parse(text)
@@ -109,7 +109,7 @@ def test_append_keeps_existing_header_and_rows(tmp_path):
     # empty existing file: a fresh header
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    assert parse(codecarbon.render(prof, {"append_to": str(empty)}))[0] == CODECARBON_COLUMNS
+    assert parse(codecarbon.render(prof, codecarbon.Options(append_to=str(empty))))[0] == CODECARBON_COLUMNS
 
 
 def test_append_to_a_file_with_another_header_is_refused(tmp_path):
@@ -117,4 +117,4 @@ def test_append_to_a_file_with_another_header_is_refused(tmp_path):
     p.write_text("a,b,c\n1,2,3\n")
     prof = make_profile(META, {"package": [1.0]}, [0.0])
     with pytest.raises(carbon.CarbonError, match="not CodeCarbon's emissions.csv columns"):
-        codecarbon.render(prof, {"append_to": str(p)})
+        codecarbon.render(prof, codecarbon.Options(append_to=str(p)))

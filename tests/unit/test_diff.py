@@ -33,12 +33,6 @@ def test_by_function_and_totals(pair):
     assert same["delta_j"] == 0 and same["delta_err_j"] > 0
 
 
-def test_by_stack(pair):
-    rows = diff_render.by_stack(*pair)
-    assert rows[0]["stack"] == "<module>;main;train;matmul" and rows[0]["delta_j"] < 0
-    assert sum(r["delta_j"] for r in rows) == pytest.approx(diff.totals(*pair)["delta_j"])
-
-
 def test_differential_flame_graph_colors_and_widths(pair):
     before, after = pair
     doc = diff_render.flame_svg(before, after)

@@ -34,7 +34,7 @@ def errors(validator, report):
 
 
 def synthetic_report():
-    return json.loads(json_report.render(attribute(recording(), policy="share"), {}))
+    return json.loads(json_report.render(attribute(recording(), policy="share")))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ def decoded(d):
 
 
 def test_self_contained_no_network():
-    doc = html.render(realistic(), {})
+    doc = html.render(realistic())
     assert doc.startswith("<!DOCTYPE html>")
     assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', doc)
     assert "http://" not in doc.replace("http://www.w3.org", "") and "https://" not in doc
@@ -27,7 +27,7 @@ def test_self_contained_no_network():
 
 def test_embedded_rows_conserve_energy_and_keep_time_bins():
     p = realistic()
-    d = payload(html.render(p, {}))
+    d = payload(html.render(p))
     node, v = decoded(d)
     tot = p.totals()
     assert abs(v["e"].sum() - tot["energy_j"]["total"]) < 1e-6 * tot["energy_j"]["total"]
@@ -46,7 +46,7 @@ def test_embedded_rows_conserve_energy_and_keep_time_bins():
 
 
 def test_details_meta_meters_carbon_cost_elsewhere():
-    doc = html.render(realistic(), {})
+    doc = html.render(realistic())
     for text in ("python train.py --epochs 3", "rapl-powercap", "estimated", "France (FR)", "56 gCO2eq/kWh",
                  "Ember yearly electricity data", "profiler energy", "Same work elsewhere", "Poland (PL)",
                  "997 Hz achieved of 1000 Hz requested"):
@@ -58,14 +58,14 @@ def test_missing_meta_is_fine():
     p.meta = {}
     p.timeline = {}
     p.profiler_cost = {}
-    doc = html.render(p, {})
+    doc = html.render(p)
     assert "not recorded" in doc and payload(doc)["timeline"] == []
 
 
 def test_million_samples_aggregate_to_a_small_file():
     p = big()
     assert p.totals()["samples"] > 900_000
-    doc = html.render(p, {})
+    doc = html.render(p)
     assert len(doc.encode()) < 3_000_000
     d = payload(doc)
     assert len(d["rows"]["n"]) <= html.MAX_ROWS and len(d["parent"]) <= html.MAX_NODES
@@ -83,9 +83,9 @@ def test_every_renderer_takes_an_attributed_recording():
     p = attribute(recording(), policy="share")
     for fmt in ("html", "svg", "speedscope", "pprof"):
         render, _, binary = renderer(fmt)
-        out = render(p, {})
+        out = render(p)
         assert isinstance(out, bytes if binary else str) and len(out) > 300
-    doc = renderer("html")[0](p, {})
+    doc = renderer("html")[0](p)
     assert "2023-11-14T22:13:20+00:00" in doc  # start_unix_s 1.7e9 shown as a date
 
 
@@ -121,7 +121,7 @@ def test_library_frames_fold_under_the_call_the_user_made():
 
 def test_folded_tree_in_the_page_keeps_every_joule():
     p = realistic()
-    d = payload(html.render(p, {}))
+    d = payload(html.render(p))
     node, v = decoded(d)
     fmap = np.array(d["fold"]["map"])
     per_fold = np.bincount(fmap[node], weights=v["e"], minlength=len(d["fold"]["parent"]))
@@ -133,18 +133,18 @@ def test_folded_tree_in_the_page_keeps_every_joule():
 
 def test_color_by_power_only_for_measured_domains():
     p = realistic()  # package measured, dram estimated
-    d = payload(html.render(p, {}))
+    d = payload(html.render(p))
     assert d["color"] == "density" and d["measured"] == ["package"] and d["estimated"] == ["dram"]
     em = np.array(d["rows"]["em"]) * d["units"]["em"]
     assert abs(em.sum() - p.totals()["energy_j"]["package"]) < 1e-6 * em.sum()
     p.meta["meters"] = [dict(m, measured=False) for m in p.meta["meters"]]
-    d = payload(html.render(p, {}))
+    d = payload(html.render(p))
     assert d["color"] == "module" and "em" not in d["rows"]
     from pyprof_carbon.render import svg
-    doc = svg.render(p, {})
+    doc = svg.render(p)
     assert "not power: no meter measured" in doc and "hsl(52" not in doc  # no yellow-to-red scale
     p.meta["meters"] = [dict(m, measured=True) for m in p.meta["meters"]]
-    d = payload(html.render(p, {}))
+    d = payload(html.render(p))
     assert d["color"] == "density" and "em" not in d["rows"]  # every joule measured: e is the density
 
 
@@ -158,7 +158,7 @@ def test_machine_power_per_bin_and_avg_power_card():
     tot = p.totals()
     assert v == html.fmt_num(tot["energy_j"]["total"] / tot["wall_s"], "W")
     assert "while running" in sub and "machine" in sub
-    doc = html.render(p, {})
+    doc = html.render(p)
     assert "W per CPU" not in doc and "W/CPU" not in doc
 
 

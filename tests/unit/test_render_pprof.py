@@ -59,7 +59,7 @@ def test_varint_encoding():
 
 def test_structure_decodes():
     p = realistic()
-    msg = decode(gzip.decompress(pprof.render(p, {})))
+    msg = decode(gzip.decompress(pprof.render(p)))
     strings = [s.decode() for s in msg[6]]
     assert strings[0] == ""
     types = [(strings[d[1][0]], strings[d[2][0]]) for d in map(decode, msg[1])]
@@ -97,7 +97,7 @@ def top_rows(out):
 @pytest.mark.skipif(GO is None, reason="go not installed (Debian golang-go): run scripts/setup.sh")
 def test_go_tool_pprof_reads_it(tmp_path):
     path = tmp_path / "profile.pb.gz"
-    path.write_bytes(pprof.render(realistic(), {}))
+    path.write_bytes(pprof.render(realistic()))
     env = dict(os.environ, HOME=str(tmp_path), GOCACHE=str(tmp_path / "gocache"), GOFLAGS="-mod=mod",
                GOTOOLCHAIN="local", PPROF_TMPDIR=str(tmp_path))
     r = subprocess.run([GO, "tool", "pprof", "-top", str(path)], capture_output=True, text=True, env=env, timeout=120)

@@ -22,13 +22,13 @@ def schema():
 
 def test_validates_against_the_speedscope_schema():
     jsonschema = pytest.importorskip("jsonschema", reason="jsonschema not installed: run scripts/setup.sh")
-    doc = json.loads(speedscope.render(realistic(), {}))
+    doc = json.loads(speedscope.render(realistic()))
     jsonschema.validate(doc, schema())
 
 
 def test_one_energy_and_one_cpu_profile_per_thread():
     p = realistic()
-    doc = json.loads(speedscope.render(p, {}))
+    doc = json.loads(speedscope.render(p))
     assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
     profs = doc["profiles"]
     assert len(profs) == 6

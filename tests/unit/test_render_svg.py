@@ -2,6 +2,8 @@
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from profile_fixtures import big, realistic
 from pyprof_carbon.render import svg
 
@@ -20,7 +22,7 @@ def frames(doc):
 
 def test_svg_flame_graph_is_energy_weighted():
     p = realistic()
-    root, fr = frames(svg.render(p, {}))
+    root, fr = frames(svg.render(p))
     assert root.find(NS + "script") is not None
     by = {}
     for name, x, w, fill, tip in fr:
@@ -39,22 +41,20 @@ def test_svg_flame_graph_is_energy_weighted():
     assert len(by["fib"]) == 5 + 2  # recursion: 5 deep on main, 2 deep on a worker
 
 
-def test_svg_options_weight_thread_icicle_left_heavy():
+def test_svg_options_title_and_width():
     p = realistic()
-    _, cpu = frames(svg.render(p, {"weight": "cpu"}))
-    matmul = [w for n, x, w, f, t in cpu if n == "matmul"][0]
-    assert abs(matmul / 1180 - 2.38 / p.totals()["cpu_s"]) < 0.01
-    _, one = frames(svg.render(p, {"thread": 1002}))
-    assert {n for n, *_ in one} == {"all", "Thread._bootstrap_inner", "Thread.run", "worker", "compress"}
-    _, left = frames(svg.render(p, {"left_heavy": True}))
-    xs = {n: x for n, x, *_ in left}
-    assert xs["<module>"] < xs["Thread._bootstrap_inner"]  # heaviest first
-    flame, ice = svg.render(p, {}), svg.render(p, {"icicle": True})
-    y = lambda doc: float(re.search(r'data-n="all".*?y="(\d+)"', doc, re.S).group(1))
-    assert y(ice) < y(flame)
+    root, fr = frames(svg.render(p, svg.Options(title="nightly <train>", width=600)))
+    assert root.get("width") == "600"
+    (w_all,) = [w for n, x, w, f, t in fr if n == "all"]
+    assert abs(w_all - 580) < 0.01  # 10 px margins
+    assert "nightly <train>" in [t.text for t in root.iter(NS + "text")]
+    default_title = [t.text for t in frames(svg.render(p))[0].iter(NS + "text")][0]
+    assert default_title == "Energy flame graph — python train.py --epochs 3"
+    with pytest.raises(ValueError, match="width"):
+        svg.Options(width=5)
 
 
 def test_svg_big_profile_prunes_thin_frames():
-    doc = svg.render(big(), {})
+    doc = svg.render(big())
     ET.fromstring(doc)
     assert len(doc) < 3_000_000

@@ -28,7 +28,7 @@ def _numbers_with_units(out):
 
 
 def test_every_line_fits_80_columns_and_numbers_have_3_digits():
-    out = text.render(realistic(), {"lines": True, "width": 80})
+    out = text.render(realistic(), text.Options(lines=True, columns=80))
     assert max(len(ln) for ln in out.splitlines()) <= 80
     ours = "\n".join(ln for ln in out.splitlines() if "scheduler accounting" not in ln)  # that note is the meter's text
     nums = _numbers_with_units(ours)
@@ -44,8 +44,8 @@ def test_every_line_fits_80_columns_and_numbers_have_3_digits():
 
 def test_wider_terminal_gets_longer_lines_and_the_sample_count():
     p = realistic()
-    narrow = text.render(p, {"width": 80})
-    wide = text.render(p, {"width": 160})
+    narrow = text.render(p, text.Options(columns=80))
+    wide = text.render(p, text.Options(columns=160))
     assert max(len(ln) for ln in wide.splitlines()) > 80
     assert "samples  CO2eq" not in narrow.split("Top functions")[1].splitlines()[1]
     assert "samples" in wide.split("Top functions")[1].splitlines()[1]
@@ -60,9 +60,9 @@ def test_summary_wraps_to_the_terminal_or_80_when_piped(monkeypatch):
 
     p = realistic()
     monkeypatch.setenv("COLUMNS", "120")
-    piped = text.summary(p, {}, [], io.StringIO())
+    piped = text.summary(p, text.Options(), [], io.StringIO())
     assert max(len(ln) for ln in piped.splitlines()) <= 80
-    tty = text.summary(p, {"color": "never"}, [], Tty())
+    tty = text.summary(p, text.Options(color="never"), [], Tty())
     assert 80 < max(len(ln) for ln in tty.splitlines()) <= 120
 
 
@@ -76,5 +76,5 @@ def test_equivalents_only_from_a_hundredth_of_their_unit():
 
 
 def test_no_zero_grams_next_to_micrograms():
-    out = text.render(realistic(), {"width": 100})
+    out = text.render(realistic(), text.Options(columns=100))
     assert "0.00 g" not in out and "0.00 J" not in out
