@@ -17,7 +17,7 @@ context switches went up).
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 from ._lazy import numpy as np
 from .recording import NO_PYTHON_FRAME, FunctionInfo, Recording

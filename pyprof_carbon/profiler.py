@@ -178,12 +178,18 @@ class Profiler:
                              regions=named_regions.stop_keeping(), complete=True)
         return self.finish([this])
 
+    def stop_meters(self) -> None:
+        """The program has ended: meters that poll on their own (NVML) stop now, not after the
+        streams are read, so their series ends with the program (a device reading after it would
+        be the device's, not the program's). Again at finish: a no-op."""
+        for m in self.meters:
+            m.stop()
+
     def finish(self, streams: Sequence[ProcessStream], exit_status: Optional[int] = None) -> Optional[Recording]:
         """Stop the meters, close everything, and build the Recording from what the run's
         processes streamed, the first process of the run first (it read the counters); None when
         it left nothing (it died before its sampler started)."""
-        for m in self.meters:
-            m.stop()
+        self.stop_meters()
         try:
             if not streams or streams[0].process.get("how") != "first" or not streams[0].parts:
                 return None

@@ -1,12 +1,13 @@
 """Running the program in an interpreter of its own, exactly as `python` runs it.
 
 `run` does not execute the script inside the profiler's process: that process has imported
-argparse, numpy, bcc and the rest of the profiler, and a script run under it would see those
-modules, a different `__main__`, extra frames below its own and an exit sequence that is not
-python's. Instead the program runs as `python [flags] script.py ARGS` (or `-m module ARGS`) in a
-child process, with the sampler started inside it by `_boot/sitecustomize.py`; the profiler's
-process keeps the meters and the scheduler backend, passes their counter descriptors down,
-waits, and builds the recording from what the child hands over at its exit.
+argparse, the meters, the scheduler backends and the rest of the profiler, and a script run under
+it would see those modules, a different `__main__`, extra frames below its own and an exit
+sequence that is not python's. Instead the program runs as `python [flags] script.py ARGS` (or
+`-m module ARGS`) in a child process, with the sampler started inside it by
+`_boot/sitecustomize.py`; the profiler's process keeps the meters and the scheduler backend,
+passes their counter descriptors down, waits, and builds the recording from what the program and
+the Python processes it started streamed into the run's working directory (process_stream.py).
 
 Signals meant for the program reach it: a terminal's Ctrl-C (SIGINT, SIGQUIT) goes to the whole
 foreground process group, so the profiler ignores those while it waits and passes on only the ones
@@ -24,7 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from . import process_stream
 from .errors import UserError

@@ -99,7 +99,7 @@ def totals(profiler, tick_t: bytes, tick_raw: bytes, pue: float = 1.0) -> dict:
     import numpy as np
 
     from . import carbon
-    from .attributed_profile import total_domains
+    from .recording import total_domains
     from .attribution import SMOOTHING_NS, process_energy, windowed_diff
     from .counters import Ticks
 
@@ -108,7 +108,7 @@ def totals(profiler, tick_t: bytes, tick_raw: bytes, pue: float = 1.0) -> dict:
     domains = [d for m in profiler.meters for d in m.domains()]
     out = {"energy_j": 0.0, "co2_g": 0.0, "cpu_s": 0.0, "duration_s": 0.0,
            "domains": {d.name: {"energy_j": 0.0, "measured": d.measured, "meter": d.meter} for d in domains}}
-    counted = set(total_domains([d.name for d in domains]))
+    counted = set(total_domains([d.name for d in domains], {d.name: d for d in domains}))
     kinds = {d.measured for d in domains if d.name in counted}
     out["energy_kind"] = "measured" if kinds == {True} else "estimated" if kinds == {False} else "partly measured"
     if len(t) < 2:

@@ -144,6 +144,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
         totals.spawned(child)
         prof.follow(child.process.pid)
         status = runner.wait(child)
+        prof.stop_meters()
     finally:
         totals.close()  # before finish() closes the meters its thread uses
     # what turns the run into files loads only now: numpy, attribution and the renderers would

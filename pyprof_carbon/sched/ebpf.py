@@ -289,6 +289,12 @@ class EbpfBackend(SchedBackend):
                 tids = [proc]
             for tid in tids:
                 ours.update(U32.pack(tid), ONE)
+        if pid == os.getpid():
+            # Profiling ourselves (the in-code API): this thread has been running since before it
+            # was in `ours`, and a thread is counted as running for us only from a switch-in on.
+            # A CPU-bound block on an otherwise idle machine may never be switched out, and would
+            # read as none of the process's time: a short sleep switches it out and in now.
+            time.sleep(0.001)
 
     def read_cpu(self, cpu: int) -> dict:
         """One CPU's state, as the collector reads it (tests, doctor)."""
