@@ -48,22 +48,40 @@ U32 = struct.Struct("<I")
 ONE = b"\x01"
 
 
+def this_cpu(a, cpus: int, slot: int, missing: str) -> None:
+    """The start both scheduler programs share: r6 = ctx, r7 = this CPU's state in `cpus` (the
+    CPU number kept at stack `slot`; jump to `missing` without one), r8 = now."""
+    a.mov(A.R6, A.R1)
+    a.call(A.GET_SMP_PROCESSOR_ID)
+    a.store(A.R10, slot, A.R0, 4)
+    a.ld_map_fd(A.R1, cpus)
+    a.stack_ptr(A.R2, slot)
+    a.call(A.MAP_LOOKUP_ELEM)
+    a.jump_if(A.JEQ, A.R0, 0, missing)
+    a.mov(A.R7, A.R0)
+    a.call(A.KTIME_GET_NS)
+    a.mov(A.R8, A.R0)
+
+
+def current_is_followed(a, tgids: int, slot: int, otherwise: str) -> None:
+    """Jump to `otherwise` unless the current task's process is in `tgids` (its tgid kept at
+    stack `slot`)."""
+    a.call(A.GET_CURRENT_PID_TGID)
+    a.rsh_imm(A.R0, 32)
+    a.store(A.R10, slot, A.R0, 4)
+    a.ld_map_fd(A.R1, tgids)
+    a.stack_ptr(A.R2, slot)
+    a.call(A.MAP_LOOKUP_ELEM)
+    a.jump_if(A.JEQ, A.R0, 0, otherwise)
+
+
 def switch_program(cpus: int, tgids: int, ours: int, prev_pid: int, next_pid: int) -> bytes:
     """On sched_switch (ctx: the tracepoint's record; prev_pid/next_pid: their offsets in it).
 
     Stack: -4 cpu, -8 prev's tgid, -12 prev's tid, -16 the u8 1, -20 next's tid.
     Registers kept across calls: r6 ctx, r7 this CPU's state, r8 now, r9 prev is ours (non-0)."""
     a = A.Asm()
-    a.mov(A.R6, A.R1)
-    a.call(A.GET_SMP_PROCESSOR_ID)
-    a.store(A.R10, -4, A.R0, 4)
-    a.ld_map_fd(A.R1, cpus)
-    a.stack_ptr(A.R2, -4)
-    a.call(A.MAP_LOOKUP_ELEM)
-    a.jump_if(A.JEQ, A.R0, 0, "out")
-    a.mov(A.R7, A.R0)
-    a.call(A.KTIME_GET_NS)
-    a.mov(A.R8, A.R0)
+    this_cpu(a, cpus, -4, "out")
     a.load(A.R1, A.R6, prev_pid, 4)
     a.store(A.R10, -12, A.R1, 4)
     a.mov_imm(A.R9, 0)
@@ -135,13 +153,7 @@ def fork_program(tgids: int, ours: int, child_pid: int) -> bytes:
     while the thread lives, and the exit program removes it."""
     a = A.Asm()
     a.mov(A.R6, A.R1)
-    a.call(A.GET_CURRENT_PID_TGID)
-    a.rsh_imm(A.R0, 32)
-    a.store(A.R10, -4, A.R0, 4)
-    a.ld_map_fd(A.R1, tgids)
-    a.stack_ptr(A.R2, -4)
-    a.call(A.MAP_LOOKUP_ELEM)
-    a.jump_if(A.JEQ, A.R0, 0, "out")
+    current_is_followed(a, tgids, -4, "out")
     a.load(A.R1, A.R6, child_pid, 4)
     a.store(A.R10, -8, A.R1, 4)
     a.store_imm(A.R10, -12, 1, 1)
@@ -168,16 +180,7 @@ def exit_program(cpus: int, tgids: int, ours: int, group_dead: int) -> bytes:
     Stack: -4 tid, -8 tgid, -12 cpu, -16 tgid for the commit. r7 tid, r8 tgid (after the commit:
     r7 the CPU's state, r8 now, r9 the interval)."""
     a = A.Asm()
-    a.mov(A.R6, A.R1)
-    a.call(A.GET_SMP_PROCESSOR_ID)
-    a.store(A.R10, -12, A.R0, 4)
-    a.ld_map_fd(A.R1, cpus)
-    a.stack_ptr(A.R2, -12)
-    a.call(A.MAP_LOOKUP_ELEM)
-    a.jump_if(A.JEQ, A.R0, 0, "forget")
-    a.mov(A.R7, A.R0)
-    a.call(A.KTIME_GET_NS)
-    a.mov(A.R8, A.R0)
+    this_cpu(a, cpus, -12, "forget")
     a.load(A.R1, A.R7, OFFSETS["last_ts"], 8)
     a.jump_if(A.JEQ, A.R1, 0, "forget")
     a.jump_if_reg(A.JLE, A.R8, A.R1, "forget")
@@ -187,13 +190,7 @@ def exit_program(cpus: int, tgids: int, ours: int, group_dead: int) -> bytes:
     a.add(A.R2, A.R9)
     a.store(A.R7, OFFSETS["busy_ns"], A.R2, 8)
     a.store(A.R7, OFFSETS["last_ts"], A.R8, 8)
-    a.call(A.GET_CURRENT_PID_TGID)
-    a.rsh_imm(A.R0, 32)
-    a.store(A.R10, -16, A.R0, 4)
-    a.ld_map_fd(A.R1, tgids)
-    a.stack_ptr(A.R2, -16)
-    a.call(A.MAP_LOOKUP_ELEM)
-    a.jump_if(A.JEQ, A.R0, 0, "forget")
+    current_is_followed(a, tgids, -16, "forget")
     a.load(A.R2, A.R7, OFFSETS["ours_ns"], 8)
     a.add(A.R2, A.R9)
     a.store(A.R7, OFFSETS["ours_ns"], A.R2, 8)
