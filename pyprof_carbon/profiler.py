@@ -218,11 +218,11 @@ class Profiler:
             domains += m.domains()
             energy.update(m.energy(ticks, timeline))
         processes = [(s, decode_raw_results(process_stream.joined(s.parts))) for s in streams if s.parts]
-        timeline = with_children_cpu(timeline, [raw for _, raw in processes[1:]],
-                                     process_too=not self.sched.counts_descendants)
         others = unprofiled_children(processes, {s.pid for s in streams})
-        if not self.sched.counts_descendants:
-            timeline = with_cpu_series(timeline, [(c["t_ns"], c["cpu_ns"]) for c in others])
+        # a backend that follows every descendant (eBPF) counted their CPU time itself
+        children_cpu = [] if self.sched.counts_descendants else \
+            [own_clocks(raw, 0) for _, raw in processes[1:]] + [(c["t_ns"], c["cpu_ns"]) for c in others]
+        timeline = with_children_cpu(timeline, children_cpu, [own_clocks(raw, 1) for _, raw in processes[1:]])
         functions, stacks, samples = merge_processes(processes, others)
         stats = {k: sum(int(raw["stats"][k]) for _, raw in processes)
                  for k in ("lost", "unreadable", "lost_cpu_ns", "handler_ns", "collector_cpu_ns")}
@@ -290,36 +290,26 @@ def process_entry(s: ProcessStream, raw: dict) -> dict:
             "samples": int(len(raw["t_ns"]))}
 
 
-def with_children_cpu(timeline, children: Sequence[dict], process_too: bool = True):
-    """The run's CPU time is its whole process tree's: each child process measured its own CPU
-    clock (and its profiler's) at its ticks, on the same monotonic clock; they are added at the
-    first process's ticks (zero before a child's first tick, its last value after its end).
-    `process_too` False: the backend counted the tree's CPU time itself; only the profiler's
-    part is added."""
-    if not children or not len(timeline.t_ns):
+def with_children_cpu(timeline, process_cpu: Sequence[tuple], profiler_cpu: Sequence[tuple] = ()):
+    """The run's CPU time is its whole process tree's: each (t_ns, cumulative ns) series of a
+    child, on the same monotonic clock, is added at the first process's ticks (zero before the
+    child's first reading, its last value after its end): its process CPU to the process column,
+    its profiler's CPU to the profiler column."""
+    if not (process_cpu or profiler_cpu) or not len(timeline.t_ns):
         return timeline
     t = timeline.t_ns.astype(np.float64)
     proc, prof = timeline.process_cpu_ns.astype(np.float64), timeline.profiler_cpu_ns.astype(np.float64)
-    for raw in children:
-        ct = raw["tick_t_ns"].astype(np.float64)
-        if not len(ct):
-            continue
-        cols = raw["tick_raw"].astype(np.float64)
-        for total, col in ((proc, 0), (prof, 1)) if process_too else ((prof, 1),):
-            total += np.interp(t, ct, cols[:, col], left=0.0, right=float(cols[-1, col]))
+    for total, series in ((proc, process_cpu), (prof, profiler_cpu)):
+        for ct, cpu in series:
+            if len(ct):
+                total += np.interp(t, ct.astype(np.float64), cpu.astype(np.float64), left=0.0, right=float(cpu[-1]))
     return dataclasses.replace(timeline, process_cpu_ns=proc.astype(np.int64), profiler_cpu_ns=prof.astype(np.int64))
 
 
-def with_cpu_series(timeline, series):
-    """The timeline with more CPU time in the process tree: (t_ns, cumulative CPU ns) per process
-    that has no clock of its own in the run (a child that runs no Python, read from /proc)."""
-    if not series or not len(timeline.t_ns):
-        return timeline
-    t = timeline.t_ns.astype(np.float64)
-    proc = timeline.process_cpu_ns.astype(np.float64)
-    for ct, cpu in series:
-        proc += np.interp(t, ct.astype(np.float64), cpu.astype(np.float64), left=0.0, right=float(cpu[-1]))
-    return dataclasses.replace(timeline, process_cpu_ns=proc.astype(np.int64))
+def own_clocks(raw: dict, column: int) -> tuple:
+    """(t_ns, cumulative ns) of a profiled child's own clock: column 0 its process CPU, 1 its
+    profiler's (the sources every child reads, sitecustomize.py)."""
+    return raw["tick_t_ns"], raw["tick_raw"][:, column]
 
 
 def unprofiled_children(processes, profiled) -> List[dict]:
@@ -354,67 +344,46 @@ def merge_processes(processes, others=()):
     stack_ids: Dict[tuple, int] = {}
     stacks: List[tuple] = []
     columns = {k: [] for k in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "pid", "nvcsw")}
+
+    def fid(info: FunctionInfo) -> int:
+        if info not in func_ids:
+            func_ids[info] = len(functions)
+            functions.append(info)
+        return func_ids[info]
+
+    def sid(key: tuple) -> int:
+        if key not in stack_ids:
+            stack_ids[key] = len(stacks)
+            stacks.append(key)
+        return stack_ids[key]
+
+    def add(t, q, tid, stack, pid, cpu=None, nvcsw=None):
+        k = len(t)
+        columns["t_ns"].append(np.asarray(t, dtype=np.int64))
+        columns["cpu_ns"].append(np.asarray(q, dtype=np.int64))
+        columns["tid"].append(np.broadcast_to(np.int32(tid), (k,)) if np.isscalar(tid) else tid)
+        columns["cpu"].append(np.full(k, -1, dtype=np.int16) if cpu is None else cpu)
+        columns["stack"].append(np.broadcast_to(np.int32(stack), (k,)) if np.isscalar(stack) else stack)
+        columns["pid"].append(np.full(k, pid, dtype=np.int32))
+        columns["nvcsw"].append(np.zeros(k, dtype=np.uint32) if nvcsw is None else nvcsw)
+
     for s, raw in processes:
         funcs, proc_stacks, stack_map = convert_stacks(raw)
-        fmap = []
-        for f in funcs:
-            if f not in func_ids:
-                func_ids[f] = len(functions)
-                functions.append(f)
-            fmap.append(func_ids[f])
-        smap = np.zeros(len(proc_stacks), dtype=np.int64)
-        for i, st in enumerate(proc_stacks):
-            key = tuple((fmap[f], line) for f, line in st)
-            if key not in stack_ids:
-                stack_ids[key] = len(stacks)
-                stacks.append(key)
-            smap[i] = stack_ids[key]
-        n = len(raw["t_ns"])
-        program = stack_map[raw["stack"]] >= 0 if n else np.zeros(0, bool)  # not the profiler's own work
-        n = int(program.sum())
-        columns["t_ns"].append(raw["t_ns"].astype(np.int64)[program])
-        columns["cpu_ns"].append(raw["cpu_ns"].astype(np.int64)[program])
-        columns["tid"].append(raw["tid"][program])
-        columns["cpu"].append(raw["cpu"][program])
-        columns["stack"].append(smap[stack_map[raw["stack"][program]]].astype(np.int32) if n else np.zeros(0, np.int32))
-        columns["pid"].append(np.full(n, s.pid, dtype=np.int32))
-        columns["nvcsw"].append(raw["nvcsw"].astype(np.uint32)[program])
+        fmap = [fid(f) for f in funcs]
+        smap = np.array([sid(tuple((fmap[f], line) for f, line in st)) for st in proc_stacks], dtype=np.int64)
+        program = stack_map[raw["stack"]] >= 0  # not the profiler's own work
+        add(raw["t_ns"][program], raw["cpu_ns"][program], raw["tid"][program],
+            smap[stack_map[raw["stack"][program]]].astype(np.int32), s.pid,
+            cpu=raw["cpu"][program], nvcsw=raw["nvcsw"].astype(np.uint32)[program])
         if s.process.get("how") == "exec" and len(raw["tick_t_ns"]):
             # a Python child's CPU time before its sampler ran (its clock at the first tick): the
             # interpreter's start-up, site and .pth files; one sample of its own main thread
-            if STARTUP not in func_ids:
-                func_ids[STARTUP] = len(functions)
-                functions.append(STARTUP)
-            key = ((func_ids[STARTUP], 0),)
-            if key not in stack_ids:
-                stack_ids[key] = len(stacks)
-                stacks.append(key)
-            columns["t_ns"].append(raw["tick_t_ns"][:1].astype(np.int64))
-            columns["cpu_ns"].append(raw["tick_raw"][:1, 0].astype(np.int64))
-            columns["tid"].append(np.full(1, s.pid, dtype=np.int32))
-            columns["cpu"].append(np.full(1, -1, dtype=np.int16))
-            columns["stack"].append(np.full(1, stack_ids[key], dtype=np.int32))
-            columns["pid"].append(np.full(1, s.pid, dtype=np.int32))
-            columns["nvcsw"].append(np.zeros(1, dtype=np.uint32))
+            add(raw["tick_t_ns"][:1], raw["tick_raw"][:1, 0], s.pid, sid(((fid(STARTUP), 0),)), s.pid)
         for c in (c for c in others if c["parent"] == s.pid):
-            leaf = FunctionInfo(f"[subprocess] {c['argv']}", f"[subprocess] {c['argv']}", "", 0)
-            if leaf not in func_ids:
-                func_ids[leaf] = len(functions)
-                functions.append(leaf)
-            caller = stacks[smap[stack_map[c["stack"]]]] if c["stack"] is not None and len(proc_stacks) else ()
-            key = tuple(caller) + ((func_ids[leaf], 0),)
-            if key not in stack_ids:
-                stack_ids[key] = len(stacks)
-                stacks.append(key)
-            q = np.diff(c["cpu_ns"], prepend=0)
-            k = len(q)
-            columns["t_ns"].append(c["t_ns"])
-            columns["cpu_ns"].append(q)
-            columns["tid"].append(np.full(k, c["pid"], dtype=np.int32))
-            columns["cpu"].append(np.full(k, -1, dtype=np.int16))
-            columns["stack"].append(np.full(k, stack_ids[key], dtype=np.int32))
-            columns["pid"].append(np.full(k, s.pid, dtype=np.int32))
-            columns["nvcsw"].append(np.zeros(k, dtype=np.uint32))
+            leaf = fid(FunctionInfo(f"[subprocess] {c['argv']}", f"[subprocess] {c['argv']}", "", 0))
+            started_by = stack_map[c["stack"]] if c["stack"] is not None else -1
+            caller = stacks[smap[started_by]] if started_by >= 0 else ()  # -1: in the profiler's own work
+            add(c["t_ns"], np.diff(c["cpu_ns"], prepend=0), c["pid"], sid(tuple(caller) + ((leaf, 0),)), s.pid)
     samples = {k: np.concatenate(v) if v else np.zeros(0) for k, v in columns.items()}
     by_time = np.argsort(samples["t_ns"], kind="stable")  # threads' samples interleave slightly in the ring
     return functions, stacks, {k: v[by_time] for k, v in samples.items()}
