@@ -95,16 +95,21 @@ def _boot():
     def note_thread_names():
         state["names"].update(_thread_names(sys))
 
+    def is_stream(fd):
+        """Whether descriptor `fd` is still our stream file (the program may have closed it and
+        opened a file of its own under the same number)."""
+        try:
+            st = fstat(fd)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == state["file"]
+
     def stream_fd():
         """Our descriptor of the stream, opened again if the program closed it (os.closerange, as
         daemons do): a number the program reuses for a file of its own is never written to."""
         fd = state["stream"]
-        try:
-            st = fstat(fd)
-            if (st.st_dev, st.st_ino) == state["file"]:
-                return fd
-        except OSError:
-            pass
+        if fd >= 0 and is_stream(fd):
+            return fd
         first = state["file"] is None  # a pid reused within the run starts its own stream
         fd = state["stream"] = os_open(state["path"], flags | (os.O_TRUNC if first else 0), 0o600)
         st = fstat(fd)
@@ -162,13 +167,8 @@ def _boot():
 
     def after_fork_in_child():
         fd = state["stream"]
-        if fd is not None and fd >= 0:  # the parent's stream, inherited: not the child's to keep open
-            try:
-                st = fstat(fd)
-                if (st.st_dev, st.st_ino) == state["file"]:
-                    os_close(fd)
-            except OSError:
-                pass
+        if fd is not None and fd >= 0 and is_stream(fd):  # the parent's, inherited: not the child's to keep
+            os_close(fd)
         state["file"] = None
         collector.reset_after_fork()
         state["names"] = {}

@@ -122,7 +122,7 @@ def test_nested_fork_grandchild_is_profiled(tmp_path, python):
 
 @pytest.mark.parametrize("python", PYTHONS)
 def test_python_subprocess_is_profiled_and_sees_the_users_environment(tmp_path, python):
-    r, rep = run_json(tmp_path, python, EXEC, "3000000")
+    r, rep = run_json(tmp_path, python, EXEC, "8000000")  # ~0.4 s: well above two interpreters' start-up
     # the child's environment is the user's as the program's is: no variable of ours, and
     # PYTHONPATH as the user gave it
     child, program = r.stdout.strip().splitlines()
