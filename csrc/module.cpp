@@ -117,7 +117,12 @@ PYBIND11_MODULE(_native, m) {
   m.attr("MAX_DEPTH") = kMaxDepth;
   m.attr("PY_VERSION_HEX") = PY_VERSION_HEX;  // the interpreter this was compiled against
   m.def("probe_perf", &probe_perf);
-  m.def("probe_sched_perf", &SchedPerf::probe);  // "" or why sched_switch cannot be read here
+  m.def("probe_sched_perf", [] { return SchedPerf::probe(); });  // "" or why sched_switch cannot be read here
+  m.def("hold_sched_perf", [] {  // (probe's answer, the probe's open events: the caller closes them)
+    std::vector<int> held;
+    std::string why = SchedPerf::probe(&held);
+    return py::make_tuple(why, held);
+  });
   m.def("monotonic_ns", &monotonic_ns);
   m.def("crc32", [](py::bytes b) {
     // zlib's CRC-32 (the program's process must not import zlib for the stream's checksums)

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <new>
 
+#include <sys/mman.h>
+
 namespace pyprof {
 
 constexpr int kMaxDepth = 256;  // deeper stacks keep their leaf-most frames and are marked truncated
@@ -41,12 +43,17 @@ struct Sample {
 
 class SampleRing {
  public:
-  explicit SampleRing(size_t capacity_pow2) : mask_(capacity_pow2 - 1) {
-    cells_ = static_cast<Cell*>(std::calloc(capacity_pow2, sizeof(Cell)));
-    if (!cells_) throw std::bad_alloc();
-    for (size_t i = 0; i <= mask_; ++i) new (&cells_[i].seq) std::atomic<uint64_t>(i);
+  // The cells (4 KiB each, 16 MiB for 4096) come from an anonymous mapping and are not written
+  // here: a page becomes resident when a sample first lands on it, so a short run costs what it
+  // samples, not the whole ring (calloc may hand out a recycled heap block and clear it, page by
+  // page). Each cell stores its Vyukov sequence number minus its index (seq_of, set_seq), so
+  // the mapping's zeros are already the initial state seq(i) = i.
+  explicit SampleRing(size_t capacity_pow2) : mask_(capacity_pow2 - 1), bytes_(capacity_pow2 * sizeof(Cell)) {
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    cells_ = static_cast<Cell*>(p);
   }
-  ~SampleRing() { std::free(cells_); }
+  ~SampleRing() { munmap(cells_, bytes_); }
   SampleRing(const SampleRing&) = delete;
   SampleRing& operator=(const SampleRing&) = delete;
 
@@ -54,13 +61,13 @@ class SampleRing {
   Sample* reserve(uint64_t* ticket) {
     uint64_t pos = head_.load(std::memory_order_relaxed);
     for (;;) {
-      Cell& c = cells_[pos & mask_];
-      uint64_t seq = c.seq.load(std::memory_order_acquire);
+      size_t i = pos & mask_;
+      uint64_t seq = seq_of(i);
       int64_t dif = static_cast<int64_t>(seq) - static_cast<int64_t>(pos);
       if (dif == 0) {
         if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
           *ticket = pos;
-          return &c.sample;
+          return &cells_[i].sample;
         }
       } else if (dif < 0) {
         return nullptr;  // full
@@ -69,16 +76,16 @@ class SampleRing {
       }
     }
   }
-  void commit(uint64_t ticket) { cells_[ticket & mask_].seq.store(ticket + 1, std::memory_order_release); }
+  void commit(uint64_t ticket) { set_seq(ticket & mask_, ticket + 1, std::memory_order_release); }
 
   // Consumer (one at a time): the next committed sample, or nullptr. Call release() after use.
   const Sample* peek() {
-    Cell& c = cells_[tail_ & mask_];
-    if (c.seq.load(std::memory_order_acquire) != tail_ + 1) return nullptr;
-    return &c.sample;
+    size_t i = tail_ & mask_;
+    if (seq_of(i) != tail_ + 1) return nullptr;
+    return &cells_[i].sample;
   }
   void release() {
-    cells_[tail_ & mask_].seq.store(tail_ + mask_ + 1, std::memory_order_release);
+    set_seq(tail_ & mask_, tail_ + mask_ + 1, std::memory_order_release);
     ++tail_;
   }
   // Consumer: every cell reserved so far, committed or not, lies before reserved_end(); the
@@ -94,17 +101,20 @@ class SampleRing {
   // written, since touching all of the ring (4 KiB a cell) would copy it page by page in the child.
   void reset() {
     uint64_t head = head_.load(std::memory_order_acquire);
-    for (; tail_ < head; ++tail_) cells_[tail_ & mask_].seq.store(tail_ + mask_ + 1, std::memory_order_relaxed);
+    for (; tail_ < head; ++tail_) set_seq(tail_ & mask_, tail_ + mask_ + 1, std::memory_order_relaxed);
   }
 
  private:
   struct Cell {
-    std::atomic<uint64_t> seq;
+    std::atomic<uint64_t> seq;  // the sequence number minus the cell's index (0 in a fresh mapping)
     Sample sample;
   };
+  uint64_t seq_of(size_t i) const { return cells_[i].seq.load(std::memory_order_acquire) + i; }
+  void set_seq(size_t i, uint64_t seq, std::memory_order order) { cells_[i].seq.store(seq - i, order); }
   static_assert(std::atomic<uint64_t>::is_always_lock_free, "the ring needs lock-free 64-bit atomics");
   Cell* cells_;
   const size_t mask_;
+  const size_t bytes_;
   alignas(64) std::atomic<uint64_t> head_{0};
   alignas(64) uint64_t tail_ = 0;
 };

@@ -142,7 +142,7 @@ std::string paranoid_hint() {
 
 }  // namespace
 
-std::string SchedPerf::probe() {
+std::string SchedPerf::probe(std::vector<int>* held) {
   Tracepoint sw, rt;
   std::string err = find_tracepoints(&sw, &rt);
   if (!err.empty()) return err;
@@ -157,6 +157,11 @@ std::string SchedPerf::probe() {
     if (e == EACCES || e == EPERM) why += " (" + paranoid_hint() + ")";
     if (fd >= 0) close(fd);
     return why;
+  }
+  if (held) {
+    held->push_back(fd_rt);  // the group's member first: the leader closes last
+    held->push_back(fd);
+    return "";
   }
   close(fd_rt);
   close(fd);

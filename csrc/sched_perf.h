@@ -36,8 +36,12 @@ class SchedPerf {
   // (CLOCK_PROCESS_CPUTIME_ID, never below 1), 1 the same from switch records alone.
   uint64_t value(bool process, uint64_t offset) const;
 
-  // "" when the tracepoint can be opened here, else the precise reason.
-  static std::string probe();
+  // "" when the tracepoint can be opened here, else the precise reason. `held` not null: the
+  // probe's (disabled) events are not closed but handed to the caller, who keeps them open
+  // while the program runs: the kernel waits for RCU grace periods (tens of ms) whenever the last
+  // event of a tracepoint closes, so a probe that closed at once would pay that before the
+  // program starts, and the program's own events would pay it again at its exit.
+  static std::string probe(std::vector<int>* held = nullptr);
 
  private:
   struct Cpu {

@@ -10,7 +10,9 @@ namespace is copied in then, so later accesses cost what a module's do.
 from __future__ import annotations
 
 import importlib
+import threading
 import types
+from typing import Callable, Sequence
 
 
 class LazyModule(types.ModuleType):
@@ -32,3 +34,35 @@ class LazyModule(types.ModuleType):
 
 
 numpy = LazyModule("numpy")
+
+
+class WarmUp:
+    """Imports `modules` in a background thread once `started()` is true (polled every 2 ms).
+
+    `run` uses it for what it needs after the program (numpy, attribution, the renderers: ~0.1 s
+    of one CPU): the profiler's process only waits while the program runs, so they load while
+    it runs rather than after it ends, yet never before its first line (`started`: its
+    bootstrap has begun streaming), so they neither delay its start nor compete with its
+    interpreter's. The thread is not run at a lower priority: starved by a busy machine it would
+    delay the end of the run by far more than the import costs (an unprivileged thread may lower
+    its priority, never raise it back). `join()` (the program has ended) lets it start at once if
+    it has not, and waits for it; failures are left to the caller's own import, which reports them."""
+
+    def __init__(self, modules: Sequence[str], started: Callable[[], bool]):
+        self._ended = threading.Event()
+
+        def run():
+            while not self._ended.is_set() and not started():
+                self._ended.wait(0.002)
+            for name in modules:
+                try:
+                    importlib.import_module(name)
+                except Exception:
+                    pass
+
+        self._thread = threading.Thread(target=run, name="pyprof-carbon imports", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._ended.set()
+        self._thread.join()

@@ -11,11 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import platform
 import sys
 import threading
 import time
-import uuid
 from typing import Dict, List, Optional, Sequence
 
 from ._lazy import numpy as np
@@ -65,6 +63,7 @@ class Profiler:
         self.meters: List[Meter] = []
         self.meter_notes: List[dict] = []
         self.sched = None
+        self._sched_closing = None  # release_sched's thread
         self._collector = None
         self._pid = None
         self._thread_names: Dict[int, str] = {}
@@ -185,6 +184,15 @@ class Profiler:
         for m in self.meters:
             m.stop()
 
+    def release_sched(self) -> None:
+        """The program has ended (`run`): the scheduler backend's kernel objects are closed in the
+        background while the streams are merged, since detaching tracepoints waits for the
+        kernel's RCU grace periods (~0.1 s here). Its counters were read in the program's
+        process; timeline() needs none of them. _close waits for it."""
+        if self.sched is not None and self._sched_closing is None:
+            self._sched_closing = threading.Thread(target=self.sched.close, name="pyprof-carbon sched close")
+            self._sched_closing.start()
+
     def finish(self, streams: Sequence[ProcessStream], exit_status: Optional[int] = None) -> Optional[Recording]:
         """Stop the meters, close everything, and build the Recording from what the run's
         processes streamed, the first process of the run first (it read the counters); None when
@@ -204,6 +212,8 @@ class Profiler:
             self._close()
 
     def _close(self):
+        if self._sched_closing is not None:
+            self._sched_closing.join()  # then sched.close() below finds nothing left to close
         for owner in [*self.meters, self.sched]:
             if owner is not None:
                 owner.close()
@@ -245,6 +255,8 @@ class Profiler:
             else:  # a child reads no counters; its rate is judged with the whole run's
                 warnings += [f"process {s.pid}: {w}" for w in
                              sampling_warnings(raw["stats"], mine, {}, raw["tick_raw"][:0], {}, 0.0)]
+        import platform  # here, not at the top: `run` imports this module before the program starts
+        import uuid
         from .meters.model import cpu_model, ram_total_gb
         start_unix = float(first.process.get("start_unix_s", time.time()))
         meta = {

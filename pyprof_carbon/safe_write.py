@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from typing import Iterator, Union
 
@@ -54,7 +53,8 @@ def atomic_writer(path: str) -> Iterator:
     base = os.path.basename(path)[:100]
     try:
         while True:
-            tmp = os.path.join(directory, f".{base}.{secrets.token_hex(8)}.tmp")
+            # secrets.token_hex(8) without importing secrets (hmac, OpenSSL) before the program starts
+            tmp = os.path.join(directory, f".{base}.{os.urandom(8).hex()}.tmp")
             try:
                 fd = os.open(tmp, _FLAGS, 0o666)  # the umask applies, as for any new file
                 break

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import List, Optional, Tuple
 
 from .. import runner
+from .._lazy import WarmUp
 from ..meters.select import METERS
 from ..sched import BACKENDS
 from ..errors import UserError
@@ -20,6 +22,10 @@ from ..sampling import DEFAULT_RATE, ENGINES
 from .options import add_report_options, bounded_int, finite_float, intensity_from_args
 
 MAX_RUNS = 10_000  # --repeat and --warmup
+# what turns the run into files, loaded while the program runs (_lazy.WarmUp)
+AFTER_RUN = ("numpy", "pyprof_carbon.output", "pyprof_carbon.render.text", "pyprof_carbon.meters.model",
+             "platform", "uuid")
+WARM_UP_AFTER_S = 0.05  # a program's first line runs within a millisecond or two of its stream's start
 
 
 def register(sub) -> None:
@@ -143,12 +149,15 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                              subprocesses=args.subprocesses, totals_fd=totals.child_fd)
         totals.spawned(child)
         prof.follow(child.process.pid)
+        # numpy, attribution and the renderers load while the program runs, well after its first
+        # line (tests/integration/test_startup_imports.py), or after it ends if it is shorter
+        imports = WarmUp(AFTER_RUN, started=_running_for(child.workdir, WARM_UP_AFTER_S))
         status = runner.wait(child)
         prof.stop_meters()
+        prof.release_sched()
     finally:
         totals.close()  # before finish() closes the meters its thread uses
-    # what turns the run into files loads only now: numpy, attribution and the renderers would
-    # otherwise delay the program's start (benchmarks/overhead.py --startup measures it)
+    imports.join()
     from ..output import write_outputs
     from ..render import options_from
     from ..render.text import summary
@@ -173,6 +182,18 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     if not quiet:
         sys.stderr.write(summary(profile, options_from("text", args), written, stream=sys.stderr))
     return status, profile
+
+
+def _running_for(workdir: str, seconds: float):
+    """A predicate: the program's first process has streamed for `seconds` (its stream file
+    appears in `workdir` as its bootstrap starts the sampler, just before the script's first line)."""
+    seen = []
+
+    def check() -> bool:
+        if not seen and os.listdir(workdir):
+            seen.append(time.monotonic())
+        return bool(seen) and time.monotonic() - seen[0] >= seconds
+    return check
 
 
 def _program(program: List[str]) -> Tuple[Optional[str], Optional[str], List[str]]:

@@ -9,6 +9,18 @@ from ..counters import CounterSource, Ticks
 from ..recording import SchedTimeline
 
 
+def close_concurrently(fds: Sequence[int]) -> None:
+    """Close descriptors of tracepoint perf events, one thread each: the kernel waits for RCU
+    grace periods (tens of ms in a VM) when the last event of a tracepoint closes, and waits
+    started together share them (three tracepoints: ~1x instead of ~3x the wait)."""
+    import threading
+    threads = [threading.Thread(target=os.close, args=(fd,), name="pyprof-carbon close") for fd in fds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def online_cpus() -> int:
     """The CPUs this process may run on (the machine's count when affinity is unknown)."""
     try:

@@ -33,7 +33,7 @@ from ..counters import BPF_LOOKUP, PROCESS_CPU, PROFILER_CPU, CounterSource, Tic
 from ..errors import Unavailable
 from ..recording import SchedTimeline
 from . import bpf_asm as A
-from .base import SchedBackend, online_cpus
+from .base import SchedBackend, close_concurrently, online_cpus
 
 FIX = "run as root (CAP_BPF + CAP_PERFMON) with tracefs mounted (scripts/setup.sh mounts it)"
 
@@ -348,9 +348,8 @@ class EbpfBackend(SchedBackend):
                                              "to each tick (CLOCK_MONOTONIC)")
 
     def close(self) -> None:
-        for fd in self.fds:  # the perf events first: closing them detaches the programs
-            os.close(fd)
-        self.fds = []
+        fds, self.fds = self.fds, []
+        close_concurrently(fds)  # closing the perf events detaches the programs
         for m in self.maps.values():
             m.close()
         self.maps = {}

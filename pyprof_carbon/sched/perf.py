@@ -17,7 +17,7 @@ from ..counters import (MISSING, PROCESS_CPU, PROFILER_CPU, SCHED_PERF_BUSY, SCH
                         CounterSource, Ticks, fill_missing)
 from ..errors import Unavailable
 from ..recording import SchedTimeline
-from .base import SchedBackend, online_cpus
+from .base import SchedBackend, close_concurrently, online_cpus
 
 FIX = ("run as root (or grant CAP_PERFMON, or `sysctl kernel.perf_event_paranoid=-1`) with tracefs "
        "mounted (`mount -t tracefs nodev /sys/kernel/tracing`; scripts/setup.sh does it)")
@@ -35,12 +35,18 @@ def monotonic_cumulative(values: np.ndarray) -> np.ndarray:
 class PerfSchedBackend(SchedBackend):
     name = "perf"
 
+    def __init__(self):
+        self.held = []
+
     def open(self) -> None:
         try:
             from .. import _native
         except ImportError as e:
             raise Unavailable(f"the native collector is not built ({e})", "pip install .") from None
-        reason = _native.probe_sched_perf()
+        # the probe's events stay open (disabled) until close(): the program's collector opens
+        # its own on the same tracepoints, and neither side then waits for the kernel's RCU
+        # grace periods of a last close (csrc/sched_perf.h) before the program starts or as it exits
+        reason, self.held = _native.hold_sched_perf()
         if reason:
             raise Unavailable(reason, FIX)
 
@@ -66,6 +72,11 @@ class PerfSchedBackend(SchedBackend):
         return SchedTimeline(t_ns=ticks.t_ns, machine_busy_ns=busy, process_cpu_ns=proc,
                              profiler_cpu_ns=prof, ncpu=online_cpus(), backend=self.name,
                              resolution_note=note)
+
+
+    def close(self) -> None:
+        held, self.held = self.held, []
+        close_concurrently(held)
 
 
 def last_good(col: np.ndarray) -> int:
