@@ -20,13 +20,19 @@ on `ours`; the committed `ours_ns` comes from the switch-out side alone.
 
 The programs are bytecode assembled by bpf_asm.py and loaded with the raw bpf() system call: no
 bcc, clang or kernel headers at run time (bcc compiled the same program in 0.67 s and ~160 MB on
-every run). Field offsets come from the tracepoints' format files in tracefs.
+every run). They are raw tracepoint programs where the kernel has BTF: their context is the
+tracepoint's arguments, task pointers whose pid is read at struct task_struct's offset found in
+/sys/kernel/btf/vmlinux (RawArgs), and detaching them is immediate. Elsewhere they are attached
+through perf events and read the tracepoints' records at the offsets of the format files in tracefs
+(Record); closing a tracepoint's last perf event makes the kernel wait for RCU grace periods, ~75 ms
+for each of the three here, which `run` pays at the end of every run.
 """
 from __future__ import annotations
 
 import os
 import struct
 import time
+from typing import Dict
 
 from .._lazy import numpy as np
 from ..counters import BPF_LOOKUP, PROCESS_CPU, PROFILER_CPU, CounterSource, Ticks, fill_missing
@@ -43,9 +49,67 @@ VALUE_SIZE = 48
 OFFSETS = {"busy_ns": 0, "ours_ns": 8, "last_ts": 16, "cur": 24, "switches": 32}
 CUR_BUSY, CUR_OURS, CUR_KNOWN = 1, 2, 4
 MAX_FOLLOWED = 65536  # entries of `ours` (threads) and `tgids` (processes)
+EVENTS = ("sched_switch", "sched_process_fork", "sched_process_exit")
 
 U32 = struct.Struct("<I")
 ONE = b"\x01"
+
+
+class Record:
+    """A program's context when it is attached through a perf event: the tracepoint's record,
+    its fields at the offsets of the event's format file (`offsets`: field -> offset; a field the
+    kernel lacks is absent)."""
+
+    def __init__(self, offsets: Dict[str, int]):
+        self.offsets = offsets
+
+    def has(self, field: str) -> bool:
+        return field in self.offsets
+
+    def pid(self, a, field: str, slot: int) -> None:
+        """The pid_t `field` into the stack at `slot` (r6: the context; r0-r5 clobbered)."""
+        a.load(A.R1, A.R6, self.offsets[field], 4)
+        a.store(A.R10, slot, A.R1, 4)
+
+    def flag(self, a, field: str, dst: int) -> None:
+        a.load(dst, A.R6, self.offsets[field], 1)
+
+
+class RawArgs:
+    """A raw tracepoint program's context: the tracepoint's arguments (TP_PROTO, a u64 each).
+    `args`: field -> the index of the task_struct pointer whose pid it is (read at `pid_offset`
+    with bpf_probe_read_kernel), CURRENT for the task the tracepoint runs in, or the index of a
+    flag argument."""
+
+    def __init__(self, args: Dict[str, object], pid_offset: int):
+        self.args, self.pid_offset = args, pid_offset
+
+    def has(self, field: str) -> bool:
+        return field in self.args
+
+    def pid(self, a, field: str, slot: int) -> None:
+        arg = self.args[field]
+        if arg == CURRENT:
+            a.call(A.GET_CURRENT_PID_TGID)
+            a.store(A.R10, slot, A.R0, 4)  # the low half: the thread's id
+            return
+        a.stack_ptr(A.R1, slot)
+        a.mov_imm(A.R2, 4)
+        a.load(A.R3, A.R6, 8 * arg, 8)
+        a.add_imm(A.R3, self.pid_offset)
+        a.call(A.PROBE_READ_KERNEL)  # a failed read leaves zeros: the idle task, never ours
+
+    def flag(self, a, field: str, dst: int) -> None:
+        a.load(dst, A.R6, 8 * self.args[field], 8)
+
+
+CURRENT = "current"
+# The raw tracepoints' arguments (include/trace/events/sched.h): sched_switch(preempt, prev, next,
+# ...) runs in prev's context; sched_process_fork(parent, child); sched_process_exit(p, group_dead)
+# where its record has group_dead (taken from that argument), else (p).
+RAW_SWITCH = {"prev_pid": CURRENT, "next_pid": 2}
+RAW_FORK = {"child_pid": 1}
+RAW_EXIT_GROUP_DEAD = {"group_dead": 1}
 
 
 def this_cpu(a, cpus: int, slot: int, missing: str) -> None:
@@ -75,15 +139,15 @@ def current_is_followed(a, tgids: int, slot: int, otherwise: str) -> None:
     a.jump_if(A.JEQ, A.R0, 0, otherwise)
 
 
-def switch_program(cpus: int, tgids: int, ours: int, prev_pid: int, next_pid: int) -> bytes:
-    """On sched_switch (ctx: the tracepoint's record; prev_pid/next_pid: their offsets in it).
+def switch_program(cpus: int, tgids: int, ours: int, ctx) -> bytes:
+    """On sched_switch (ctx: where prev_pid and next_pid are, a Record or RawArgs).
 
     Stack: -4 cpu, -8 prev's tgid, -12 prev's tid, -16 the u8 1, -20 next's tid.
     Registers kept across calls: r6 ctx, r7 this CPU's state, r8 now, r9 prev is ours (non-0)."""
     a = A.Asm()
     this_cpu(a, cpus, -4, "out")
-    a.load(A.R1, A.R6, prev_pid, 4)
-    a.store(A.R10, -12, A.R1, 4)
+    ctx.pid(a, "prev_pid", -12)
+    a.load(A.R1, A.R10, -12, 4)
     a.mov_imm(A.R9, 0)
     a.jump_if(A.JEQ, A.R1, 0, "account")        # the idle task: never ours
     a.call(A.GET_CURRENT_PID_TGID)              # prev's: the tracepoint runs in its context
@@ -126,10 +190,10 @@ def switch_program(cpus: int, tgids: int, ours: int, prev_pid: int, next_pid: in
     a.call(A.MAP_UPDATE_ELEM)
     a.label("next")                             # what runs from now on
     a.mov_imm(A.R9, CUR_KNOWN)
-    a.load(A.R1, A.R6, next_pid, 4)
+    ctx.pid(a, "next_pid", -20)
+    a.load(A.R1, A.R10, -20, 4)
     a.jump_if(A.JEQ, A.R1, 0, "store")
     a.mov_imm(A.R9, CUR_KNOWN | CUR_BUSY)
-    a.store(A.R10, -20, A.R1, 4)
     a.ld_map_fd(A.R1, ours)
     a.stack_ptr(A.R2, -20)
     a.call(A.MAP_LOOKUP_ELEM)
@@ -147,15 +211,14 @@ def switch_program(cpus: int, tgids: int, ours: int, prev_pid: int, next_pid: in
     return a.code()
 
 
-def fork_program(tgids: int, ours: int, child_pid: int) -> bytes:
+def fork_program(tgids: int, ours: int, ctx) -> bytes:
     """On sched_process_fork, in the parent's context: a child of a followed process is followed.
     A new thread (CLONE_THREAD) lands in `tgids` too, under its tid: no process can have that pid
     while the thread lives, and the exit program removes it."""
     a = A.Asm()
     a.mov(A.R6, A.R1)
     current_is_followed(a, tgids, -4, "out")
-    a.load(A.R1, A.R6, child_pid, 4)
-    a.store(A.R10, -8, A.R1, 4)
+    ctx.pid(a, "child_pid", -8)
     a.store_imm(A.R10, -12, 1, 1)
     for m in (tgids, ours):
         a.ld_map_fd(A.R1, m)
@@ -169,13 +232,13 @@ def fork_program(tgids: int, ours: int, child_pid: int) -> bytes:
     return a.code()
 
 
-def exit_program(cpus: int, tgids: int, ours: int, group_dead: int) -> bytes:
+def exit_program(cpus: int, tgids: int, ours: int, ctx) -> bytes:
     """On sched_process_exit, in the exiting thread's context: first the interval it has been
     running in is committed to this CPU's busy and (if it is ours) ours time, since its final
     switch-out comes after this program has taken it out of `tgids` (without this, a thread that
     ran uninterrupted until it exited was not counted at all); then its tid leaves `ours` (and
     `tgids`, where a thread's fork put it); its process leaves `tgids` with its last thread
-    (group_dead: that field's offset, or -1 on kernels without it: then when the leader exits).
+    (ctx.has("group_dead"): when that flag is set; on kernels without it, when the leader exits).
 
     Stack: -4 tid, -8 tgid, -12 cpu, -16 tgid for the commit. r7 tid, r8 tgid (after the commit:
     r7 the CPU's state, r8 now, r9 the interval)."""
@@ -209,8 +272,8 @@ def exit_program(cpus: int, tgids: int, ours: int, group_dead: int) -> bytes:
     a.stack_ptr(A.R2, -4)
     a.call(A.MAP_DELETE_ELEM)
     a.label("group")
-    if group_dead >= 0:
-        a.load(A.R1, A.R6, group_dead, 1)
+    if ctx.has("group_dead"):
+        ctx.flag(a, "group_dead", A.R1)
         a.jump_if(A.JEQ, A.R1, 0, "out")
     else:
         a.jump_if_reg(A.JNE, A.R7, A.R8, "out")
@@ -256,23 +319,35 @@ class EbpfBackend(SchedBackend):
         self._start_cpu_intervals()
 
     def _load(self, root: str) -> None:
-        switch = A.tracepoint_fields(root, "sched", "sched_switch")
-        fork = A.tracepoint_fields(root, "sched", "sched_process_fork")
-        exit_ = A.tracepoint_fields(root, "sched", "sched_process_exit")
+        fields = {e: A.tracepoint_fields(root, "sched", e) for e in EVENTS}
         self.maps = {"cpus": A.Map(A.BPF_MAP_TYPE_ARRAY, 4, VALUE_SIZE, max_cpu_index() + 1, "pc_cpus"),
                      "ours": A.Map(A.BPF_MAP_TYPE_HASH, 4, 1, MAX_FOLLOWED, "pc_ours"),
                      "tgids": A.Map(A.BPF_MAP_TYPE_HASH, 4, 1, MAX_FOLLOWED, "pc_tgids")}
+        pid_offset = A.struct_member_offset("task_struct", "pid")
+        if pid_offset is not None:
+            group_dead = RAW_EXIT_GROUP_DEAD if "group_dead" in fields["sched_process_exit"] else {}
+            try:
+                self._attach(lambda event, prog: A.attach_raw_tracepoint(event, prog), A.BPF_PROG_TYPE_RAW_TRACEPOINT,
+                             [RawArgs(args, pid_offset) for args in (RAW_SWITCH, RAW_FORK, group_dead)])
+                return
+            except OSError:  # no raw tracepoints or no bpf_probe_read_kernel (kernels before 5.5)
+                close_concurrently(self.fds)
+                self.fds = []
+        self._attach(lambda event, prog: A.attach_tracepoint(A.tracepoint_id(root, "sched", event), prog),
+                     A.BPF_PROG_TYPE_TRACEPOINT,
+                     [Record({k: off for k, (off, _size) in fields[e].items()}) for e in EVENTS])
+
+    def _attach(self, attach, prog_type: int, contexts) -> None:
+        """Load the three programs for `contexts` (one per event of EVENTS) and attach each."""
         cpus, ours, tgids = (self.maps[k].fd for k in ("cpus", "ours", "tgids"))
-        programs = [
-            ("sched_switch", "pc_switch", switch_program(cpus, tgids, ours, switch["prev_pid"][0],
-                                                          switch["next_pid"][0])),
-            ("sched_process_fork", "pc_fork", fork_program(tgids, ours, fork["child_pid"][0])),
-            ("sched_process_exit", "pc_exit", exit_program(cpus, tgids, ours, exit_.get("group_dead", (-1, 0))[0])),
-        ]
-        for event, name, code in programs:
-            prog = A.load_tracepoint_program(code, name)
+        switch, fork, exit_ = contexts
+        programs = [("pc_switch", switch_program(cpus, tgids, ours, switch)),
+                    ("pc_fork", fork_program(tgids, ours, fork)),
+                    ("pc_exit", exit_program(cpus, tgids, ours, exit_))]
+        for event, (name, code) in zip(EVENTS, programs):
+            prog = A.load_tracepoint_program(code, name, prog_type=prog_type)
             self.fds.append(prog)
-            self.fds.append(A.attach_tracepoint(A.tracepoint_id(root, "sched", event), prog))
+            self.fds.append(attach(event, prog))
 
     def follow(self, pid: int) -> None:
         """Count process `pid` and its descendants as ours: the threads they have now, and those
@@ -349,7 +424,7 @@ class EbpfBackend(SchedBackend):
 
     def close(self) -> None:
         fds, self.fds = self.fds, []
-        close_concurrently(fds)  # closing the perf events detaches the programs
+        close_concurrently(fds)  # closing the links or perf events detaches the programs
         for m in self.maps.values():
             m.close()
         self.maps = {}

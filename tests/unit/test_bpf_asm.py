@@ -39,7 +39,7 @@ def test_jumps_resolve_to_offsets_from_the_next_instruction():
 
 
 def test_programs_end_in_exit_and_use_the_offsets_given():
-    code = ebpf.switch_program(3, 4, 5, prev_pid=24, next_pid=56)
+    code = ebpf.switch_program(3, 4, 5, ebpf.Record({"prev_pid": 24, "next_pid": 56}))
     got = insns(code)
     assert got[-1] == (0x95, 0, 0, 0)
     ctx_loads = {off for op, regs, off, _ in got if op == 0x61 and regs >> 4 == A.R6}
@@ -47,8 +47,8 @@ def test_programs_end_in_exit_and_use_the_offsets_given():
     maps = {imm for op, regs, _, imm in got if op == 0x18 and regs >> 4 == A.PSEUDO_MAP_FD}
     assert maps == {3, 4, 5}
     # the exit program reads group_dead only where the kernel has it
-    with_gd = insns(ebpf.exit_program(3, 4, 5, group_dead=32))
-    without = insns(ebpf.exit_program(3, 4, 5, group_dead=-1))
+    with_gd = insns(ebpf.exit_program(3, 4, 5, ebpf.Record({"pid": 24, "group_dead": 32})))
+    without = insns(ebpf.exit_program(3, 4, 5, ebpf.Record({"pid": 24})))
     assert (0x71, 0x61, 32, 0) in with_gd  # BPF_LDX_MEM(BPF_B, R1, R6, 32)
     assert not any(op == 0x71 for op, *_ in without)
     # it commits the exiting thread's interval: it uses the CPU states too
@@ -66,3 +66,47 @@ def test_tracefs_format_parser(tmp_path):
         "\tfield:pid_t child_pid;\toffset:20;\tsize:4;\tsigned:1;\n")
     f = A.tracepoint_fields(str(tmp_path), "sched", "sched_process_fork")
     assert f["child_pid"] == (20, 4) and f["parent_comm"] == (8, 4) and f["comm"] == (8, 16)
+
+
+def test_raw_programs_read_pids_through_the_task_pointers():
+    """Raw tracepoint programs: prev is the current task; next is the third argument (ctx + 16),
+    its pid read with bpf_probe_read_kernel at task_struct's pid offset; group_dead is the
+    second argument of sched_process_exit."""
+    got = insns(ebpf.switch_program(3, 4, 5, ebpf.RawArgs(ebpf.RAW_SWITCH, pid_offset=1264)))
+    assert (0x79, 0x63, 16, 0) in got      # BPF_LDX_MEM(BPF_DW, R3, R6, 16): next
+    assert (0x07, 0x03, 0, 1264) in got    # BPF_ALU64_IMM(BPF_ADD, R3, 1264): &next->pid
+    assert (0x85, 0, 0, A.PROBE_READ_KERNEL) in got
+    assert not any(op == 0x61 and regs >> 4 == A.R6 for op, regs, *_ in got)  # no record fields
+    fork = insns(ebpf.fork_program(4, 5, ebpf.RawArgs(ebpf.RAW_FORK, pid_offset=1264)))
+    assert (0x79, 0x63, 8, 0) in fork      # the child: the second argument
+    exit_ = insns(ebpf.exit_program(3, 4, 5, ebpf.RawArgs(ebpf.RAW_EXIT_GROUP_DEAD, pid_offset=1264)))
+    assert (0x79, 0x61, 8, 0) in exit_     # BPF_LDX_MEM(BPF_DW, R1, R6, 8): group_dead
+
+
+def btf_blob(members, struct_name="task_struct", pad_types=b""):
+    """A minimal BTF: an INT type, then `struct_name` with `members` ((name, bit offset)...)."""
+    import struct as st
+    strings = b"\0int\0" + struct_name.encode() + b"\0" + b"".join(n.encode() + b"\0" for n, _ in members)
+    off = {"int": 1, struct_name: 5}
+    pos = 6 + len(struct_name)
+    for n, _ in members:
+        off[n] = pos
+        pos += len(n) + 1
+    types = pad_types + st.pack("<III", off["int"], 1 << 24, 4) + st.pack("<I", 0x20)  # INT, 32 bits
+    types += st.pack("<III", off[struct_name], (4 << 24) | len(members), 4096)
+    for n, bits in members:
+        types += st.pack("<III", off[n], 1, bits)
+    hdr = st.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+    return hdr + types + strings
+
+
+def test_struct_member_offset_from_btf(tmp_path):
+    p = tmp_path / "vmlinux"
+    p.write_bytes(btf_blob([("state", 0), ("pid", 1264 * 8), ("tgid", 1268 * 8)]))
+    assert A.struct_member_offset("task_struct", "pid", str(p)) == 1264
+    assert A.struct_member_offset("task_struct", "tgid", str(p)) == 1268
+    assert A.struct_member_offset("task_struct", "comm", str(p)) is None  # no such member
+    assert A.struct_member_offset("mm_struct", "pid", str(p)) is None
+    p.write_bytes(b"\0" * 64)
+    assert A.struct_member_offset("task_struct", "pid", str(p)) is None  # not BTF
+    assert A.struct_member_offset("task_struct", "pid", str(tmp_path / "absent")) is None
