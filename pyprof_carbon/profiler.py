@@ -220,14 +220,16 @@ class Profiler:
 
     def _recording(self, streams: Sequence[ProcessStream]) -> Recording:
         first = streams[0]
-        r = decode_raw_results(process_stream.joined(first.parts))
+        # each process's parts joined once (the first's results are processes[0]'s: a second join
+        # would hold another copy of its samples through the rest of the work)
+        processes = [(s, decode_raw_results(process_stream.joined(s.parts))) for s in streams if s.parts]
+        r = processes[0][1]
         ticks = Ticks(r["tick_t_ns"].astype(np.int64), r["tick_raw"], self._columns)
         timeline = self.sched.timeline(ticks)
         domains, energy = [], {}
         for m in self.meters:
             domains += m.domains()
             energy.update(m.energy(ticks, timeline))
-        processes = [(s, decode_raw_results(process_stream.joined(s.parts))) for s in streams if s.parts]
         others = unprofiled_children(processes, {s.pid for s in streams})
         # a backend that follows every descendant (eBPF) counted their CPU time itself
         children_cpu = [] if self.sched.counts_descendants else \
