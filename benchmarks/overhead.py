@@ -154,7 +154,9 @@ def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
     how much later the program's first line runs than under plain python; `wall` the whole run
     (after the program: numpy, attribution, saving, the summary); RSS is the sum of the peaks of
     the profiler (its getrusage) and the program (its VmHWM as the script ends); the two peaks need
-    not coincide: an upper bound of the pair's."""
+    not coincide: an upper bound of the pair's. (What the program's bootstrap does after the
+    script's last line, handing its last samples over at exit, is not in its VmHWM: a few
+    hundred kB for this script.)"""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, "empty.py")
