@@ -155,8 +155,8 @@ def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
     (after the program: numpy, attribution, saving, the summary); RSS is the sum of the peaks of
     the profiler (its getrusage) and the program (its VmHWM as the script ends); the two peaks need
     not coincide: an upper bound of the pair's. (What the program's bootstrap does after the
-    script's last line, handing its last samples over at exit, is not in its VmHWM: a few
-    hundred kB for this script.)"""
+    script's last line, handing its last samples over at exit, is not in its VmHWM: little for
+    a script that takes no samples.)"""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, "empty.py")
