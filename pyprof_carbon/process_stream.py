@@ -117,7 +117,7 @@ def joined(parts: List[dict]) -> Optional[dict]:
     if not parts:
         return None
     out = dict(parts[-1])  # threads, stats, nsources: cumulative, the last part's are the run's
-    for key in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "nvcsw", "stack_locs", "loc_code", "loc_lasti", "loc_line",
+    for key in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "nvcsw", "native", "stack_locs", "loc_code", "loc_lasti", "loc_line",
                 "tick_t_ns", "tick_raw", "child_t_ns", "child_pid", "child_cpu_ns"):
         out[key] = b"".join(p[key] for p in parts)
     offsets, flat = [np.zeros(1, np.int64)], 0

@@ -343,7 +343,7 @@ def merge_processes(processes, others=()):
     functions: List[FunctionInfo] = []
     stack_ids: Dict[tuple, int] = {}
     stacks: List[tuple] = []
-    columns = {k: [] for k in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "pid", "nvcsw")}
+    columns = {k: [] for k in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "pid", "nvcsw", "native")}
 
     def fid(info: FunctionInfo) -> int:
         if info not in func_ids:
@@ -357,7 +357,7 @@ def merge_processes(processes, others=()):
             stacks.append(key)
         return stack_ids[key]
 
-    def add(t, q, tid, stack, pid, cpu=None, nvcsw=None):
+    def add(t, q, tid, stack, pid, cpu=None, nvcsw=None, native=None):
         k = len(t)
         columns["t_ns"].append(np.asarray(t, dtype=np.int64))
         columns["cpu_ns"].append(np.asarray(q, dtype=np.int64))
@@ -366,6 +366,7 @@ def merge_processes(processes, others=()):
         columns["stack"].append(np.broadcast_to(np.int32(stack), (k,)) if np.isscalar(stack) else stack)
         columns["pid"].append(np.full(k, pid, dtype=np.int32))
         columns["nvcsw"].append(np.zeros(k, dtype=np.uint32) if nvcsw is None else nvcsw)
+        columns["native"].append(np.zeros(k, dtype=np.uint8) if native is None else native)
 
     for s, raw in processes:
         funcs, proc_stacks, stack_map = convert_stacks(raw)
@@ -374,7 +375,8 @@ def merge_processes(processes, others=()):
         program = stack_map[raw["stack"]] >= 0  # not the profiler's own work
         add(raw["t_ns"][program], raw["cpu_ns"][program], raw["tid"][program],
             smap[stack_map[raw["stack"][program]]].astype(np.int32), s.pid,
-            cpu=raw["cpu"][program], nvcsw=raw["nvcsw"].astype(np.uint32)[program])
+            cpu=raw["cpu"][program], nvcsw=raw["nvcsw"].astype(np.uint32)[program],
+            native=raw["native"][program])
         if s.process.get("how") == "exec" and len(raw["tick_t_ns"]):
             # a Python child's CPU time before its sampler ran (its clock at the first tick): the
             # interpreter's start-up, site and .pth files; one sample of its own main thread
@@ -393,7 +395,7 @@ def decode_raw_results(raw: dict) -> dict:
     """The collector's raw results (arrays as bytes, csrc/module.cpp) as numpy arrays."""
     r = dict(raw)
     for name, dtype in (("t_ns", np.uint64), ("cpu_ns", np.uint64), ("tid", np.int32), ("cpu", np.int16),
-                        ("stack", np.int32), ("nvcsw", np.uint32), ("stack_offsets", np.int64), ("stack_locs", np.int32),
+                        ("stack", np.int32), ("nvcsw", np.uint32), ("native", np.uint8), ("stack_offsets", np.int64), ("stack_locs", np.int32),
                         ("loc_code", np.int32), ("loc_lasti", np.int32), ("loc_line", np.int32),
                         ("tick_t_ns", np.uint64),
                         ("child_t_ns", np.uint64), ("child_pid", np.int32), ("child_cpu_ns", np.uint64)):
