@@ -11,20 +11,29 @@ from pyprof_carbon import recording
 
 PYTHONS = [pytest.param(p, id=os.path.basename(os.path.dirname(os.path.dirname(p))) or p) for p in interpreters()]
 
-ZLIB_WORK = '''
-import zlib, random
-data = random.Random(0).randbytes(1 << 20)
-def compress():
-    return zlib.compress(data, 9)
+
+def alternating(setup, call, name, loop_n, reps):
+    """A program that calls a library (`call`, in function `name`) and then runs a pure-Python
+    loop (`python_loop`), `reps` times."""
+    return f"""
+{setup}
+def {name}():
+    return {call}
 def python_loop():
     s = 0
-    for i in range(300_000):
+    for i in range({loop_n}):
         s += i
     return s
-for _ in range(8):
-    compress()
+for _ in range({reps}):
+    {name}()
     python_loop()
-'''
+"""
+
+
+ZLIB_WORK = alternating("import zlib, random\ndata = random.Random(0).randbytes(1 << 20)",
+                        "zlib.compress(data, 9)", "compress", 300_000, 8)
+WORK = alternating("import numpy as np\na = np.random.default_rng(0).random((300, 300))",
+                   "a @ a", "matmul_caller", 150_000, 60)
 
 
 @pytest.mark.parametrize("python", PYTHONS)
@@ -45,22 +54,6 @@ def test_samples_inside_a_library_call_are_marked(tmp_path, python):
     assert len(in_compress) >= 20 and len(in_loop) >= 20, (len(in_compress), len(in_loop))
     assert sum(in_compress) >= 0.9 * len(in_compress), (sum(in_compress), len(in_compress))
     assert sum(in_loop) <= 0.1 * len(in_loop), (sum(in_loop), len(in_loop))
-
-
-WORK = '''
-import numpy as np
-a = np.random.default_rng(0).random((300, 300))
-def matmul_caller():
-    return a @ a
-def python_loop():
-    s = 0
-    for i in range(150_000):
-        s += i
-    return s
-for _ in range(60):
-    matmul_caller()
-    python_loop()
-'''
 
 
 def shares(tmp_path, threads):
