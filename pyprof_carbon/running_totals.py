@@ -101,10 +101,9 @@ def totals(profiler, tick_t: bytes, tick_raw: bytes, pue: float = 1.0) -> dict:
     from . import carbon
     from .recording import total_domains
     from .attribution import SMOOTHING_NS, process_energy, windowed_diff
-    from .counters import Ticks
 
-    t = np.frombuffer(tick_t, dtype=np.uint64).astype(np.int64)
-    raw = np.frombuffer(tick_raw, dtype=np.uint64).reshape(len(t), -1)
+    ticks = profiler.program_ticks(tick_t, tick_raw)
+    t = ticks.t_ns
     domains = [d for m in profiler.meters for d in m.domains()]
     out = {"energy_j": 0.0, "co2_g": 0.0, "cpu_s": 0.0, "duration_s": 0.0,
            "domains": {d.name: {"energy_j": 0.0, "measured": d.measured, "meter": d.meter} for d in domains}}
@@ -113,11 +112,7 @@ def totals(profiler, tick_t: bytes, tick_raw: bytes, pue: float = 1.0) -> dict:
     out["energy_kind"] = "measured" if kinds == {True} else "estimated" if kinds == {False} else "partly measured"
     if len(t) < 2:
         return out
-    ticks = Ticks(t, raw, profiler._columns)
-    sched = profiler.sched.timeline(ticks)
-    energy = {}
-    for m in profiler.meters:
-        energy.update(m.energy(ticks, sched))
+    sched, energy = profiler.convert(ticks)
     intensity = profiler.intensity
     if intensity is None:  # the Profiler was made without one: the default resolution, once
         from .carbon import intensity as resolve

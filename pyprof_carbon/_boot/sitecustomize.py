@@ -23,8 +23,7 @@ sequence, tracebacks and the exit status. What this file does, in order:
    and so does multiprocessing's exit of a worker process (its finalizers, before os._exit);
 5. in a child forked by the program (os.fork, multiprocessing's fork start method, a forkserver's
    workers), starts afresh for the child: its own collector, its own stream;
-6. under sudo, drops to the invoking user before the script file is even opened;
-7. imports the sitecustomize that this one shadows, if there is one, and gives it this name.
+6. imports the sitecustomize that this one shadows, if there is one, and gives it this name.
 """
 
 FLUSH_NS = 50_000_000  # a process ended by os._exit or SIGKILL loses at most this much
@@ -183,9 +182,6 @@ def _boot():
     import atexit
     atexit.register(hand_over)
 
-    if config["drop_privileges"]:
-        from pyprof_carbon import privileges
-        privileges.drop_to_invoking_user()
     _chain_sitecustomize(sys)
 
 

@@ -15,6 +15,7 @@ from .. import runner
 from ..meters.select import METERS
 from ..sched import BACKENDS
 from ..errors import UserError
+from ..journal import Journal, check_no_leftover, workdir_for
 from ..safe_write import check_output_path
 from ..sampling import DEFAULT_RATE, ENGINES
 from .options import add_report_options, bounded_int, finite_float, intensity_from_args
@@ -96,6 +97,7 @@ def _main(args) -> int:
     if args.repeat == 1 and args.warmup == 0:
         output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
         check_output_path(output)  # now, not after a long run
+        check_no_leftover(output)
         return runner.finish(_profile_once(args, module, script, script_args, command, intensity, output,
                                            quiet=args.quiet)[0])
     folder = os.path.abspath(args.output or f"pyprof-carbon-{name}")
@@ -104,6 +106,8 @@ def _main(args) -> int:
     except OSError as e:
         raise UserError(f"cannot create the directory {folder}: {e.strerror}") from None
     check_output_path(os.path.join(folder, "run-001.pcarbon"))
+    for i in range(args.repeat):
+        check_no_leftover(os.path.join(folder, f"run-{i + 1:03d}.pcarbon"))
     profiles = []
     for i in range(args.warmup + args.repeat):
         counted = i >= args.warmup
@@ -137,16 +141,26 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     prof.open()
     from ..running_totals import Server
     totals = Server(prof, args.pue)  # answers the program's pyprof_carbon.current()
-    try:
-        child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
-                             prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user(),
-                             subprocesses=args.subprocesses, totals_fd=totals.child_fd)
-        totals.spawned(child)
-        prof.follow(child.process.pid)
-        status = runner.wait(child)
-        prof.stop_meters()
-    finally:
-        totals.close()  # before finish() closes the meters its thread uses
+    journal = None
+    with runner.Finishing() as finishing:  # signals from the program's end until the recording is saved
+        try:
+            child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
+                                 prof.cadence_ns, prof.sources, workdir=workdir_for(output) if output else None,
+                                 subprocesses=args.subprocesses, totals_fd=totals.child_fd)
+            totals.spawned(child)
+            prof.follow(child.process.pid)
+            if output:  # what a killed profiler leaves for `report` to recover
+                journal = Journal(prof, child.workdir, child.process.pid)
+            status = runner.wait(child)
+            prof.stop_meters()
+        finally:
+            totals.close()  # before finish() closes the meters its thread uses
+            if journal is not None:
+                journal.close()
+        return _save(args, prof, child, status, output, intensity, quiet, finishing)
+
+
+def _save(args, prof, child, status, output, intensity, quiet, finishing):
     # what turns the run into files loads only now: numpy, attribution and the renderers would
     # otherwise delay the program's start (benchmarks/overhead.py --startup measures it)
     from ..output import write_outputs
@@ -160,6 +174,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     rec = prof.finish(streams, exit_status=status)
     dropped = _drop_privileges(args.formats or [])
     if rec is None:
+        runner.discard(child)
         print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before its sampler had "
               "started: nothing was recorded", file=sys.stderr)
         return status, None
@@ -168,8 +183,12 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
         rec.meta["native_threads"] = args.native_threads
     rec.meta["privileges"] = dropped
     formats = (args.formats or []) if output else []
-    profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
-                                     compare=args.compare, options={f: options_from(f, args) for f in formats})
+
+    def saved():  # the recording is complete: its parts can go, and a held signal acts now
+        runner.discard(child)
+        finishing.sealed()
+    profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity, compare=args.compare,
+                                     options={f: options_from(f, args) for f in formats}, saved=saved)
     if not quiet:
         sys.stderr.write(summary(profile, options_from("text", args), written, stream=sys.stderr))
     return status, profile
