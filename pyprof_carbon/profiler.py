@@ -67,6 +67,8 @@ class Profiler:
         self.sched = None
         self._collector = None
         self._pid = None
+        self._helper = None        # under sudo: the privileged helper (separate_privileges)
+        self._held_owners = set()  # the meters and backend whose counters the helper reads
         self._thread_names: Dict[int, str] = {}
         self._prev_thread_hook = None
 
@@ -86,6 +88,7 @@ class Profiler:
             self._columns[owner.name] = slice(len(sources), len(sources) + len(srcs))
             sources += [(SOURCE_KINDS.index(s.kind), s.fd, s.offset, s.key, s.size) for s in srcs]
         self.sources = sources
+        self.program_sources = sources  # what the program's own collector reads (all, but under sudo)
         cadence_ms = self.cadence_ms or min(m.cadence_ms for m in self.meters)
         for m in self.meters:
             if cadence_ms > m.max_interval_s() * 1e3:
@@ -99,11 +102,29 @@ class Profiler:
     def cadence_ns(self) -> int:
         return int(self._cadence_ms * 1e6)
 
+    def separate_privileges(self) -> str:
+        """Under sudo, after open(): the counters opened with a descriptor go to a privileged
+        helper process (privileges.start_helper), this process closes its copies, and the program
+        will read only its own clocks (`program_sources`). A description for the recording."""
+        from .privileges import start_helper
+        held = [i for i, s in enumerate(self.sources) if s[1] >= 0]
+        owners = [o for o in [self.sched, *self.meters] if any(self._columns[o.name].start <= i < self._columns[o.name].stop
+                                                               for i in held)]
+        self._helper = start_helper(owners, self.sources, held, self.cadence_ns)
+        for o in owners:
+            o.close()  # the helper holds them now; their arithmetic (energy, timeline) stays usable
+        self._held_owners = {o.name for o in owners}
+        self.program_sources = [s for s in self.sources if s[1] < 0]
+        return (f"privileged helper (pid {self._helper.pid}) reads {len(held)} counters opened as root "
+                f"({', '.join(sorted(self._held_owners))}); the program never held them")
+
     def follow(self, pid: int) -> None:
         """Account for process `pid` (the program `run` started) and start the meters."""
         self._pid = pid
+        if self._helper is not None:
+            self._helper.follow(pid)
         for owner in [self.sched, *self.meters]:
-            if hasattr(owner, "follow"):
+            if hasattr(owner, "follow") and owner.name not in self._held_owners:
                 owner.follow(pid)
         for m in self.meters:
             m.start()
@@ -184,6 +205,8 @@ class Profiler:
         be the device's, not the program's). Again at finish: a no-op."""
         for m in self.meters:
             m.stop()
+        if self._helper is not None:
+            self._helper.close()  # its last readings are in; its BPF programs detached
 
     def finish(self, streams: Sequence[ProcessStream], exit_status: Optional[int] = None) -> Optional[Recording]:
         """Stop the meters, close everything, and build the Recording from what the run's
@@ -202,8 +225,10 @@ class Profiler:
             self._close()
 
     def _close(self):
+        if self._helper is not None:
+            self._helper.close()
         for owner in [*self.meters, self.sched]:
-            if owner is not None:
+            if owner is not None and owner.name not in self._held_owners:
                 owner.close()
 
     def settings(self) -> dict:
@@ -224,9 +249,8 @@ class Profiler:
         t = t.astype(np.int64)
         raw = np.frombuffer(tick_raw, dtype=np.uint64) if isinstance(tick_raw, bytes) else np.asarray(tick_raw)
         raw = raw.reshape(len(t), -1)
-        helper = getattr(self, "_helper", None)
-        if helper is not None:
-            raw = helper.merged(t, raw, len(self.sources))
+        if self._helper is not None:
+            raw = self._helper.merged(t, raw, len(self.sources))
         return Ticks(t, raw, self._columns)
 
     def convert(self, ticks: Ticks):
@@ -240,7 +264,9 @@ class Profiler:
     def _recording(self, streams: Sequence[ProcessStream]) -> Recording:
         processes = decoded(streams)
         r = processes[0][1]
-        timeline, energy = self.convert(self.program_ticks(r["tick_t_ns"], r["tick_raw"]))
+        ticks = self.program_ticks(r["tick_t_ns"], r["tick_raw"])
+        r["tick_raw"] = ticks.raw  # every source's column (under sudo, the helper's too)
+        timeline, energy = self.convert(ticks)
         return assemble(self.settings(), [d for m in self.meters for d in m.domains()], energy, timeline,
                         processes, {s.pid for s in streams})
 
@@ -256,6 +282,8 @@ def assemble(settings: dict, domains, energy, timeline, processes: list, profile
     `profiled`: the pids of every process that left a stream)."""
     first, r = processes[0]
     columns = {k: slice(*v) for k, v in settings["columns"].items()}
+    if r["tick_raw"].shape[1] != max((c.stop for c in columns.values()), default=0):
+        columns = {}  # a recovered run under sudo: the helper's columns never reached the streams
     others = unprofiled_children(processes, profiled)
     # a backend that follows every descendant (eBPF) counted their CPU time itself
     children_cpu = [] if settings["counts_descendants"] else \

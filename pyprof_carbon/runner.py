@@ -29,6 +29,7 @@ from typing import List, Optional, Sequence
 
 from . import process_stream
 from .errors import UserError
+from .privileges import die_with_parent
 
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,10 +77,13 @@ def interpreter_options(argv: Sequence[str]) -> List[str]:
 
 
 def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources: Sequence[tuple],
-          workdir: Optional[str] = None, subprocesses: bool = True, totals_fd: Optional[int] = None) -> Child:
+          workdir: Optional[str] = None, drop_to: Optional[tuple] = None, subprocesses: bool = True,
+          totals_fd: Optional[int] = None) -> Child:
     """Start the program with the sampler bootstrap; `sources` are (kind, fd, offset, key, size),
     whose descriptors the child inherits. `workdir`: where the run's processes stream (created
     here, and refused when it exists: journal.workdir_for); None: a temporary directory.
+    `drop_to` (uid, gid): under sudo, the program's process becomes that user first thing in its
+    bootstrap, before its sampler starts and before the script file is opened.
     `subprocesses`: the Python processes the program starts are profiled too (the bootstrap stays
     in their environment). `totals_fd`: the program's end of the channel of
     pyprof_carbon.current() (running_totals.Server), inherited by the program's first process only.
@@ -94,9 +98,12 @@ def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources
             os.mkdir(workdir, 0o700)
         except OSError as e:
             raise UserError(f"cannot create the run's working directory {workdir}: {e.strerror}") from None
+    if drop_to is not None:
+        os.chown(workdir, *drop_to)
     config = {"package_parent": PACKAGE_PARENT, "rate": float(rate), "engine": engine,
               "cadence_ns": int(cadence_ns), "workdir": workdir, "follow": bool(subprocesses),
-              "start_failed_status": START_FAILED}
+              "start_failed_status": START_FAILED, "drop_privileges": drop_to is not None,
+              "profiler_pid": os.getpid()}
     first = {"sources": [tuple(int(x) for x in s) for s in sources], "totals_fd": totals_fd}
     env = dict(os.environ)
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -105,32 +112,11 @@ def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources
     fds = sorted({s[1] for s in sources if s[1] >= 0} | ({totals_fd} if totals_fd is not None else set()))
     try:
         proc = subprocess.Popen(command, env=env, pass_fds=fds, restore_signals=True,
-                                preexec_fn=_die_with_parent())
+                                preexec_fn=die_with_parent(os.getpid()))
     except OSError as e:
         shutil.rmtree(workdir, ignore_errors=True)
         raise UserError(f"cannot start {command[0]}: {e.strerror}") from None
     return Child(proc, workdir)
-
-
-def _die_with_parent():
-    """The child's side of PR_SET_PDEATHSIG (spawn): everything it calls is looked up here, before
-    the fork, so the forked child allocates nothing (other threads of ours may hold malloc's lock).
-    None where prctl is not to be had (then the program outlives a killed profiler)."""
-    try:
-        import ctypes
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent, getppid, kill_self = os.getpid(), os.getppid, os._exit
-
-    def child():
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if getppid() != parent:  # the profiler died before the call: too late for the signal
-            kill_self(START_FAILED)
-    return child
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def wait(child: Child) -> int:

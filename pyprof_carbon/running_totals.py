@@ -161,14 +161,16 @@ class Server:
         self.child_fd = self._theirs.fileno()
         self._profiler, self._pue = profiler, pue
         self._stream = None
+        # started by spawned(): under sudo, only once this process has dropped root (a request
+        # from the program is never read by a privileged process)
         self._thread = threading.Thread(target=self._serve, name="pyprof-carbon current()", daemon=True)
-        self._thread.start()
 
     def spawned(self, child) -> None:
         """The program has its copy of the other end: ours closes, so its exit ends the thread.
         `child` (runner.Child): where the program streams the readings it no longer holds."""
         self._stream = os.path.join(child.workdir, f"proc-{child.process.pid}.stream")
         self._theirs.close()
+        self._thread.start()
 
     def _readings(self, tick_t: bytes, tick_raw: bytes):
         """The program's readings so far: those it has streamed, then those it still held (a
@@ -214,7 +216,8 @@ class Server:
             self._ours.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self._thread.join(timeout=5.0)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5.0)
         self._ours.close()
         if not self._theirs._closed:
             self._theirs.close()

@@ -139,14 +139,21 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                     split=args.split or DEFAULT_SPLIT, baseline_s=args.baseline,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
     prof.open()
+    # under sudo: the counters opened as root go to a privileged helper process; the program drops
+    # to the invoking user in its bootstrap, this process right after starting it (privileges.py)
+    drop_to = privileges.invoking_user()
+    helper = prof.separate_privileges() if drop_to is not None else None
+    dropped = None
     from ..running_totals import Server
     totals = Server(prof, args.pue)  # answers the program's pyprof_carbon.current()
     journal = None
     with runner.Finishing() as finishing:  # signals from the program's end until the recording is saved
         try:
             child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
-                                 prof.cadence_ns, prof.sources, workdir=workdir_for(output) if output else None,
-                                 subprocesses=args.subprocesses, totals_fd=totals.child_fd)
+                                 prof.cadence_ns, prof.program_sources, workdir=workdir_for(output) if output else None,
+                                 drop_to=drop_to, subprocesses=args.subprocesses, totals_fd=totals.child_fd)
+            if drop_to is not None:  # the interpreter it runs may be root's to start, not the user's
+                dropped = f"{_drop_privileges(args.formats or [])}; {helper}"
             totals.spawned(child)
             prof.follow(child.process.pid)
             if output:  # what a killed profiler leaves for `report` to recover
@@ -157,10 +164,10 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
             totals.close()  # before finish() closes the meters its thread uses
             if journal is not None:
                 journal.close()
-        return _save(args, prof, child, status, output, intensity, quiet, finishing)
+        return _save(args, prof, child, status, output, intensity, quiet, finishing, dropped)
 
 
-def _save(args, prof, child, status, output, intensity, quiet, finishing):
+def _save(args, prof, child, status, output, intensity, quiet, finishing, dropped):
     # what turns the run into files loads only now: numpy, attribution and the renderers would
     # otherwise delay the program's start (benchmarks/overhead.py --startup measures it)
     from ..output import write_outputs
@@ -172,7 +179,6 @@ def _save(args, prof, child, status, output, intensity, quiet, finishing):
         prof.finish([])
         raise
     rec = prof.finish(streams, exit_status=status)
-    dropped = _drop_privileges(args.formats or [])
     if rec is None:
         runner.discard(child)
         print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before its sampler had "
@@ -207,16 +213,18 @@ def _program(program: List[str]) -> Tuple[Optional[str], Optional[str], List[str
 
 
 def _drop_privileges(formats) -> Optional[str]:
-    """Under sudo, once the program has exited and the meters are closed, the rest (attribution,
-    the files written) runs as the invoking user. What that imports is imported first, so a
-    package installed where only root can read it still writes the profile after the drop."""
+    """Under sudo, once the privileged helper holds the root-opened counters, the rest (the
+    program, attribution, the files written) runs as the invoking user. What the end of the run
+    imports is imported first, so a package installed where only root can read it still writes
+    the profile after the drop."""
     import importlib
     from .. import privileges
     if not privileges.would_drop():
         return None
     from ..render import renderer
     for mod in ("zipfile", "numpy.ma", "pyprof_carbon.output", "pyprof_carbon.attribution",
-                "pyprof_carbon.carbon", "pyprof_carbon.meters.model"):
+                "pyprof_carbon.carbon", "pyprof_carbon.meters.model", "pyprof_carbon.journal", "pyprof_carbon.profiler",
+                "json", "tempfile", "uuid", "platform", "pyprof_carbon.render.text"):
         importlib.import_module(mod)
     for fmt in {"text", *formats}:
         renderer(fmt)
