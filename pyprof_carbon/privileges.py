@@ -3,11 +3,11 @@
 `sudo pyprof-carbon run script.py` is the simplest way to read RAPL (energy_uj is root-only since
 Linux 5.10, Platypus; MSRs need root). But the user's script should not run as root: files it
 writes would belong to root, and a bug in it would have root's reach. So the profiler opens its
-meters as root and then calls `drop_to_invoking_user()`, which switches the whole process to the
-user who ran sudo (SUDO_UID/SUDO_GID). The open file descriptors keep working: the kernel checks
-permissions when a file is opened, not when it is read, so the collector keeps reading energy_uj,
-the MSR files and perf events through the fds it already holds, while the script cannot open new
-ones.
+meters as root, hands them to a privileged helper process (below), and the profiler and the
+program each call `drop_to_invoking_user()`, which switches the whole process to the user who ran
+sudo (SUDO_UID/SUDO_GID). An open file descriptor keeps working after a drop (the kernel checks
+permissions when a file is opened, not when it is read): that is why the descriptors opened as
+root stay in the helper alone, and the program cannot open them anew.
 
 Choices:
 - All threads: os.setgroups/os.setgid/os.setuid go through glibc, which applies set*id to every

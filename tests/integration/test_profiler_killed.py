@@ -79,6 +79,19 @@ def test_kill_9_of_the_run_leaves_a_recording_report_renders(tmp_path):
     assert rec.n_samples >= 0.4 * program_cpu_s * 997 * 0.5  # 997 Hz per CPU-second, half of it at worst
     assert rec.energy and all(es.energy_j[-1] > 0 for es in rec.energy.values())
 
+    # a damaged journal is bad input like any: one line, exit 2
+    journal = os.path.join(out + ".partial", "profiler.stream")
+    good = open(journal, "rb").read()
+    for damaged in (good[:7], b"PCS1" + os.urandom(64), good[:len(good) // 2]):
+        with open(journal, "wb") as f:
+            f.write(damaged)
+        r = pc(["report", out], cwd=str(tmp_path))
+        assert r.returncode in (0, 2) and "Traceback" not in r.stderr, r.stderr
+        if r.returncode == 2:
+            assert r.stderr.startswith("pyprof-carbon: error: ") and r.stderr.count("\n") == 1, r.stderr
+    with open(journal, "wb") as f:
+        f.write(good)
+
     # the directory is refused as the output of a new run (nothing recoverable is overwritten)
     r = pc(["run", "-o", out, str(script), str(progress)], cwd=str(tmp_path))
     assert r.returncode == 2 and "holds a run that was cut short" in r.stderr
