@@ -4,18 +4,15 @@ map or program, an MSR or a root-only file, cannot open those files itself, and 
 energy still arrives. When the run ends the helper's BPF programs are gone."""
 import json
 import os
-import pathlib
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 
 import pytest
 
 from fakes.powercap import FakePowercap, FakeRaplWriter
-from pcrun import env_for
+from pcrun import env_for, shared_tmp
 from pyprof_carbon.recording import load
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: tests what `sudo pyprof-carbon run` does")
@@ -89,12 +86,8 @@ def test_program_holds_no_root_descriptor_and_energy_still_arrives():
         EbpfBackend().open()
     except Exception as e:  # noqa: BLE001 - the reason is the skip message
         pytest.skip(f"eBPF unavailable: {e}")
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="pyprof-carbon-privsep-"))  # pytest's tmp is root-only
-    os.chmod(tmp, 0o777)
-    try:
+    with shared_tmp("pyprof-carbon-privsep-") as tmp:
         _run(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(tmp):
