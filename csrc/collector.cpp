@@ -355,6 +355,7 @@ void Collector::take_results(Delta* out) {
   out->s_tid.swap(s_tid);
   out->s_cpuno.swap(s_cpuno);
   out->s_nvcsw.swap(s_nvcsw);
+  out->s_native.swap(s_native);
   out->s_stack.swap(s_stack);
   out->tick_t.swap(tick_t);
   out->tick_raw.swap(tick_raw);
@@ -389,7 +390,7 @@ void Collector::reset_after_fork() {
   ring_.reset();
   // The parent's tables are moved out and never freed: freeing them would write to every heap
   // page they occupy, which the child would copy one by one (18 ms here for a small program).
-  forget(s_t); forget(s_cpu); forget(s_tid); forget(s_cpuno); forget(s_stack); forget(s_nvcsw);
+  forget(s_t); forget(s_cpu); forget(s_tid); forget(s_cpuno); forget(s_stack); forget(s_nvcsw); forget(s_native);
   forget(stacks); forget(locations); forget(codes); forget(tick_t); forget(tick_raw); forget(threads);
   forget(code_ids_); forget(loc_ids_); forget(stack_ids_); forget(live_threads_);
   forget(spawns); forget(children); forget(child_t); forget(child_pid); forget(child_cpu); forget(child_last_);
@@ -575,6 +576,7 @@ void Collector::drain_locked() {
     s_tid.push_back(s->tid);
     s_cpuno.push_back(s->cpu);
     s_nvcsw.push_back(s->nvcsw);
+    s_native.push_back(s->in_native);
     s_stack.push_back(sid);
     ring_.release();
   }

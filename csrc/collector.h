@@ -132,6 +132,7 @@ class Collector {
     std::vector<int32_t> s_tid, s_stack;
     std::vector<int16_t> s_cpuno;
     std::vector<uint32_t> s_nvcsw;
+    std::vector<uint8_t> s_native;
     std::vector<std::vector<int32_t>> stacks;
     std::vector<Location> locations;
     std::vector<const CodeInfo*> codes;  // valid until the next call
@@ -153,6 +154,7 @@ class Collector {
   std::vector<int32_t> s_tid, s_stack;
   std::vector<int16_t> s_cpuno;
   std::vector<uint32_t> s_nvcsw;
+  std::vector<uint8_t> s_native;
   std::vector<std::vector<int32_t>> stacks;  // location ids, leaf first; -1 marks truncation
   std::vector<Location> locations;
   std::vector<CodeInfo> codes;

@@ -32,6 +32,7 @@ static py::dict raw_results(Collector& c) {
   d["cpu"] = as_bytes(r.s_cpuno);
   d["stack"] = as_bytes(r.s_stack);
   d["nvcsw"] = as_bytes(r.s_nvcsw);  // threads without Python: voluntary switches so far
+  d["native"] = as_bytes(r.s_native);  // Python threads: interrupted in a native library's code
   std::vector<int64_t> offsets{0};
   std::vector<int32_t> flat;
   for (const auto& s : r.stacks) {

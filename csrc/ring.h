@@ -37,6 +37,7 @@ struct Sample {
   int16_t cpu;       // CPU number the thread ran on
   uint16_t depth;
   uint8_t truncated;  // kWhole, kDeeper or kBroken
+  uint8_t in_native;  // a Python thread interrupted outside the interpreter's code (interpreter_code.h)
   uint32_t nvcsw;     // a thread without Python: its voluntary context switches so far (it slept); else 0
   FrameRef frames[kMaxDepth];  // leaf first
 };

@@ -12,12 +12,15 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "interpreter_code.h"
 #include "pyframes.h"
 #include "signals.h"
 
 namespace pyprof {
 
 Sampler g_sampler;
+static InterpreterCode g_interpreter_code;
+static uintptr_t fault_pc(void* uc);
 
 uint64_t monotonic_ns() {
   timespec ts;
@@ -63,7 +66,7 @@ static uint64_t thread_cpu_now() {
   return uint64_t(c.tv_sec) * 1000000000ull + uint64_t(c.tv_nsec);
 }
 
-void Sampler::on_signal(int, siginfo_t*, void*) {
+void Sampler::on_signal(int, siginfo_t*, void* uc) {
   int saved_errno = errno;
   Sampler& s = g_sampler;
   // Counted before active_ is read (both seq_cst): either stop() sees this handler in flight and
@@ -99,6 +102,7 @@ void Sampler::on_signal(int, siginfo_t*, void*) {
     smp->truncated = kWhole;
     smp->nvcsw = 0;
     PyThreadState* ts = PyGILState_GetThisThreadState();
+    smp->in_native = ts != nullptr && !g_interpreter_code.contains(fault_pc(uc));
     if (ts == nullptr) {
       // A thread that never ran Python (a BLAS pool's): whether it slept since its previous sample
       // marks where its busy periods begin (native_threads.py). getrusage is one plain syscall.
@@ -296,6 +300,7 @@ static void install_sigio_if_default() {
 }
 
 void Sampler::configure(Engine engine, uint64_t period_ns, SampleRing* ring) {
+  g_interpreter_code.refresh();
   engine_ = engine;
   period_ns_ = period_ns < kMinPeriodNs ? kMinPeriodNs : period_ns;  // faster livelocks (sampler.h)
   ring_ = ring;
@@ -371,6 +376,7 @@ void Sampler::begin_scan() {
   install_guard(SIGSEGV, false);
   install_guard(SIGBUS, false);
   install_sigio_if_default();
+  g_interpreter_code.refresh();  // an extension module imported since the last scan
   uint64_t n = sigio_.load(std::memory_order_relaxed);
   sigio_new_ = n != sigio_seen_;
   sigio_seen_ = n;

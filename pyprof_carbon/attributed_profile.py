@@ -35,6 +35,8 @@ class Profile:
     unattributed_j: Dict[str, float]        # domain -> energy not spent by this process
     timeline: Dict[str, Tuple[np.ndarray, np.ndarray]]  # domain -> (t_s, power_w) per interval
     profiler_cost: Dict[str, float] = dataclasses.field(default_factory=dict)  # cpu_s, energy_j
+    # domain -> of unattributed_j, the energy of intervals in which the program used no CPU
+    waiting_j: Dict[str, float] = dataclasses.field(default_factory=dict)
     # name -> the recording's Domain: how the domains nest, so totals count each joule once
     domain_info: Dict[str, Domain] = dataclasses.field(default_factory=dict)
 

@@ -8,8 +8,12 @@ Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
      Policy `share`:   A_i = dE_i * s_i
      Policy `active`:  A_i = dE_i * min(1, B_i / (ncpu * dt_i)) * s_i    (idle power not handed out)
      Policy `dynamic`: A_i = max(0, dE_i - P_base * dt_i) * s_i          (baseline power subtracted)
-  2. the profiler's own part A_i * P_i / C_i (P: collector + signal handler CPU) is reported as its
-     cost; the rest goes to the samples whose CPU time was spent in interval i: sample s stands for
+  2. the profiler's share of the process's part, A_i * P_i / C_i (P: collector + signal handler
+     CPU), is not the program's; of it, the profiler's own cost is its marginal energy,
+     min(A_i P_i / C_i, k P_i), k = the domain's marginal joules per busy CPU-second over the run
+     (marginal_power): what its CPU time added, not the idle power of a machine that waited
+     (the rest of its share stays unattributed). The program's part, A_i (C_i - P_i) / C_i, goes
+     to the samples whose CPU time was spent in interval i: sample s stands for
      q_s of CPU time spread over the span since its thread's previous sample, and gets each
      interval's energy in proportion to the CPU time its span puts there (GPU domains: wall time
      instead of CPU time, so a thread waiting on the GPU is charged; the `wall` engine samples
@@ -20,7 +24,8 @@ Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
      Split `power` (default, measured domains only): inside an interval, samples are weighted by
      their call stack's power per CPU-second, estimated from the whole run (power_weights), so
      an interval in which a 10 W and a 40 W function both ran is not split as if they drew alike.
-  3. unattributed = dE - A: energy of the machine not spent by this process.
+  3. unattributed = dE - stacks - profiler: energy of the machine not spent by this process; the
+     part of it in intervals where the program used no CPU is shown as "while the program waited".
 Conservation per domain: stacks + profiler + unattributed = measured, to rounding (tests assert it).
 """
 from __future__ import annotations
@@ -115,6 +120,21 @@ def previous_sample_time(t: np.ndarray, tid: np.ndarray, q: np.ndarray) -> np.nd
     prev_sorted[first] = ts[first] - q[order][first]
     prev[order] = prev_sorted
     return prev
+
+
+def marginal_power(dE: np.ndarray, dt_ns: np.ndarray, dB: np.ndarray) -> float:
+    """A domain's marginal joules per busy CPU-ns: the least-squares slope of its power against
+    the machine's busy CPUs over the run's intervals, within [0, its mean joules per busy CPU-ns]
+    (the slope of a constant meter is 0; without spread in load, the mean is the bound kept)."""
+    ok = dt_ns > 0
+    mean = float(dE.sum() / dB.sum()) if dB.sum() > 0 else 0.0
+    if ok.sum() < 3:
+        return mean
+    x, y = dB[ok] / dt_ns[ok], dE[ok] / dt_ns[ok]
+    vx = float(np.var(x))
+    if vx <= 1e-6:  # under a thousandth of a CPU of spread: no slope to read
+        return mean
+    return float(np.clip(np.mean((x - x.mean()) * (y - y.mean())) / vx, 0.0, mean))
 
 
 def hand_on(energy: np.ndarray, has: np.ndarray) -> np.ndarray:
@@ -276,7 +296,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
     mono0, unix0 = rec.meta.get("start_monotonic_ns", 0), rec.meta.get("start_unix_s", 0.0)
     per_sample: Dict[str, np.ndarray] = {}
     co2_per_sample = np.zeros(len(t))
-    measured, unattributed, timeline = {}, {}, {}
+    measured, unattributed, timeline, waiting = {}, {}, {}, {}
     unsampled, unsampled_co2 = {}, {}  # domain -> (per-interval J, T), per-interval g
     profiler_j = 0.0
     sched_t = sched.t_ns.astype(np.float64)
@@ -308,10 +328,11 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         device_share = es.share[1:] if es.share is not None else None  # NVML (docs/attribution.md, GPU domains)
         A = process_energy(dE, dt_ns, dB_w, dC_w, ncpu, policy, baseline_w.get(d.name, 0.0), device_share)
         if device_share is not None:
-            prof = np.zeros_like(A)  # the profiler does not use the device
+            prof = prof_share = np.zeros_like(A)  # the profiler does not use the device
         else:
-            prof = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
-        user = A - prof
+            prof_share = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
+            prof = np.minimum(prof_share, marginal_power(dE, dt_ns, np.diff(cum["machine_busy_ns"])) * dP)
+        user = A - prof_share
         if device_share is None and d.kind != "gpu" and not d.cpus and cpu_measured:  # CPU time no sample covers
             f = sampled_fraction(T, cpu_per_interval(T, tf, t_prev, weight), np.maximum(dC - dP, 0.0))
             unsampled[d.name] = (user * (1.0 - f), T)
@@ -331,6 +352,8 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         unattributed[d.name] = float(dE.sum() - e_s.sum() - prof.sum()
                                      - (unsampled[d.name][0].sum() if d.name in unsampled else 0.0))
         timeline[d.name] = power_timeline(T, es.energy_j, mono0)
+        waited = dC - dP <= 0  # the program used no CPU: what the machine spent then is not its
+        waiting[d.name] = float((dE - prof)[waited].sum())
 
     spans = rec.meta.get("regions", [])
     region_rows = region_table(t, per_sample, co2_per_sample, s["cpu_ns"], counted, spans)
@@ -351,6 +374,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
     if region_filter is not None:
         profile.meta["region_filter"] = region_filter
     profile.measured_j, profile.unattributed_j, profile.timeline = measured, unattributed, timeline
+    profile.waiting_j = waiting
     total_prof_cpu = float(sched.profiler_cpu_ns[-1] - sched.profiler_cpu_ns[0]) / 1e9 if len(sched.t_ns) else 0.0
     profile.profiler_cost = {"cpu_s": total_prof_cpu, "energy_j": profiler_j}
     total_j = float(sum(v.sum() for d, v in per_sample.items() if d in counted))

@@ -2,15 +2,16 @@
 OpenMP pools, PyTorch's intra-op threads, C++ worker pools) is put under the Python stack that
 set them working, as a `[native threads]` leaf frame (docs/attribution.md, "Native threads").
 
-A native thread works in busy periods: it is woken, runs, spins a little and sleeps. The work of
-a period belongs to whoever woke it, which is the Python code that called into the library (a
-matmul hands its blocks to the pool's threads); the pool often spins on after the call has
-returned, while the next Python line runs, and that energy too belongs to the call, not to the
-line that happens to follow. The waker is not in the samples, so it is taken to be the Python
-thread of the same process that was sampled last before the period began: in a process with one
-thread calling the library, exactly the caller. A period begins at a sample whose CPU span does
-not join the thread's previous sample: the thread blocked in between (its count of voluntary
-context switches went up).
+The cause is the library call that set the thread working. A Python thread inside a library's
+call is interrupted in that library's code, not the interpreter's: the sampler marks such samples
+(`native`, csrc/interpreter_code.h). Pools do not always sleep between calls (OpenBLAS's threads
+spin through the Python code that follows a matmul, measured: no voluntary switch in 60 calls), so
+a native thread's sample is charged to the last library-call sample of its process at or before it:
+the call that is running, or the last one, which the pool is still spinning for. A thread that
+slept since (a busy period begins where its count of voluntary context switches went up) was woken
+by a call after that; where no library-call sample falls after it slept (a call too short to be
+sampled, an older recording) the period goes to the Python thread of the same process sampled last
+before the period's first sample: in a process with one thread calling the library, the caller.
 
 `separate` keeps them apart, as `<no Python frame>` stacks of their own threads.
 """
@@ -42,6 +43,7 @@ def by_cause(rec: Recording) -> Recording:
         return rec
     t, q = s["t_ns"].astype(np.int64), s["cpu_ns"].astype(np.int64)
     nvcsw = s["nvcsw"].astype(np.int64) if "nvcsw" in s else None
+    in_call = s["native"].astype(bool) if "native" in s else np.zeros(len(t), dtype=bool)
     functions = list(rec.functions)
     if NATIVE_THREADS not in functions:
         functions.append(NATIVE_THREADS)
@@ -55,19 +57,26 @@ def by_cause(rec: Recording) -> Recording:
         callers = np.flatnonzero(mine & python)  # in time order, as the samples are
         if not len(callers):
             continue
-        caller_t = t[callers]
+        calls = np.flatnonzero(mine & python & in_call)
+        caller_t, call_t = t[callers], t[calls]
         for th in native_tids & set(np.unique(tid[mine]).tolist()):
-            idx = np.flatnonzero(tid == th)
+            idx = np.flatnonzero(mine & (tid == th))
             starts = period_starts(t[idx], q[idx], nvcsw[idx] if nvcsw is not None else None)
             period = np.cumsum(starts) - 1
-            # the waker runs the call from the wake-up on: the Python sample closest before the
-            # period's first sample (its span may reach back to before the thread slept)
-            k = np.searchsorted(caller_t, t[idx][starts], side="right") - 1
+            first = np.flatnonzero(starts)
+            # when the thread was last seen before each period: it slept after that
+            slept = np.where(first > 0, t[idx][np.maximum(first - 1, 0)], np.iinfo(np.int64).min)
+            c = np.searchsorted(call_t, t[idx], side="right") - 1
+            by_call = (c >= 0) & (np.append(call_t, 0)[c] > slept[period])  # c = -1: none before
+            k = np.searchsorted(caller_t, t[idx][first], side="right") - 1
             for j, sample in enumerate(idx):
-                c = k[period[j]]
-                if c < 0:
+                if by_call[j]:
+                    cause = calls[c[j]]
+                elif k[period[j]] >= 0:
+                    cause = callers[k[period[j]]]
+                else:
                     continue  # nothing ran Python in this process before: it stays where it is
-                key = tuple(rec.stacks[stack[callers[c]]]) + (leaf,)
+                key = tuple(rec.stacks[stack[cause]]) + (leaf,)
                 if key not in stack_ids:
                     stack_ids[key] = len(stacks)
                     stacks.append(key)

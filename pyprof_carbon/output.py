@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 from .attribution import attribute
 from .errors import UserError
@@ -54,9 +54,10 @@ def default_path(base_path: str, fmt: str, recording: Optional[str] = None) -> s
 
 def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str], pue: float = 1.0,
                   intensity=None, options: Optional[Mapping[str, Any]] = None,
-                  compare=None) -> Tuple[Profile, List[str]]:
+                  compare=None, saved: Optional[Callable[[], None]] = None) -> Tuple[Profile, List[str]]:
     """Save the recording (if `output`), attribute it with the policy and split recorded in it,
-    render each format beside it. `options`: format -> its `Options` (a format not there: defaults)."""
+    render each format beside it. `options`: format -> its `Options` (a format not there: defaults).
+    `saved`: called once the recording is on disk (or at once when there is no `output`)."""
     written = []
     if output:
         try:
@@ -64,6 +65,8 @@ def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str],
         except OSError as e:
             raise UserError(f"cannot write {output}: {e.strerror}") from None
         written.append(output)
+    if saved is not None:
+        saved()
     profile = attribute(rec, intensity=intensity, pue=pue, compare=compare)
     for fmt in formats:
         if fmt == "text":

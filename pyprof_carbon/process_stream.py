@@ -35,6 +35,16 @@ HEADER = 12
 MAX_CHUNK = 1 << 30  # a larger length is a corrupt header, not a chunk
 
 
+def stream_name(pid: int) -> str:
+    """A process's stream file in the run's working directory (the bootstrap, which may import
+    nothing of ours, writes the same name)."""
+    return f"proc-{pid}.stream"
+
+
+def is_stream_name(name: str) -> bool:
+    return name.startswith("proc-") and name.endswith(".stream")
+
+
 @dataclasses.dataclass
 class ProcessStream:
     process: dict
@@ -51,12 +61,17 @@ class ProcessStream:
         return int(self.process.get("pid", 0))
 
 
-def read(path: str) -> Optional[ProcessStream]:
-    """The stream in `path` up to its last complete, intact chunk; None when not even the process
-    header is there (the process died at its first instant)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    chunks, damaged, pos = [], "", 0
+def encode(chunk: dict) -> bytes:
+    """One chunk as written (the profiler's own stream and the privileged helper's pipe; the
+    bootstrap, which may import nothing of ours, frames its chunks the same way)."""
+    payload = marshal.dumps(chunk)
+    return MAGIC + len(payload).to_bytes(4, "little") + zlib.crc32(payload).to_bytes(4, "little") + payload
+
+
+def decode(data: bytes, pos: int = 0):
+    """(the chunks in `data` from `pos` up to the first short, damaged or undecodable one, the
+    position after the last good one, why reading stopped early or "")."""
+    chunks, damaged = [], ""
     while pos < len(data):
         head = data[pos:pos + HEADER]
         if len(head) < HEADER or head[:4] != MAGIC:
@@ -80,6 +95,34 @@ def read(path: str) -> Optional[ProcessStream]:
             break
         chunks.append(chunk)
         pos += HEADER + size
+    return chunks, pos, damaged
+
+
+class Tail:
+    """The chunks appended to a growing stream file since the last call (a writer's chunk not yet
+    complete is read next time): a long run's stream is read once, not again at every look."""
+
+    def __init__(self, path: str):
+        self.path, self.pos = path, 0
+
+    def new_chunks(self) -> List[dict]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except OSError:  # not created yet
+            return []
+        chunks, end, _ = decode(data)
+        self.pos += end
+        return chunks
+
+
+def read(path: str) -> Optional[ProcessStream]:
+    """The stream in `path` up to its last complete, intact chunk; None when not even the process
+    header is there (the process died at its first instant)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    chunks, _, damaged = decode(data)
     if not chunks or not isinstance(chunks[0].get("process"), dict):
         return None
     s = ProcessStream(process=chunks[0]["process"], damaged=damaged)
@@ -103,7 +146,7 @@ def read_all(workdir: str) -> List[ProcessStream]:
     """Every process's stream in a run's working directory, in the order the processes started."""
     streams = []
     for name in os.listdir(workdir):
-        if name.startswith("proc-") and name.endswith(".stream"):
+        if is_stream_name(name):
             s = read(os.path.join(workdir, name))
             if s is not None:
                 streams.append(s)
@@ -117,7 +160,7 @@ def joined(parts: List[dict]) -> Optional[dict]:
     if not parts:
         return None
     out = dict(parts[-1])  # threads, stats, nsources: cumulative, the last part's are the run's
-    for key in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "nvcsw", "stack_locs", "loc_code", "loc_lasti", "loc_line",
+    for key in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "nvcsw", "native", "stack_locs", "loc_code", "loc_lasti", "loc_line",
                 "tick_t_ns", "tick_raw", "child_t_ns", "child_pid", "child_cpu_ns"):
         out[key] = b"".join(p[key] for p in parts)
     offsets, flat = [np.zeros(1, np.int64)], 0

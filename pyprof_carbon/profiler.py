@@ -66,6 +66,8 @@ class Profiler:
         self._sched_closing = None  # release_sched's thread
         self._collector = None
         self._pid = None
+        self._helper = None        # under sudo: the privileged helper (separate_privileges)
+        self._held_owners = set()  # the meters and backend whose counters the helper reads
         self._thread_names: Dict[int, str] = {}
         self._prev_thread_hook = None
 
@@ -85,6 +87,7 @@ class Profiler:
             self._columns[owner.name] = slice(len(sources), len(sources) + len(srcs))
             sources += [(SOURCE_KINDS.index(s.kind), s.fd, s.offset, s.key, s.size) for s in srcs]
         self.sources = sources
+        self.program_sources = sources  # what the program's own collector reads (all, but under sudo)
         cadence_ms = self.cadence_ms or min(m.cadence_ms for m in self.meters)
         for m in self.meters:
             if cadence_ms > m.max_interval_s() * 1e3:
@@ -98,11 +101,29 @@ class Profiler:
     def cadence_ns(self) -> int:
         return int(self._cadence_ms * 1e6)
 
+    def separate_privileges(self) -> str:
+        """Under sudo, after open(): the counters opened with a descriptor go to a privileged
+        helper process (privileges.start_helper), this process closes its copies, and the program
+        will read only its own clocks (`program_sources`). A description for the recording."""
+        from .privileges import start_helper
+        held = [i for i, s in enumerate(self.sources) if s[1] >= 0]
+        owners = [o for o in [self.sched, *self.meters] if any(self._columns[o.name].start <= i < self._columns[o.name].stop
+                                                               for i in held)]
+        self._helper = start_helper(owners, self.sources, held, self.cadence_ns)
+        for o in owners:
+            o.close()  # the helper holds them now; their arithmetic (energy, timeline) stays usable
+        self._held_owners = {o.name for o in owners}
+        self.program_sources = [s for s in self.sources if s[1] < 0]
+        return (f"privileged helper (pid {self._helper.pid}) reads {len(held)} counters opened as root "
+                f"({', '.join(sorted(self._held_owners))}); the program never held them")
+
     def follow(self, pid: int) -> None:
         """Account for process `pid` (the program `run` started) and start the meters."""
         self._pid = pid
+        if self._helper is not None:
+            self._helper.follow(pid)
         for owner in [self.sched, *self.meters]:
-            if hasattr(owner, "follow"):
+            if hasattr(owner, "follow") and owner.name not in self._held_owners:
                 owner.follow(pid)
         for m in self.meters:
             m.start()
@@ -183,13 +204,15 @@ class Profiler:
         be the device's, not the program's). Again at finish: a no-op."""
         for m in self.meters:
             m.stop()
+        if self._helper is not None:
+            self._helper.close()  # its last readings are in; its BPF programs detached
 
     def release_sched(self) -> None:
         """The program has ended (`run`): the scheduler backend's kernel objects are closed in the
         background while the streams are merged, since detaching tracepoints waits for the
         kernel's RCU grace periods (~0.1 s here). Its counters were read in the program's
         process; timeline() needs none of them. _close waits for it."""
-        if self.sched is not None and self._sched_closing is None:
+        if self.sched is not None and self._sched_closing is None and self.sched.name not in self._held_owners:
             self._sched_closing = threading.Thread(target=self.sched.close, name="pyprof-carbon sched close")
             self._sched_closing.start()
 
@@ -202,8 +225,6 @@ class Profiler:
             if not streams or streams[0].process.get("how") != "first" or not streams[0].parts:
                 return None
             rec = self._recording(streams)
-            # the run's attribution settings travel with it: whoever attributes it reads them there
-            rec.meta.update(attribution=self.policy, split=self.split)
             if exit_status is not None:
                 rec.meta["exit_status"] = exit_status
                 rec.meta["processes"][0]["exit_status"] = exit_status
@@ -214,85 +235,131 @@ class Profiler:
     def _close(self):
         if self._sched_closing is not None:
             self._sched_closing.join()  # then sched.close() below finds nothing left to close
+        if self._helper is not None:
+            self._helper.close()
         for owner in [*self.meters, self.sched]:
-            if owner is not None:
+            if owner is not None and owner.name not in self._held_owners:
                 owner.close()
 
-    def _recording(self, streams: Sequence[ProcessStream]) -> Recording:
-        first = streams[0]
-        # each process's parts joined once (the first's results are processes[0]'s: a second join
-        # would hold another copy of its samples through the rest of the work)
-        processes = [(s, decode_raw_results(process_stream.joined(s.parts))) for s in streams if s.parts]
-        r = processes[0][1]
-        ticks = Ticks(r["tick_t_ns"].astype(np.int64), r["tick_raw"], self._columns)
+    def settings(self) -> dict:
+        """What the rest of building a recording needs from this Profiler, as plain data: `assemble`
+        takes it from here at the end of a run, and from the run's journal when the profiler was
+        killed (journal.py)."""
+        return {"command": list(self.command), "rate": float(self.rate), "cadence_ms": float(self._cadence_ms),
+                "columns": {k: [v.start, v.stop] for k, v in self._columns.items()},
+                "counts_descendants": bool(self.sched.counts_descendants), "meter_notes": self.meter_notes,
+                "baseline_w": self._baseline_w, "policy": self.policy, "split": self.split,
+                "intensity": self.intensity.to_meta() if self.intensity is not None else None}
+
+    def program_ticks(self, tick_t, tick_raw) -> Ticks:
+        """The readings of the run's first process (bytes or arrays, as its collector returns them)
+        as Ticks of every source; under sudo the root-only sources' columns come from the
+        privileged helper (privileges.Helper): its latest reading at each tick."""
+        t = np.frombuffer(tick_t, dtype=np.uint64) if isinstance(tick_t, bytes) else np.asarray(tick_t)
+        t = t.astype(np.int64)
+        raw = np.frombuffer(tick_raw, dtype=np.uint64) if isinstance(tick_raw, bytes) else np.asarray(tick_raw)
+        raw = raw.reshape(len(t), -1)
+        if self._helper is not None:
+            raw = self._helper.merged(t, raw, len(self.sources))
+        return Ticks(t, raw, self._columns)
+
+    def convert(self, ticks: Ticks):
+        """(the scheduler timeline, {domain: EnergySeries}) of these readings."""
         timeline = self.sched.timeline(ticks)
-        domains, energy = [], {}
+        energy = {}
         for m in self.meters:
-            domains += m.domains()
             energy.update(m.energy(ticks, timeline))
-        others = unprofiled_children(processes, {s.pid for s in streams})
-        # a backend that follows every descendant (eBPF) counted their CPU time itself
-        children_cpu = [] if self.sched.counts_descendants else \
-            [own_clocks(raw, 0) for _, raw in processes[1:]] + [(c["t_ns"], c["cpu_ns"]) for c in others]
-        timeline = with_children_cpu(timeline, children_cpu, [own_clocks(raw, 1) for _, raw in processes[1:]])
-        functions, stacks, samples = merge_processes(processes, others)
-        stats = {k: sum(int(raw["stats"][k]) for _, raw in processes)
-                 for k in ("lost", "unreadable", "lost_cpu_ns", "handler_ns", "collector_cpu_ns")}
-        duration = (timeline.t_ns[-1] - timeline.t_ns[0]) / 1e9 if len(timeline.t_ns) else 0.0
-        user_cpu_s = max((timeline.process_cpu_ns[-1] - timeline.profiler_cpu_ns[-1]) / 1e9, 1e-9) \
-            if len(timeline.t_ns) else 1e-9
-        engine_used = first.engine or "none"
-        rate = achieved_rate(engine_used, self.rate, samples, user_cpu_s)
-        threads, table, regions, warnings = [], [], [], []
-        for s, raw in processes:
-            names = s.thread_names
-            mine = [{"tid": th["tid"], "pid": s.pid, "name": names.get(th["tid"], th["comm"]), "comm": th["comm"],
-                     "arm_error": th["arm_error"], "blocked": th.get("blocked", False)} for th in raw["threads"]]
-            threads += mine
-            table.append(process_entry(s, raw))
-            regions += [{"name": n, "start_ns": int(a), "end_ns": int(b), "tid": int(tid)}
-                        for n, a, b, tid in s.regions]
-            if s is first:
-                warnings += sampling_warnings(raw["stats"], mine, rate, r["tick_raw"], self._columns, user_cpu_s)
-            else:  # a child reads no counters; its rate is judged with the whole run's
-                warnings += [f"process {s.pid}: {w}" for w in
-                             sampling_warnings(raw["stats"], mine, {}, raw["tick_raw"][:0], {}, 0.0)]
-        import platform  # here, not at the top: `run` imports this module before the program starts
-        import uuid
-        from .meters.model import cpu_model, ram_total_gb
-        start_unix = float(first.process.get("start_unix_s", time.time()))
-        meta = {
-            "tool_version": __version__, "run_id": str(uuid.uuid4()),
-            "command": self.command, "python": platform.python_version(),
-            "python_implementation": platform.python_implementation(),
-            "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start_unix)),
-            "start_unix_s": start_unix,
-            "start_monotonic_ns": int(timeline.t_ns[0]) if len(timeline.t_ns) else 0,
-            "duration_s": duration, "engine": engine_used,
-            "rate_hz": rate,
-            "cadence_ms": self._cadence_ms, "samples": int(len(samples["t_ns"])),
-            "lost_samples": stats["lost"], "unreadable_samples": stats["unreadable"],
-            "lost_cpu_s": stats["lost_cpu_ns"] / 1e9, "handler_s": stats["handler_ns"] / 1e9,
-            "collector_cpu_s": stats["collector_cpu_ns"] / 1e9,
-            "threads": threads, "processes": table, "meter_notes": self.meter_notes, "baseline_w": self._baseline_w,
-            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
-            "os": platform.platform(), "hostname": platform.node(), "pid": first.pid,
-            "regions": sorted(regions, key=lambda g: g["start_ns"]),
-            "sampling": sampling_stats(r["stats"]),
-            "sampling_warnings": warnings,
-        }
-        for c in others:  # a child that ran no Python: its samples are its parent's, its row its own
-            threads.append({"tid": c["pid"], "pid": c["pid"], "name": f"[subprocess] {c['comm']}", "comm": c["comm"],
-                            "arm_error": "", "blocked": False})
-            table.append({"pid": c["pid"], "ppid": c["parent"], "argv": c["argv"].split(" "), "how": "subprocess",
-                          "start_ns": int(c["t_ns"][0]), "end_ns": int(c["t_ns"][-1]), "complete": True,
-                          "exit_status": None, "samples": 0})
-        if not first.complete:
-            meta["cut_short"] = ("the program ended without its exit work (os._exit or a signal that cannot be "
-                                 "caught): its last moments, up to 50 ms, are missing")
-        if self.intensity is not None:
-            meta["intensity"] = self.intensity.to_meta()
-        return Recording(meta, functions, stacks, samples, domains, energy, timeline)
+        return timeline, energy
+
+    def _recording(self, streams: Sequence[ProcessStream]) -> Recording:
+        processes = decoded(streams)
+        r = processes[0][1]
+        ticks = self.program_ticks(r["tick_t_ns"], r["tick_raw"])
+        r["tick_raw"] = ticks.raw  # every source's column (under sudo, the helper's too)
+        timeline, energy = self.convert(ticks)
+        return assemble(self.settings(), [d for m in self.meters for d in m.domains()], energy, timeline,
+                        processes, {s.pid for s in streams})
+
+
+def decoded(streams: Sequence[ProcessStream]) -> list:
+    """(stream, its decoded raw results) of each process that streamed any, the first process first."""
+    return [(s, decode_raw_results(process_stream.joined(s.parts))) for s in streams if s.parts]
+
+
+def assemble(settings: dict, domains, energy, timeline, processes: list, profiled: set) -> Recording:
+    """The Recording of a run: its settings (Profiler.settings), the energy and scheduler timeline
+    its meters made of the first process's readings, and what every process streamed (`decoded`;
+    `profiled`: the pids of every process that left a stream)."""
+    first, r = processes[0]
+    columns = {k: slice(*v) for k, v in settings["columns"].items()}
+    if r["tick_raw"].shape[1] != max((c.stop for c in columns.values()), default=0):
+        columns = {}  # a recovered run under sudo: the helper's columns never reached the streams
+    others = unprofiled_children(processes, profiled)
+    # a backend that follows every descendant (eBPF) counted their CPU time itself
+    children_cpu = [] if settings["counts_descendants"] else \
+        [own_clocks(raw, 0) for _, raw in processes[1:]] + [(c["t_ns"], c["cpu_ns"]) for c in others]
+    timeline = with_children_cpu(timeline, children_cpu, [own_clocks(raw, 1) for _, raw in processes[1:]])
+    functions, stacks, samples = merge_processes(processes, others)
+    stats = {k: sum(int(raw["stats"][k]) for _, raw in processes)
+             for k in ("lost", "unreadable", "lost_cpu_ns", "handler_ns", "collector_cpu_ns")}
+    duration = (timeline.t_ns[-1] - timeline.t_ns[0]) / 1e9 if len(timeline.t_ns) else 0.0
+    user_cpu_s = max((timeline.process_cpu_ns[-1] - timeline.profiler_cpu_ns[-1]) / 1e9, 1e-9) \
+        if len(timeline.t_ns) else 1e-9
+    engine_used = first.engine or "none"
+    rate = achieved_rate(engine_used, settings["rate"], samples, user_cpu_s)
+    threads, table, regions, warnings = [], [], [], []
+    for s, raw in processes:
+        names = s.thread_names
+        mine = [{"tid": th["tid"], "pid": s.pid, "name": names.get(th["tid"], th["comm"]), "comm": th["comm"],
+                 "arm_error": th["arm_error"], "blocked": th.get("blocked", False)} for th in raw["threads"]]
+        threads += mine
+        table.append(process_entry(s, raw))
+        regions += [{"name": n, "start_ns": int(a), "end_ns": int(b), "tid": int(tid)}
+                    for n, a, b, tid in s.regions]
+        if s is first:
+            warnings += sampling_warnings(raw["stats"], mine, rate, r["tick_raw"], columns, user_cpu_s)
+        else:  # a child reads no counters; its rate is judged with the whole run's
+            warnings += [f"process {s.pid}: {w}" for w in
+                         sampling_warnings(raw["stats"], mine, {}, raw["tick_raw"][:0], {}, 0.0)]
+    import platform  # here, not at the top: `run` imports this module before the program starts
+    import uuid
+    from .meters.model import cpu_model, ram_total_gb
+    start_unix = float(first.process.get("start_unix_s", time.time()))
+    meta = {
+        "tool_version": __version__, "run_id": str(uuid.uuid4()),
+        "command": settings["command"], "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start_unix)),
+        "start_unix_s": start_unix,
+        "start_monotonic_ns": int(timeline.t_ns[0]) if len(timeline.t_ns) else 0,
+        "duration_s": duration, "engine": engine_used,
+        "rate_hz": rate,
+        "cadence_ms": settings["cadence_ms"], "samples": int(len(samples["t_ns"])),
+        "lost_samples": stats["lost"], "unreadable_samples": stats["unreadable"],
+        "lost_cpu_s": stats["lost_cpu_ns"] / 1e9, "handler_s": stats["handler_ns"] / 1e9,
+        "collector_cpu_s": stats["collector_cpu_ns"] / 1e9,
+        "threads": threads, "processes": table, "meter_notes": settings["meter_notes"],
+        "baseline_w": settings["baseline_w"],
+        "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
+        "os": platform.platform(), "hostname": platform.node(), "pid": first.pid,
+        "regions": sorted(regions, key=lambda g: g["start_ns"]),
+        "sampling": sampling_stats(r["stats"]),
+        "sampling_warnings": warnings,
+        # the run's attribution settings travel with it: whoever attributes it reads them there
+        "attribution": settings["policy"], "split": settings["split"],
+    }
+    for c in others:  # a child that ran no Python: its samples are its parent's, its row its own
+        threads.append({"tid": c["pid"], "pid": c["pid"], "name": f"[subprocess] {c['comm']}", "comm": c["comm"],
+                        "arm_error": "", "blocked": False})
+        table.append({"pid": c["pid"], "ppid": c["parent"], "argv": c["argv"].split(" "), "how": "subprocess",
+                      "start_ns": int(c["t_ns"][0]), "end_ns": int(c["t_ns"][-1]), "complete": True,
+                      "exit_status": None, "samples": 0})
+    if not first.complete:
+        meta["cut_short"] = ("the program ended without its exit work (os._exit or a signal that cannot be "
+                             "caught): its last moments, up to 50 ms, are missing")
+    if settings["intensity"] is not None:
+        meta["intensity"] = settings["intensity"]
+    return Recording(meta, functions, stacks, samples, domains, energy, timeline)
 
 
 def process_entry(s: ProcessStream, raw: dict) -> dict:
@@ -357,7 +424,7 @@ def merge_processes(processes, others=()):
     functions: List[FunctionInfo] = []
     stack_ids: Dict[tuple, int] = {}
     stacks: List[tuple] = []
-    columns = {k: [] for k in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "pid", "nvcsw")}
+    columns = {k: [] for k in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "pid", "nvcsw", "native")}
 
     def fid(info: FunctionInfo) -> int:
         if info not in func_ids:
@@ -371,7 +438,7 @@ def merge_processes(processes, others=()):
             stacks.append(key)
         return stack_ids[key]
 
-    def add(t, q, tid, stack, pid, cpu=None, nvcsw=None):
+    def add(t, q, tid, stack, pid, cpu=None, nvcsw=None, native=None):
         k = len(t)
         columns["t_ns"].append(np.asarray(t, dtype=np.int64))
         columns["cpu_ns"].append(np.asarray(q, dtype=np.int64))
@@ -380,6 +447,7 @@ def merge_processes(processes, others=()):
         columns["stack"].append(np.broadcast_to(np.int32(stack), (k,)) if np.isscalar(stack) else stack)
         columns["pid"].append(np.full(k, pid, dtype=np.int32))
         columns["nvcsw"].append(np.zeros(k, dtype=np.uint32) if nvcsw is None else nvcsw)
+        columns["native"].append(np.zeros(k, dtype=np.uint8) if native is None else native)
 
     for s, raw in processes:
         funcs, proc_stacks, stack_map = convert_stacks(raw)
@@ -388,7 +456,8 @@ def merge_processes(processes, others=()):
         program = stack_map[raw["stack"]] >= 0  # not the profiler's own work
         add(raw["t_ns"][program], raw["cpu_ns"][program], raw["tid"][program],
             smap[stack_map[raw["stack"][program]]].astype(np.int32), s.pid,
-            cpu=raw["cpu"][program], nvcsw=raw["nvcsw"].astype(np.uint32)[program])
+            cpu=raw["cpu"][program], nvcsw=raw["nvcsw"].astype(np.uint32)[program],
+            native=raw["native"][program])
         if s.process.get("how") == "exec" and len(raw["tick_t_ns"]):
             # a Python child's CPU time before its sampler ran (its clock at the first tick): the
             # interpreter's start-up, site and .pth files; one sample of its own main thread
@@ -407,7 +476,7 @@ def decode_raw_results(raw: dict) -> dict:
     """The collector's raw results (arrays as bytes, csrc/module.cpp) as numpy arrays."""
     r = dict(raw)
     for name, dtype in (("t_ns", np.uint64), ("cpu_ns", np.uint64), ("tid", np.int32), ("cpu", np.int16),
-                        ("stack", np.int32), ("nvcsw", np.uint32), ("stack_offsets", np.int64), ("stack_locs", np.int32),
+                        ("stack", np.int32), ("nvcsw", np.uint32), ("native", np.uint8), ("stack_offsets", np.int64), ("stack_locs", np.int32),
                         ("loc_code", np.int32), ("loc_lasti", np.int32), ("loc_line", np.int32),
                         ("tick_t_ns", np.uint64),
                         ("child_t_ns", np.uint64), ("child_pid", np.int32), ("child_cpu_ns", np.uint64)):

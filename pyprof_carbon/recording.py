@@ -6,6 +6,8 @@ File format (version 2): a zip archive written by numpy (`.npz`, no pickles), me
   functions.json     [[name, qualname, file, firstline], ...]
   s_t_ns s_cpu_ns s_tid s_cpu s_stack s_pid   one entry per sample
   s_nvcsw            (optional) a thread without Python: its voluntary context switches so far
+  s_native           (optional) a Python thread interrupted in a native library's code (not the
+                     interpreter's, the C library's or the standard library's): a library call
   stack_offsets stack_func stack_line          stacks, root -> leaf, as (function, line) frames
   e_<i>_t_ns e_<i>_j                           energy domain i (meta["domains"][i]): cumulative J
   e_<i>_share                                  (GPU) this process's share of the device per reading

@@ -343,6 +343,7 @@ def _short(v) -> str:
 # --- the arrays -------------------------------------------------------------------------------
 
 SAMPLES = ("s_t_ns", "s_cpu_ns", "s_tid", "s_cpu", "s_stack")
+OPTIONAL_SAMPLES = ("s_nvcsw", "s_native")  # written since format 2, absent from its first files
 SCHED = ("sched_t_ns", "sched_busy_ns", "sched_proc_ns", "sched_prof_ns")
 
 
@@ -350,8 +351,7 @@ def _expected_arrays(meta, infos) -> List[Tuple[str, str]]:
     want = [(n, INTEGER) for n in SAMPLES + ("stack_offsets", "stack_func", "stack_line") + SCHED]
     if meta["format_version"] >= 2:
         want.append(("s_pid", INTEGER))
-    if "s_nvcsw.npy" in infos:
-        want.append(("s_nvcsw", INTEGER))
+    want += [(n, INTEGER) for n in OPTIONAL_SAMPLES if n + ".npy" in infos]
     for i in range(len(meta["domains"])):
         want += [(f"e_{i}_t_ns", INTEGER), (f"e_{i}_j", FLOAT)]
         if f"e_{i}_share.npy" in infos:
@@ -373,7 +373,7 @@ def _in_range(a: np.ndarray, lo: int, hi: int) -> bool:
 def check_arrays(arrays: Dict[str, np.ndarray], meta: dict, n_functions: int) -> None:
     a = {k[:-4]: v for k, v in arrays.items()}
     n = len(a["s_t_ns"])
-    for k in SAMPLES + tuple(k for k in ("s_pid", "s_nvcsw") if k in a):
+    for k in SAMPLES + tuple(k for k in ("s_pid",) + OPTIONAL_SAMPLES if k in a):
         if len(a[k]) != n:
             raise Invalid(f"{k} has {len(a[k]):,} entries, s_t_ns {n:,}")
     off, func, line = a["stack_offsets"], a["stack_func"], a["stack_line"]

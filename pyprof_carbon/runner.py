@@ -29,6 +29,7 @@ from typing import List, Optional, Sequence
 
 from . import process_stream
 from .errors import UserError
+from .privileges import die_with_parent
 
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,19 +77,33 @@ def interpreter_options(argv: Sequence[str]) -> List[str]:
 
 
 def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources: Sequence[tuple],
-          drop_to: Optional[tuple] = None, subprocesses: bool = True, totals_fd: Optional[int] = None) -> Child:
+          workdir: Optional[str] = None, drop_to: Optional[tuple] = None, subprocesses: bool = True,
+          totals_fd: Optional[int] = None) -> Child:
     """Start the program with the sampler bootstrap; `sources` are (kind, fd, offset, key, size),
-    whose descriptors the child inherits. `drop_to` (uid, gid): the child becomes that user (sudo)
-    after its sampler has started and before the script file is opened. `subprocesses`: the
-    Python processes the program starts are profiled too (the bootstrap stays in their
-    environment). `totals_fd`: the program's end of the channel of pyprof_carbon.current()
-    (running_totals.Server), inherited by the program's first process only."""
-    workdir = tempfile.mkdtemp(prefix="pyprof-carbon-")
+    whose descriptors the child inherits. `workdir`: where the run's processes stream (created
+    here, and refused when it exists: journal.workdir_for); None: a temporary directory.
+    `drop_to` (uid, gid): under sudo, the program's process becomes that user first thing in its
+    bootstrap, before its sampler starts and before the script file is opened.
+    `subprocesses`: the Python processes the program starts are profiled too (the bootstrap stays
+    in their environment). `totals_fd`: the program's end of the channel of
+    pyprof_carbon.current() (running_totals.Server), inherited by the program's first process only.
+
+    The program gets SIGKILL when the profiler's process dies (PR_SET_PDEATHSIG): `kill -9` of the
+    run ends the program as it would end `python script.py`, and no program keeps running
+    unmeasured. Processes the program starts are left alone, as python leaves them."""
+    if workdir is None:
+        workdir = tempfile.mkdtemp(prefix="pyprof-carbon-")
+    else:
+        try:
+            os.mkdir(workdir, 0o700)
+        except OSError as e:
+            raise UserError(f"cannot create the run's working directory {workdir}: {e.strerror}") from None
     if drop_to is not None:
         os.chown(workdir, *drop_to)
     config = {"package_parent": PACKAGE_PARENT, "rate": float(rate), "engine": engine,
               "cadence_ns": int(cadence_ns), "workdir": workdir, "follow": bool(subprocesses),
-              "start_failed_status": START_FAILED, "drop_privileges": drop_to is not None}
+              "start_failed_status": START_FAILED, "drop_privileges": drop_to is not None,
+              "profiler_pid": os.getpid()}
     first = {"sources": [tuple(int(x) for x in s) for s in sources], "totals_fd": totals_fd}
     env = dict(os.environ)
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -96,7 +111,8 @@ def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources
     env["PYPROF_CARBON_FIRST"] = marshal.dumps(first).hex()  # the program's own process: not its children's
     fds = sorted({s[1] for s in sources if s[1] >= 0} | ({totals_fd} if totals_fd is not None else set()))
     try:
-        proc = subprocess.Popen(command, env=env, pass_fds=fds, restore_signals=True)
+        proc = subprocess.Popen(command, env=env, pass_fds=fds, restore_signals=True,
+                                preexec_fn=die_with_parent(os.getpid()))
     except OSError as e:
         shutil.rmtree(workdir, ignore_errors=True)
         raise UserError(f"cannot start {command[0]}: {e.strerror}") from None
@@ -142,14 +158,52 @@ def _in_terminal_foreground() -> bool:
 
 def handed_over(child: Child) -> List[process_stream.ProcessStream]:
     """What the run's processes streamed, the program's own first (empty when it died before
-    its sampler started); raises UserError when its sampler could not start."""
-    try:
-        streams = process_stream.read_all(child.workdir)
-    finally:
-        shutil.rmtree(child.workdir, ignore_errors=True)
+    its sampler started); raises UserError when its sampler could not start. The working
+    directory stays until the recording is saved (`discard`): a profiler killed before then leaves
+    it for `report` to recover (journal.py)."""
+    streams = process_stream.read_all(child.workdir)
     if streams and streams[0].process.get("how") == "first" and streams[0].error and not streams[0].parts:
+        discard(child)
         raise UserError(streams[0].error)
     return streams
+
+
+def discard(child: Child) -> None:
+    shutil.rmtree(child.workdir, ignore_errors=True)
+
+
+class Finishing:
+    """From the program's end until the recording is saved, SIGINT, SIGTERM and SIGHUP are held
+    back: a second Ctrl-C (the first ended the program) would otherwise lose the whole run. The
+    first one held says so on stderr; `sealed()` (the recording is on disk) then acts on it at
+    once: the profiler exits by that signal, skipping the reports still to render."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __enter__(self):
+        self.pending, self.previous = None, {}
+        for sig in self.SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._hold)
+        return self
+
+    def _hold(self, signum, frame):
+        if self.pending is None:
+            self.pending = signum
+            os.write(2, b"pyprof-carbon: saving the recording first; then stopping\n")
+
+    def _restore(self):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+    def sealed(self) -> None:
+        self._restore()
+        if self.pending is not None:
+            sys.exit(finish(-self.pending))
+
+    def __exit__(self, *exc):
+        self._restore()
+        return False
 
 
 def describe(status: Optional[int]) -> str:

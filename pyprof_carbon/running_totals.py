@@ -101,10 +101,9 @@ def totals(profiler, tick_t: bytes, tick_raw: bytes, pue: float = 1.0) -> dict:
     from . import carbon
     from .recording import total_domains
     from .attribution import SMOOTHING_NS, process_energy, windowed_diff
-    from .counters import Ticks
 
-    t = np.frombuffer(tick_t, dtype=np.uint64).astype(np.int64)
-    raw = np.frombuffer(tick_raw, dtype=np.uint64).reshape(len(t), -1)
+    ticks = profiler.program_ticks(tick_t, tick_raw)
+    t = ticks.t_ns
     domains = [d for m in profiler.meters for d in m.domains()]
     out = {"energy_j": 0.0, "co2_g": 0.0, "cpu_s": 0.0, "duration_s": 0.0,
            "domains": {d.name: {"energy_j": 0.0, "measured": d.measured, "meter": d.meter} for d in domains}}
@@ -113,11 +112,7 @@ def totals(profiler, tick_t: bytes, tick_raw: bytes, pue: float = 1.0) -> dict:
     out["energy_kind"] = "measured" if kinds == {True} else "estimated" if kinds == {False} else "partly measured"
     if len(t) < 2:
         return out
-    ticks = Ticks(t, raw, profiler._columns)
-    sched = profiler.sched.timeline(ticks)
-    energy = {}
-    for m in profiler.meters:
-        energy.update(m.energy(ticks, sched))
+    sched, energy = profiler.convert(ticks)
     intensity = profiler.intensity
     if intensity is None:  # the Profiler was made without one: the default resolution, once
         from .carbon import intensity as resolve
@@ -166,14 +161,16 @@ class Server:
         self.child_fd = self._theirs.fileno()
         self._profiler, self._pue = profiler, pue
         self._stream = None
+        # started by spawned(): under sudo, only once this process has dropped root (a request
+        # from the program is never read by a privileged process)
         self._thread = threading.Thread(target=self._serve, name="pyprof-carbon current()", daemon=True)
-        self._thread.start()
 
     def spawned(self, child) -> None:
         """The program has its copy of the other end: ours closes, so its exit ends the thread.
         `child` (runner.Child): where the program streams the readings it no longer holds."""
         self._stream = os.path.join(child.workdir, f"proc-{child.process.pid}.stream")
         self._theirs.close()
+        self._thread.start()
 
     def _readings(self, tick_t: bytes, tick_raw: bytes):
         """The program's readings so far: those it has streamed, then those it still held (a
@@ -219,7 +216,8 @@ class Server:
             self._ours.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self._thread.join(timeout=5.0)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5.0)
         self._ours.close()
         if not self._theirs._closed:
             self._theirs.close()

@@ -18,3 +18,12 @@ def python(request):
     if err:
         pytest.skip(f"native sampler not built for {request.param}: {err}")
     return request.param
+
+
+@pytest.fixture()
+def rec_path(tmp_path):
+    """A small synthetic recording saved as tmp_path/r.pcarbon (200 samples); its path."""
+    from synthetic import recording
+    p = str(tmp_path / "r.pcarbon")
+    recording(n_samples=200).save(p)
+    return p

@@ -1,11 +1,14 @@
 """Running `pyprof-carbon` as a user would, in a subprocess, on each interpreter under test."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "tests", "scripts")
@@ -73,3 +76,15 @@ def backend_unavailable(name: str) -> str:
     finally:
         b.close()
     return ""
+
+
+@contextlib.contextmanager
+def shared_tmp(prefix: str):
+    """A directory the user a simulated sudo drops to can write in (pytest's tmp is root-only)."""
+    import pathlib
+    path = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(path, 0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

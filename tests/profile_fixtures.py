@@ -16,20 +16,17 @@ from pyprof_carbon.recording import FunctionInfo
 G_PER_KWH = 56.0  # France-like, so numbers are easy to check
 J_PER_KWH = 3.6e6
 
-FUNCS = [
-    FunctionInfo("<module>", "<module>", "/app/main.py", 1),                          # 0
-    FunctionInfo("main", "main", "/app/main.py", 10),                                  # 1
-    FunctionInfo("load_data", "load_data", "/app/io.py", 5),                           # 2
-    FunctionInfo("parse", "Parser.parse", "/app/io.py", 20),                           # 3
-    FunctionInfo("train", "train", "/app/model.py", 30),                               # 4
-    FunctionInfo("matmul", "matmul", "/app/model.py", 50),                             # 5
-    FunctionInfo("fib", "fib", "/app/algo.py", 3),                                     # 6
-    FunctionInfo("worker", "worker", "/app/threads.py", 10),                           # 7
-    FunctionInfo("compress", "compress", "/app/threads.py", 40),                       # 8
-    FunctionInfo("wait_io", "wait_io", "/app/threads.py", 60),                         # 9
-    FunctionInfo("run", "Thread.run", "/usr/lib/python3.11/threading.py", 975),        # 10
-    FunctionInfo("_bootstrap_inner", "Thread._bootstrap_inner", "/usr/lib/python3.11/threading.py", 1038),  # 11
-]
+# the functions by file: (qualname, first line), numbered in this order (FUNCS indices in comments)
+_FILES = {
+    "/app/main.py": (("<module>", 1), ("main", 10)),                                     # 0, 1
+    "/app/io.py": (("load_data", 5), ("Parser.parse", 20)),                               # 2, 3
+    "/app/model.py": (("train", 30), ("matmul", 50)),                                    # 4, 5
+    "/app/algo.py": (("fib", 3),),                                                       # 6
+    "/app/threads.py": (("worker", 10), ("compress", 40), ("wait_io", 60)),              # 7, 8, 9
+    "/usr/lib/python3.11/threading.py": (("Thread.run", 975), ("Thread._bootstrap_inner", 1038)),  # 10, 11
+}
+FUNCS = [FunctionInfo(qualname.rsplit(".", 1)[-1], qualname, file, line)
+         for file, functions in _FILES.items() for qualname, line in functions]
 MAIN, W1, W2 = 1001, 1002, 1003
 THREADS = {MAIN: "MainThread", W1: "compressor", W2: "fetcher"}
 

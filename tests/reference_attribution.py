@@ -9,8 +9,11 @@ Per energy domain, meter interval i = [T_i, T_i+1) carries dE_i:
      share:   A = dE * s
      active:  A = dE * min(1, B / (ncpu * dt)) * s
      dynamic: A = max(0, dE - baseline_w * dt) * s
-  2. the profiler's own part is A * min(1, P / C) over the plain interval (P: profiler CPU); the
-     rest, U, goes to the samples. Sample k of thread h at t_k stands for q_k ns of CPU time spent
+  2. the profiler's share is A * min(1, P / C) over the plain interval (P: profiler CPU); its
+     cost is min(that share, k * P), k = the slope of a least-squares line of dE/dt against
+     B/dt over the plain intervals with dt > 0, clipped to [0, sum dE / sum B] (that bound
+     itself with fewer than 3 intervals or a variance of B/dt of at most 1e-6); the rest of the
+     share is unattributed. U = A - the profiler's share goes to the samples. Sample k of thread h at t_k stands for q_k ns of CPU time spent
      in [a_k, t_k], a_k = max(the thread's previous sample time, t_k - q_k) (the first sample of a
      thread: t_k - q_k), evenly (density q_k / max(t_k - a_k, 1)). The CPU time of all samples in
      interval i is cpu_i; an interval with none (under 1 ns) hands U_i to the nearest later one that has some
@@ -72,6 +75,25 @@ def power_weights(user: List[float], T: List[float], wins, cls: List[int]) -> Li
     if mean <= 0:
         return [1.0] * len(cls)
     return [max(P[f] / mean, MIN_WEIGHT) for f in cls]
+
+
+def marginal_slope(E: List[float], T: List[float], busy: List[float]) -> float:
+    xs, ys = [], []
+    for i in range(len(T) - 1):
+        dt = T[i + 1] - T[i]
+        if dt > 0:
+            xs.append((busy[i + 1] - busy[i]) / dt)
+            ys.append((E[i + 1] - E[i]) / dt)
+    total_b = busy[-1] - busy[0]
+    bound = (E[-1] - E[0]) / total_b if total_b > 0 else 0.0
+    if len(xs) < 3:
+        return bound
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    vx = sum((x - mx) ** 2 for x in xs) / len(xs)
+    if vx <= 1e-6:
+        return bound
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / len(xs) / vx
+    return min(max(slope, 0.0), bound)
 
 
 def interp(x: float, xs: List[float], ys: List[float]) -> float:
@@ -180,6 +202,7 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
             wins = [(a, b, qq if o else 0.0) for (a, b, qq), o in zip(wins, on)]
         user = [0.0] * n
         prof_total = unsampled_total = 0.0
+        k_marginal = marginal_slope(E, T, cum["machine_busy_ns"])
         for i in range(n):
             dE = E[i + 1] - E[i]
             dt = T[i + 1] - T[i]
@@ -206,9 +229,9 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
             A = base * share
             c_plain = cum["process_cpu_ns"][i + 1] - cum["process_cpu_ns"][i]
             p_plain = cum["profiler_cpu_ns"][i + 1] - cum["profiler_cpu_ns"][i]
-            prof = A * min(1.0, max(0.0, p_plain / c_plain)) if c_plain > 0 else 0.0
-            prof_total += prof
-            user[i] = A - prof
+            prof_share = A * min(1.0, max(0.0, p_plain / c_plain)) if c_plain > 0 else 0.0
+            prof_total += min(prof_share, k_marginal * p_plain)
+            user[i] = A - prof_share
         if es.share is None and d.kind != "gpu" and not d.cpus and wins and cpu_measured:
             # the part of the program's CPU time (less the profiler's) that the samples' windows
             # cover, over intervals widened by SMOOTHING_NS; the rest of U is "not sampled"

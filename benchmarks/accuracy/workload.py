@@ -10,36 +10,34 @@ import threading
 import time
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from shared import Board  # noqa: E402
+from shared import PHASES, Board  # noqa: E402
 
 BOARD = Board(sys.argv[1])
 SECONDS, THREADS, SEED = float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 
 
-def phase_low(seconds):
-    cell = BOARD.enter(1)
-    tick = BOARD.tick
-    end = time.thread_time() + seconds  # CPU time: with several threads each phase gets its CPU share
-    x = 0
-    while time.thread_time() < end:
-        for i in range(200):
-            x += i * i
-        tick(cell)
-    BOARD.leave()
-    return x
+def _phase_function(phase_id, name):
+    """The phase function `name` (phase `phase_id`): spins for `seconds` of this thread's CPU time
+    (with several threads each phase gets its CPU share). The phases differ only in their id and
+    name; each gets its own code object under its own name, so its samples' leaf frame is it."""
+    def phase(seconds):
+        cell = BOARD.enter(phase_id)
+        tick = BOARD.tick
+        end = time.thread_time() + seconds
+        x = 0
+        while time.thread_time() < end:
+            for i in range(200):
+                x += i * i
+            tick(cell)
+        BOARD.leave()
+        return x
+    names = {"co_name": name, **({"co_qualname": name} if sys.version_info >= (3, 11) else {})}
+    phase.__code__ = phase.__code__.replace(**names)
+    phase.__name__ = phase.__qualname__ = name
+    return phase
 
 
-def phase_high(seconds):
-    cell = BOARD.enter(2)
-    tick = BOARD.tick
-    end = time.thread_time() + seconds
-    x = 0
-    while time.thread_time() < end:
-        for i in range(200):
-            x += i * i
-        tick(cell)
-    BOARD.leave()
-    return x
+phase_low, phase_high = (_phase_function(i, name) for i, name in enumerate(PHASES, start=1))
 
 
 def worker(seed):

@@ -11,19 +11,20 @@ sequence, tracebacks and the exit status. What this file does, in order:
    gone). The process's own environment (what a child inherits when it is started without an
    explicit one: subprocess, multiprocessing's spawn and forkserver, os.exec*) keeps this folder
    and the configuration, so that Python children are profiled too (`--no-subprocesses`: removed);
-2. starts the native sampler and collector (`pyprof_carbon._native`, nothing else of ours: no
+2. under sudo, drops to the invoking user before anything else of ours runs and before the script
+   file is opened (privileges.py: the counters opened as root never reach this process);
+3. starts the native sampler and collector (`pyprof_carbon._native`, nothing else of ours: no
    numpy, no json, no ctypes); the first process of the run reads the counter sources whose
    descriptors `run` passed down, every other one only its own CPU clocks;
-3. streams the collector's results into `proc-PID.stream` in the run's working directory every
+4. streams the collector's results into `proc-PID.stream` in the run's working directory every
    FLUSH_NS (pyprof_carbon/process_stream.py has the format and the reader), so a process that dies
    without exit work (os._exit, SIGKILL, a pool worker's exit) leaves all but its last moments;
-4. registers the last part with `atexit` before anything else can, so it runs last: after the
+5. registers the last part with `atexit` before anything else can, so it runs last: after the
    program's own exit work (threading's shutdown and exit hooks, the program's atexit handlers)
    and before the interpreter is torn down; a SIGTERM with the default disposition hands over too,
    and so does multiprocessing's exit of a worker process (its finalizers, before os._exit);
-5. in a child forked by the program (os.fork, multiprocessing's fork start method, a forkserver's
+6. in a child forked by the program (os.fork, multiprocessing's fork start method, a forkserver's
    workers), starts afresh for the child: its own collector, its own stream;
-6. under sudo, drops to the invoking user before the script file is even opened;
 7. imports the sitecustomize that this one shadows, if there is one, and gives it this name.
 """
 
@@ -82,6 +83,14 @@ def _boot():
     finally:
         sys.path.remove(config["package_parent"])
     pyprof_carbon._run_keeps_regions = True  # named_regions keeps spans from its import on
+    if config["drop_privileges"] and first:
+        # under sudo (privileges.py): the invoking user from here on, before the sampler, the
+        # stream or the script is opened; the change of user cleared the parent-death signal
+        # runner.spawn set, so it is set again
+        from pyprof_carbon import privileges
+        die_with_parent = privileges.die_with_parent(config["profiler_pid"])  # imports ctypes: as root
+        privileges.drop_to_invoking_user()
+        die_with_parent()
 
     # What the stream uses is taken now: a program may replace os functions for its own purposes
     # (pyperformance's sphinx benchmark makes os.replace a no-op).
@@ -149,7 +158,7 @@ def _boot():
     def begin(how):
         """Start profiling this process (`how`: first, exec, fork); False when sampling cannot start."""
         pid = state["pid"] = getpid()
-        state["path"] = os.path.join(config["workdir"], f"proc-{pid}.stream")
+        state["path"] = os.path.join(config["workdir"], f"proc-{pid}.stream")  # process_stream.stream_name
         state["stream"] = -1  # opened by the first write
         argv = list(getattr(sys, "orig_argv", sys.argv))
         write({"process": {"pid": pid, "ppid": getppid(), "argv": argv, "how": how, "start_unix_s": time.time(),
@@ -183,9 +192,6 @@ def _boot():
     import atexit
     atexit.register(hand_over)
 
-    if config["drop_privileges"]:
-        from pyprof_carbon import privileges
-        privileges.drop_to_invoking_user()
     _chain_sitecustomize(sys)
 
 

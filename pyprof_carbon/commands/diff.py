@@ -115,7 +115,7 @@ def load_profiles(before: List[str], after: List[str], args):
     power, the same whatever the code does, is left out: less noise between runs), else the
     recorded one (the model meter is compared on CPU time anyway)."""
     from ..attribution import attribute
-    from ..recording import load
+    from ..journal import load_any as load
 
     recs = [[load(p) for p in paths] for paths in (before, after)]
     measured = any(d.measured for side in recs for r in side for d in r.domains)

@@ -26,7 +26,7 @@ def register(sub) -> None:
 def profile_from_args(path: str, args):
     """Load a recording and attribute it with the options given (the recorded ones otherwise)."""
     from ..attribution import attribute
-    from ..recording import load
+    from ..journal import load_any as load
 
     rec = load(path)
     progress = rec.n_samples > 200_000 and sys.stderr.isatty()

@@ -17,6 +17,8 @@ from .._lazy import WarmUp
 from ..meters.select import METERS
 from ..sched import BACKENDS
 from ..errors import UserError
+from ..journal import Journal, check_no_leftover, workdir_for
+from ..process_stream import is_stream_name
 from ..safe_write import check_output_path
 from ..sampling import DEFAULT_RATE, ENGINES
 from .options import add_report_options, bounded_int, finite_float, intensity_from_args
@@ -102,6 +104,7 @@ def _main(args) -> int:
     if args.repeat == 1 and args.warmup == 0:
         output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
         check_output_path(output)  # now, not after a long run
+        check_no_leftover(output)
         return runner.finish(_profile_once(args, module, script, script_args, command, intensity, output,
                                            quiet=args.quiet)[0])
     folder = os.path.abspath(args.output or f"pyprof-carbon-{name}")
@@ -110,6 +113,8 @@ def _main(args) -> int:
     except OSError as e:
         raise UserError(f"cannot create the directory {folder}: {e.strerror}") from None
     check_output_path(os.path.join(folder, "run-001.pcarbon"))
+    for i in range(args.repeat):
+        check_no_leftover(os.path.join(folder, f"run-{i + 1:03d}.pcarbon"))
     profiles = []
     for i in range(args.warmup + args.repeat):
         counted = i >= args.warmup
@@ -141,23 +146,40 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                     split=args.split or DEFAULT_SPLIT, baseline_s=args.baseline,
                     cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
     prof.open()
+    # under sudo: the counters opened as root go to a privileged helper process; the program drops
+    # to the invoking user in its bootstrap, this process right after starting it (privileges.py)
+    drop_to = privileges.invoking_user()
+    helper = prof.separate_privileges() if drop_to is not None else None
+    dropped = None
     from ..running_totals import Server
     totals = Server(prof, args.pue)  # answers the program's pyprof_carbon.current()
-    try:
-        child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
-                             prof.cadence_ns, prof.sources, drop_to=privileges.invoking_user(),
-                             subprocesses=args.subprocesses, totals_fd=totals.child_fd)
-        totals.spawned(child)
-        prof.follow(child.process.pid)
-        # numpy, attribution and the renderers load while the program runs, well after its first
-        # line (tests/integration/test_startup_imports.py), or after it ends if it is shorter
-        imports = WarmUp(AFTER_RUN, started=_running_for(child.workdir, WARM_UP_AFTER_S))
-        status = runner.wait(child)
-        prof.stop_meters()
-        prof.release_sched()
-    finally:
-        totals.close()  # before finish() closes the meters its thread uses
-    imports.join()
+    journal = None
+    with runner.Finishing() as finishing:  # signals from the program's end until the recording is saved
+        try:
+            child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
+                                 prof.cadence_ns, prof.program_sources, workdir=workdir_for(output) if output else None,
+                                 drop_to=drop_to, subprocesses=args.subprocesses, totals_fd=totals.child_fd)
+            if drop_to is not None:  # the interpreter it runs may be root's to start, not the user's
+                dropped = f"{_drop_privileges(args.formats or [])}; {helper}"
+            totals.spawned(child)
+            prof.follow(child.process.pid)
+            # numpy, attribution and the renderers load while the program runs, well after its first
+            # line (tests/integration/test_startup_imports.py), or after it ends if it is shorter
+            imports = WarmUp(AFTER_RUN, started=_running_for(child.workdir, WARM_UP_AFTER_S))
+            if output:  # what a killed profiler leaves for `report` to recover
+                journal = Journal(prof, child.workdir, child.process.pid)
+            status = runner.wait(child)
+            prof.stop_meters()
+            prof.release_sched()
+        finally:
+            totals.close()  # before finish() closes the meters its thread uses
+            if journal is not None:
+                journal.close()
+        imports.join()
+        return _save(args, prof, child, status, output, intensity, quiet, finishing, dropped)
+
+
+def _save(args, prof, child, status, output, intensity, quiet, finishing, dropped):
     from ..output import write_outputs
     from ..render import options_from
     from ..render.text import summary
@@ -167,8 +189,8 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
         prof.finish([])
         raise
     rec = prof.finish(streams, exit_status=status)
-    dropped = _drop_privileges(args.formats or [])
     if rec is None:
+        runner.discard(child)
         print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before its sampler had "
               "started: nothing was recorded", file=sys.stderr)
         return status, None
@@ -177,8 +199,12 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
         rec.meta["native_threads"] = args.native_threads
     rec.meta["privileges"] = dropped
     formats = (args.formats or []) if output else []
-    profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity,
-                                     compare=args.compare, options={f: options_from(f, args) for f in formats})
+
+    def saved():  # the recording is complete: its parts can go, and a held signal acts now
+        runner.discard(child)
+        finishing.sealed()
+    profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity, compare=args.compare,
+                                     options={f: options_from(f, args) for f in formats}, saved=saved)
     if not quiet:
         sys.stderr.write(summary(profile, options_from("text", args), written, stream=sys.stderr))
     return status, profile
@@ -190,7 +216,7 @@ def _running_for(workdir: str, seconds: float):
     seen = []
 
     def check() -> bool:
-        if not seen and os.listdir(workdir):
+        if not seen and any(is_stream_name(n) for n in os.listdir(workdir)):
             seen.append(time.monotonic())
         return bool(seen) and time.monotonic() - seen[0] >= seconds
     return check
@@ -209,16 +235,18 @@ def _program(program: List[str]) -> Tuple[Optional[str], Optional[str], List[str
 
 
 def _drop_privileges(formats) -> Optional[str]:
-    """Under sudo, once the program has exited and the meters are closed, the rest (attribution,
-    the files written) runs as the invoking user. What that imports is imported first, so a
-    package installed where only root can read it still writes the profile after the drop."""
+    """Under sudo, once the privileged helper holds the root-opened counters, the rest (the
+    program, attribution, the files written) runs as the invoking user. What the end of the run
+    imports is imported first, so a package installed where only root can read it still writes
+    the profile after the drop."""
     import importlib
     from .. import privileges
     if not privileges.would_drop():
         return None
     from ..render import renderer
     for mod in ("zipfile", "numpy.ma", "pyprof_carbon.output", "pyprof_carbon.attribution",
-                "pyprof_carbon.carbon", "pyprof_carbon.meters.model"):
+                "pyprof_carbon.carbon", "pyprof_carbon.meters.model", "pyprof_carbon.journal", "pyprof_carbon.profiler",
+                "json", "tempfile", "uuid", "platform", "pyprof_carbon.render.text"):
         importlib.import_module(mod)
     for fmt in {"text", *formats}:
         renderer(fmt)

@@ -215,9 +215,10 @@ def _details(profile: Profile) -> str:
                            fmt_num(profile.measured_j.get(d, float("nan")), "J") if d in profile.measured_j else "–",
                            fmt_num(attributed, "J"),
                            fmt_num(profile.unattributed_j[d], "J") if d in profile.unattributed_j else "–",
+                           fmt_num(profile.waiting_j[d], "J") if d in profile.waiting_j else "–",
                            m.get("notes") or ""])
     meters_html = _table(["domain", "meter", "kind", "measured over the run", "this process (attributed)",
-                          "not this process", "notes"], meter_rows)
+                          "not this process", "of it while the program waited", "notes"], meter_rows)
     it = meta.get("intensity") or {}
     carbon = _kv([("region", f"{it.get('name', '?')} ({it.get('code', '?')})" if it else None),
                   ("intensity", f"{it['g_per_kwh']:.4g} gCO2eq/kWh" if "g_per_kwh" in it else None),

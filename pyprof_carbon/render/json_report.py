@@ -1,5 +1,6 @@
 """The JSON report (docs/design.md#json-report; schema: report.schema.json beside this file):
-meta, totals, functions, threads, processes, lines, regions, unattributed_j, measured_j, profiler_cost."""
+meta, totals, functions, threads, processes, lines, regions, unattributed_j (waiting_j: the part of it while the program used no
+CPU), measured_j, profiler_cost."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ def report(profile: Profile) -> dict:
         "lines": profile.line_table(),
         "regions": profile.meta.get("region_table", []),
         "unattributed_j": profile.unattributed_j,
+        "waiting_j": profile.waiting_j,
         "measured_j": profile.measured_j,
         "profiler_cost": profile.profiler_cost,
     }

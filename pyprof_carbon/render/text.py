@@ -127,7 +127,9 @@ def header_lines(profile: Profile, style: Style, width: int = 80) -> List[str]:
     energy = fmt_j(tot["energy_j"]["total"])
     out += [ln.replace(energy, style.bold(energy), 1) for ln in wrap(
         f"energy of this program: {energy} ({label}) of {fmt_j(profile.sum_counted(profile.measured_j))} for the whole "
-        f"machine; unattributed {fmt_j(profile.sum_counted(profile.unattributed_j))}", width)]
+        f"machine; unattributed {fmt_j(profile.sum_counted(profile.unattributed_j))}"
+        + (f" ({fmt_j(profile.sum_counted(profile.waiting_j))} of it while the program waited)"
+           if profile.waiting_j else ""), width)]
     for mt in m.get("meters", []):
         out += [style.dim(ln) for ln in wrap(
             f"{visible(mt['domain'])}: {visible(mt['meter'])}, {'measured' if mt['measured'] else 'estimated'} "

@@ -138,6 +138,18 @@ MAP_LOOKUP_ELEM, MAP_UPDATE_ELEM, MAP_DELETE_ELEM, KTIME_GET_NS, GET_SMP_PROCESS
     GET_CURRENT_PID_TGID, PROBE_READ_KERNEL = 1, 2, 3, 5, 8, 14, 113
 
 
+def _alu(code: int):
+    """The Asm method emitting ALU instruction `code`: (dst, src) when its source is a register
+    (X), (dst, imm) when it is an immediate (K)."""
+    if code & X:
+        def emit(self, dst, src):
+            self._emit(code, dst, src)
+    else:
+        def emit(self, dst, imm):
+            self._emit(code, dst, imm=imm)
+    return emit
+
+
 class Asm:
     """Instructions with symbolic jump labels; `code()` resolves the labels to offsets.
 
@@ -154,30 +166,14 @@ class Asm:
     def label(self, name: str) -> None:
         self.labels[name] = len(self.insns)
 
-    def mov(self, dst, src):
-        self._emit(ALU64 | MOV | X, dst, src)
-
-    def mov_imm(self, dst, imm):
-        self._emit(ALU64 | MOV | K, dst, imm=imm)
-
-    def add_imm(self, dst, imm):
-        self._emit(ALU64 | ADD | K, dst, imm=imm)
-
-    def add(self, dst, src):
-        self._emit(ALU64 | ADD | X, dst, src)
-
-    def sub(self, dst, src):
-        self._emit(ALU64 | SUB | X, dst, src)
-
-    def and_imm(self, dst, imm):
-        self._emit(ALU64 | AND | K, dst, imm=imm)
-
-    def rsh_imm(self, dst, imm):
-        self._emit(ALU64 | RSH | K, dst, imm=imm)
-
-    def mov32(self, dst, src):
-        """dst = (u32)src: a 32-bit move zeroes the upper half."""
-        self._emit(ALU | MOV | X, dst, src)
+    # ALU instructions, dst op= src: `name(dst, src)` for a register source (X), `name_imm(dst, imm)`
+    # for an immediate (K); mov32 is dst = (u32)src (a 32-bit move zeroes the upper half)
+    mov, mov_imm = _alu(ALU64 | MOV | X), _alu(ALU64 | MOV | K)
+    add, add_imm = _alu(ALU64 | ADD | X), _alu(ALU64 | ADD | K)
+    sub = _alu(ALU64 | SUB | X)
+    and_imm = _alu(ALU64 | AND | K)
+    rsh_imm = _alu(ALU64 | RSH | K)
+    mov32 = _alu(ALU | MOV | X)
 
     def load(self, dst, src, off, size):
         self._emit(LDX | MEM | SIZES[size], dst, src, off)

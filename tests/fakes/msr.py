@@ -11,11 +11,11 @@ register the same value on both threads of a core.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from typing import Dict, List, Optional, Tuple
 
 from pyprof_carbon.meters import msr as M
+
+from .counter_writer import CounterWriter
 
 RESERVED_JUNK = 0xA5A5 << 40
 
@@ -113,48 +113,21 @@ class FakeMsr:
                 "PYPROF_CARBON_CPU_SYSFS_ROOT": self.cpu_root}
 
 
-class FakeMsrWriter(threading.Thread):
+class FakeMsrWriter(CounterWriter):
     """Advances every counter as start + watts * elapsed / unit, modulo 2^32, every `period_s`."""
 
     def __init__(self, fake: FakeMsr, period_s: float = 0.0005):
-        super().__init__(daemon=True)
-        self.fake, self.period_s = fake, period_s
-        self._stop_ev = threading.Event()
-        self.t0_ns = time.monotonic_ns()
-        self.max_gap_s = 0.0  # longest time between two writes: the most a read can lag the truth
-        self.wraps = 0
+        super().__init__(period_s)
+        self.fake = fake
 
-    def run(self) -> None:
-        fds = {n: os.open(self.fake.path(n), os.O_WRONLY) for n in self.fake.cpus()}
-        last = {}
-        try:
-            prev = None
-            while not self._stop_ev.is_set():
-                now = time.monotonic_ns()
-                if prev is not None:
-                    self.max_gap_s = max(self.max_gap_s, (now - prev) / 1e9)
-                prev = now
-                for i, c in enumerate(self.fake.counters):
-                    counts = c["start"] + c["watts"] * (now - self.t0_ns) / 1e9 * 2.0 ** c["esu"]
-                    v = int(counts) & 0xFFFFFFFF
-                    if i in last and v < last[i]:
-                        self.wraps += 1
-                    last[i] = v
-                    data = (v | RESERVED_JUNK).to_bytes(8, "little")
-                    for n in c["cpus"]:
-                        os.pwrite(fds[n], data, c["addr"])
-                time.sleep(self.period_s)
-        finally:
-            for fd in fds.values():
-                os.close(fd)
+    def open_fds(self) -> Dict[int, int]:
+        return {n: os.open(self.fake.path(n), os.O_WRONLY) for n in self.fake.cpus()}
 
-    def stop(self) -> None:
-        self._stop_ev.set()
-        self.join()
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+    def write_counters(self, fds: Dict[int, int], now_ns: int) -> None:
+        for i, c in enumerate(self.fake.counters):
+            counts = c["start"] + c["watts"] * (now_ns - self.t0_ns) / 1e9 * 2.0 ** c["esu"]
+            v = int(counts) & 0xFFFFFFFF
+            self.note(i, v)
+            data = (v | RESERVED_JUNK).to_bytes(8, "little")
+            for n in c["cpus"]:
+                os.pwrite(fds[n], data, c["addr"])

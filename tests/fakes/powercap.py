@@ -9,9 +9,10 @@ not the socket. Values are decimal µJ followed by a newline, as the kernel prin
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import Dict, List, Optional
+
+from .counter_writer import CounterWriter
 
 
 class Zone:
@@ -100,58 +101,30 @@ def write_uj(path: str, value: int) -> None:
         os.close(fd)
 
 
-class FakeRaplWriter(threading.Thread):
+class FakeRaplWriter(CounterWriter):
     """Advances every zone's energy_uj as start + watts * elapsed, modulo max_energy_range_uj + 1
     (the kernel's wrap), every `period_s`. Values follow time.monotonic_ns(), as tick stamps do."""
 
     def __init__(self, zones: List[Zone], period_s: float = 0.0005):
-        super().__init__(daemon=True)
-        self.zones, self.period_s = zones, period_s
-        self._stop_ev = threading.Event()
-        self._fds: Dict[str, int] = {}
-        self.t0_ns = time.monotonic_ns()
-        self.max_gap_s = 0.0  # longest time between two writes: the most a read can lag the truth
-        self.writes = 0
-        self.wraps = 0
+        super().__init__(period_s)
+        self.zones = zones
+        for z in zones:
+            self.note(z.dir, z.start_uj)
 
     def value(self, z: Zone, t_ns: int) -> int:
         uj = z.start_uj + z.watts * (t_ns - self.t0_ns) / 1e3  # W * ns / 1e3 = µJ
         return int(uj) % (z.max_uj + 1)
 
-    def run(self) -> None:
-        fds = {z.dir: os.open(z.energy_path, os.O_WRONLY) for z in self.zones}
-        last = {z.dir: z.start_uj for z in self.zones}
-        try:
-            prev = None
-            while not self._stop_ev.is_set():
-                now = time.monotonic_ns()
-                if prev is not None:
-                    self.max_gap_s = max(self.max_gap_s, (now - prev) / 1e9)
-                prev = now
-                for z in self.zones:
-                    v = self.value(z, now)
-                    if v < last[z.dir]:
-                        self.wraps += 1
-                    last[z.dir] = v
-                    data = f"{v}\n".encode()
-                    os.pwrite(fds[z.dir], data, 0)
-                    os.ftruncate(fds[z.dir], len(data))
-                self.writes += 1
-                time.sleep(self.period_s)
-        finally:
-            for fd in fds.values():
-                os.close(fd)
+    def open_fds(self) -> Dict[str, int]:
+        return {z.dir: os.open(z.energy_path, os.O_WRONLY) for z in self.zones}
 
-    def stop(self) -> None:
-        self._stop_ev.set()
-        self.join()
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+    def write_counters(self, fds: Dict[str, int], now_ns: int) -> None:
+        for z in self.zones:
+            v = self.value(z, now_ns)
+            self.note(z.dir, v)
+            data = f"{v}\n".encode()
+            os.pwrite(fds[z.dir], data, 0)
+            os.ftruncate(fds[z.dir], len(data))
 
 
 def collect_ticks(meter, seconds: float = 0.6, interval_s: float = 0.004, owner: Optional[str] = None):

@@ -3,16 +3,13 @@ this test advances at a known power reports that energy as measured, across wrap
 sudo the script runs as the invoking user while root-only counters keep being read."""
 import json
 import os
-import pathlib
-import shutil
 import stat
-import tempfile
 
 import pytest
 
 from fakes.msr import FakeMsr, FakeMsrWriter
 from fakes.powercap import FakePowercap, FakeRaplWriter
-from pcrun import ROOT, pc, script
+from pcrun import ROOT, pc, script, shared_tmp
 from pyprof_carbon.recording import load
 
 WORK = script("cpu_spin.py")
@@ -105,16 +102,12 @@ def _traversable_by_others(path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: tests what `sudo pyprof-carbon run` does")
 def test_under_sudo_script_runs_as_invoking_user(tmp_path):
-    """Root-only energy_uj (Platypus) is opened as root; the script then runs as SUDO_UID, the
-    counters stay readable through the open fds, and the recording belongs to the user."""
+    """Root-only energy_uj (Platypus) is opened as root and read by the privileged helper; the
+    script runs as SUDO_UID, and the recording belongs to the user."""
     if not _traversable_by_others(WORK):
         pytest.skip(f"{WORK} is not reachable by another user (a parent directory lacks o+x)")
-    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="pyprof-carbon-sudo-"))  # pytest's tmp is root-only
-    os.chmod(tmp_path, 0o777)
-    try:
-        _sudo_run(tmp_path)
-    finally:
-        shutil.rmtree(tmp_path, ignore_errors=True)
+    with shared_tmp("pyprof-carbon-sudo-") as tmp:
+        _sudo_run(tmp)
 
 
 def _sudo_run(tmp_path):

@@ -30,19 +30,22 @@ def imported_once():
     attribute(p.recording)
 
 
+# the CPU-bound function the pytester test files below share
+BUSY = '''
+def busy(n):
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+'''
+
 TESTS = '''
 import pytest
 
 @pytest.fixture
 def numbers():
     return list(range(10))
-
-def busy(n):
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
-
+''' + BUSY + '''
 def test_heavy(numbers):
     print("heavy says hello")
     assert busy(600_000) >= 0 and len(numbers) == 10
@@ -133,13 +136,7 @@ def test_energy_save_keeps_one_recording_per_test(pytester, tmp_path):
 def test_energy_budget(pytester):
     pytester.makepyfile(test_budget='''
 import pytest
-
-def busy(n):
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
-
+''' + BUSY + '''
 @pytest.mark.energy_budget(joules=1e-6)
 def test_over():
     busy(400_000)

@@ -8,6 +8,8 @@ import pytest
 from pyprof_carbon.attribution import attribute
 from pyprof_carbon.counters import MISSING, Ticks, unwrap_counter
 from pyprof_carbon.sched import ebpf, perf, procfs
+from pyprof_carbon.recording import Domain, EnergySeries, SchedTimeline
+import synthetic
 from test_attribution_reference import random_recording
 
 POLICIES = ("share", "active", "dynamic")
@@ -45,8 +47,8 @@ def test_conservation_and_signs(policy, backend, seed):
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_profiler_cost_reported_apart(policy):
-    """The profiler's CPU time is its own line: never in any stack's joules, and proportional to
-    its CPU share of the process when that is the only difference."""
+    """The profiler's CPU time is its own line: its share of the process's energy leaves the
+    stacks; its cost is at most that share (its marginal energy), the rest stays unattributed."""
     rec = random_recording(1, "perf", 400, 50, gpu=False)
     base = attribute(rec, policy=policy)
     rec.sched.profiler_cpu_ns = np.zeros_like(rec.sched.profiler_cpu_ns)
@@ -56,7 +58,36 @@ def test_profiler_cost_reported_apart(policy):
     assert base.profiler_cost["cpu_s"] > 0 and none.profiler_cost["cpu_s"] == 0
     rows_base = sum(float(v.sum()) for v in base.row_energy_j.values())
     rows_none = sum(float(v.sum()) for v in none.row_energy_j.values())
-    assert rows_base + base.profiler_cost["energy_j"] == pytest.approx(rows_none, rel=1e-6)
+    share = rows_none - rows_base
+    assert share > 0
+    assert base.profiler_cost["energy_j"] <= share * (1 + 1e-9)
+    rest = sum(base.unattributed_j.values()) - sum(none.unattributed_j.values())
+    assert rest == pytest.approx(share - base.profiler_cost["energy_j"], rel=1e-6, abs=1e-12)
+
+
+def test_idle_power_while_the_program_waits_is_neither_the_profilers_nor_a_samples():
+    """A program burns 1 CPU for 1 s, then sleeps 9 s while only the profiler runs (1 % of a CPU)
+    on an otherwise idle machine drawing 1 W + 4 W per busy CPU: the profiler's cost is its CPU
+    time at 4 W, the sleep's energy is the waiting bucket, and the samples (all in the first
+    second) get the first second's energy only."""
+    step, n = 10_000_000, 1000
+    T = np.arange(n + 1, dtype=np.int64) * step
+    running = T <= 1_000_000_000
+    prof_cpu = np.where(running, 0, (T - 1_000_000_000) // 100)
+    proc = np.minimum(T, 1_000_000_000) + prof_cpu
+    rec = synthetic.recording(n_samples=1000, seconds=1.0, tids=(11,))
+    rec.samples["t_ns"] = np.arange(1, 1001, dtype=np.int64) * 1_000_000
+    rec.samples["cpu_ns"] = np.full(1000, 1_000_000, np.int64)
+    rec.sched = SchedTimeline(T, proc, proc, prof_cpu, ncpu=2, backend="perf")
+    power_j = np.concatenate(([0.0], np.cumsum(1.0 * step / 1e9 + 4.0 * np.diff(proc) / 1e9)))
+    rec.domains = [Domain("package", "test", True, "cpu", "")]
+    rec.energy = {"package": EnergySeries(T, power_j)}
+    prof = attribute(rec, policy="share")
+    assert prof.profiler_cost["cpu_s"] == pytest.approx(0.09)
+    assert prof.profiler_cost["energy_j"] == pytest.approx(4.0 * 0.09, rel=1e-6)
+    assert float(prof.row_energy_j["package"].sum()) == pytest.approx(5.0, rel=0.01)
+    assert prof.waiting_j["package"] == pytest.approx(9.0, rel=0.001)
+    assert_conserved(rec, prof)
 
 
 def test_all_energy_to_the_process_when_alone():

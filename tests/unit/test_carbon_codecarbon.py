@@ -1,6 +1,7 @@
 """CodeCarbon-compatible emissions.csv: exact columns, units, appending."""
 import csv
 import io
+import os
 
 import numpy as np
 import pytest
@@ -10,17 +11,11 @@ from pyprof_carbon.attributed_profile import Profile
 from pyprof_carbon.recording import FunctionInfo
 from pyprof_carbon.render import codecarbon
 
-# CodeCarbon 3.x emissions.csv header, in order (CodeCarbon's EmissionsData fields:
-# github.com/mlco2/codecarbon, codecarbon/output_methods/emissions_data.py; https://mlco2.github.io/codecarbon/output.html).
-CODECARBON_COLUMNS = [
-    "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions",
-    "emissions_rate", "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy",
-    "ram_energy", "energy_consumed", "water_consumed", "country_name", "country_iso_code",
-    "region", "cloud_provider", "cloud_region", "os", "python_version", "codecarbon_version",
-    "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
-    "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
-    "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue",
-]
+# CodeCarbon 3.x emissions.csv header, in order, as a file CodeCarbon writes starts (CodeCarbon's
+# EmissionsData fields: github.com/mlco2/codecarbon, codecarbon/output_methods/emissions_data.py;
+# https://mlco2.github.io/codecarbon/output.html)
+with open(os.path.join(os.path.dirname(__file__), "..", "data", "codecarbon_emissions_header.csv"), newline="") as _f:
+    CODECARBON_COLUMNS = next(csv.reader(_f))
 
 
 def make_profile(meta, energy, co2_g, cpu_ns=(4_000_000_000,)):

@@ -69,3 +69,23 @@ def test_noop_without_sudo_vars(monkeypatch):
     monkeypatch.setenv("SUDO_UID", "0")
     monkeypatch.setenv("SUDO_GID", "0")
     assert drop_to_invoking_user() is None and os.getuid() == uid
+
+
+def test_helper_readings_are_placed_at_the_programs_ticks():
+    """Helper.merged: each held column is the helper's latest reading at or before the program's
+    tick (MISSING before its first); the program's own columns stay as they are."""
+    import numpy as np
+    from pyprof_carbon import process_stream
+    from pyprof_carbon.privileges import MISSING, Helper
+    readings_r, readings_w = os.pipe()
+    helper = Helper(0, -1, readings_r, held=[0, 2])
+    for t, raw in (([100, 200], [[1, 10], [2, 20]]), ([300], [[3, 30]])):
+        os.write(readings_w, process_stream.encode({"t": np.array(t, np.uint64).tobytes(),
+                                                    "raw": np.array(raw, np.uint64).tobytes()}))
+    os.close(readings_w)
+    helper._thread.join()
+    os.close(readings_r)
+    program = np.array([[7], [8], [9], [10]], dtype=np.uint64)
+    out = helper.merged(np.array([50, 100, 250, 400]), program, 3)
+    assert out[:, 1].tolist() == [7, 8, 9, 10]
+    assert out[:, 0].tolist() == [MISSING, 1, 2, 3] and out[:, 2].tolist() == [MISSING, 10, 20, 30]

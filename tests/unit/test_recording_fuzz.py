@@ -156,25 +156,9 @@ def array_mutation(draw):
     return rezip(items)
 
 
+@pytest.mark.parametrize("mutation", [byte_mutation, member_mutation, json_mutation, array_mutation],
+                         ids=["bytes", "members", "json", "arrays"])
 @FUZZ
-@given(data=byte_mutation())
-def test_fuzz_bytes(good, data):
-    check(good, data)
-
-
-@FUZZ
-@given(data=member_mutation())
-def test_fuzz_members(good, data):
-    check(good, data)
-
-
-@FUZZ
-@given(data=json_mutation())
-def test_fuzz_json(good, data):
-    check(good, data)
-
-
-@FUZZ
-@given(data=array_mutation())
-def test_fuzz_arrays(good, data):
-    check(good, data)
+@given(data=st.data())
+def test_fuzz(good, mutation, data):
+    check(good, data.draw(mutation(), label=mutation.__name__))

@@ -9,7 +9,6 @@ import pytest
 from pcrun import pc
 from pyprof_carbon.cli import parse_args
 from recording_mutations import cli
-from synthetic import recording
 
 BAD = [("--rate", v) for v in ("0", "-5", "nan", "inf", "20001", "1e9", "x")] + \
       [("--cadence", v) for v in ("0", "0.01", "nan", "-inf", "6e4000", "3600001")] + \
@@ -56,13 +55,6 @@ def test_the_script_does_not_start(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("pyprof-carbon run: error: argument --cadence")
     assert not marker.exists() and not (tmp_path / "r.pcarbon").exists()
-
-
-@pytest.fixture()
-def rec_path(tmp_path):
-    p = str(tmp_path / "r.pcarbon")
-    recording(n_samples=200).save(p)
-    return p
 
 
 def test_user_intensity_without_region_renders_text(tmp_path, rec_path):

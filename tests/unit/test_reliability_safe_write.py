@@ -122,13 +122,6 @@ def test_recording_save_refuses_a_symlink(tmp_path):
     assert victim.read_text() == "keep" and leftovers(tmp_path) == []
 
 
-@pytest.fixture()
-def rec_path(tmp_path):
-    p = str(tmp_path / "r.pcarbon")
-    recording(n_samples=200).save(p)
-    return p
-
-
 def test_report_html_does_not_follow_a_planted_symlink(tmp_path, rec_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep")
