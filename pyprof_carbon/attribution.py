@@ -25,7 +25,9 @@ Per energy domain, per meter interval i = [T_i, T_i+1) carrying dE_i:
      their call stack's power per CPU-second, estimated from the whole run (power_weights), so
      an interval in which a 10 W and a 40 W function both ran is not split as if they drew alike.
   3. unattributed = dE - stacks - profiler: energy of the machine not spent by this process; the
-     part of it in intervals where the program used no CPU is shown as "while the program waited".
+     part of it in intervals where the program used no CPU is shown as "while the program waited"
+     (with the `wall` engine, whose samples show where the program waited, that part goes to the
+     samples instead, by wall time, as GPU energy does).
 Conservation per domain: stacks + profiler + unattributed = measured, to rounding (tests assert it).
 """
 from __future__ import annotations
@@ -284,10 +286,11 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         q = np.ones(len(q))  # no CPU time measured at all: weigh samples equally
     tid = s["tid"].astype(np.int64)
     has_gpu = any(d.kind == "gpu" for d in rec.domains)
-    wall = wall_weights(t, tid) if has_gpu else None
+    waits_on_stacks = rec.meta.get("engine") == "wall"  # waiting threads were sampled too
+    wall = wall_weights(t, tid) if has_gpu or waits_on_stacks else None
     t_prev_cpu = np.maximum(previous_sample_time(t, tid, q), t - q)  # CPU time is spent just before its sample
     tf = t.astype(np.float64)
-    t_prev_wall = t - wall if has_gpu else None
+    t_prev_wall = t - wall if wall is not None else None
     cls = s["stack"].astype(np.int64) if split == "power" else None
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
     baseline_w = baseline_w or rec.meta.get("baseline_w", {})
@@ -344,6 +347,14 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         if cls is not None and d.measured and len(t):  # an estimate has no per-function power to find
             weight = weight * power_weights(user, T, tf, t_prev, weight, cls)
         e_s, c_s = spread_to_samples(user, T, t, t_prev, weight, user_co2)
+        waited = dC - dP <= 0  # the program used no CPU: what the machine spent then is not its
+        idle = np.where(waited, dE - prof, 0.0)
+        if waits_on_stacks and d.kind != "gpu" and not d.cpus and len(t):
+            # wall-clock samples show where the program waited: the idle stretches go on those stacks
+            e_w, c_w = spread_to_samples(idle, T, t, t_prev_wall, wall,
+                                         carbon.co2_g(idle, unix0 + (T[:-1] - mono0) / 1e9, intensity, pue))
+            if e_w.sum() > 0:  # all of it (spread_to_samples conserves): none is left waiting
+                e_s, c_s, idle = e_s + e_w, c_s + c_w, np.zeros_like(idle)
         per_sample[d.name] = e_s
         measured[d.name] = float(dE.sum())
         if d.name in counted:  # a domain inside another is shown, not added (no joule counted twice)
@@ -352,8 +363,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         unattributed[d.name] = float(dE.sum() - e_s.sum() - prof.sum()
                                      - (unsampled[d.name][0].sum() if d.name in unsampled else 0.0))
         timeline[d.name] = power_timeline(T, es.energy_j, mono0)
-        waited = dC - dP <= 0  # the program used no CPU: what the machine spent then is not its
-        waiting[d.name] = float((dE - prof)[waited].sum())
+        waiting[d.name] = float(idle.sum())
 
     spans = rec.meta.get("regions", [])
     region_rows = region_table(t, per_sample, co2_per_sample, s["cpu_ns"], counted, spans)

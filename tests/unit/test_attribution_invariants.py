@@ -88,6 +88,20 @@ def test_idle_power_while_the_program_waits_is_neither_the_profilers_nor_a_sampl
     assert float(prof.row_energy_j["package"].sum()) == pytest.approx(5.0, rel=0.01)
     assert prof.waiting_j["package"] == pytest.approx(9.0, rel=0.001)
     assert_conserved(rec, prof)
+    # wall-clock samples (the `wall` engine) of the sleep: its idle energy goes on the sleeping stack
+    t_wall = np.arange(1, 10_001, dtype=np.int64) * 1_000_000
+    sleeping = t_wall > 1_000_000_000
+    rec.samples = {"t_ns": t_wall, "cpu_ns": np.where(sleeping, 0, 1_000_000).astype(np.int64),
+                   "tid": np.full(len(t_wall), 11, np.int32), "cpu": np.zeros(len(t_wall), np.int16),
+                   "stack": sleeping.astype(np.int32)}
+    rec.meta["engine"] = "wall"
+    wall = attribute(rec, policy="share")
+    by_stack = np.bincount(wall.row_stack, weights=wall.row_energy_j["package"], minlength=2)
+    assert by_stack[1] == pytest.approx(9.0, rel=0.01)  # the sleeping stack
+    assert by_stack[0] == pytest.approx(5.0, rel=0.01)
+    assert wall.waiting_j["package"] == 0.0
+    assert wall.profiler_cost["energy_j"] == pytest.approx(4.0 * 0.09, rel=1e-6)
+    assert_conserved(rec, wall)
 
 
 def test_all_energy_to_the_process_when_alone():
