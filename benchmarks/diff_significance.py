@@ -71,6 +71,15 @@ def profile(script: str, out: str, n: int, factor: float) -> None:
         raise RuntimeError(f"run failed ({r.returncode}): {r.stderr[-800:]}")
 
 
+def plain_cpu_s(script: str, n: int) -> float:
+    """The unchanged workload's CPU time under plain python: the machine's own noise, no profiler."""
+    p = subprocess.Popen([sys.executable, script, str(n), "1.0"], stdout=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"plain run failed: {status}")
+    return ru.ru_utime + ru.ru_stime
+
+
 def diff(before: str, after: str, limit: float = 5.0):
     """(gate exit status, the JSON comparison)."""
     r = subprocess.run([sys.executable, "-m", "pyprof_carbon", "diff", before, after, "--format", "json",
@@ -82,6 +91,7 @@ def diff(before: str, after: str, limit: float = 5.0):
 
 def run_cpu_s(path: str) -> float:
     """The program's CPU time in one recording (the `cpu` metric's total, before its factor)."""
+    sys.path.insert(0, ROOT)  # this checkout's package, as the runs use (env())
     from pyprof_carbon.recording import load
     s = load(path).sched
     return float(s.process_cpu_ns[-1] - s.process_cpu_ns[0] - (s.profiler_cpu_ns[-1] - s.profiler_cpu_ns[0])) / 1e9
@@ -171,13 +181,16 @@ def main(argv=None) -> int:
     t0 = time.time()
     false_alarms, detected, flagged, rows = 0, 0, 0, []
     cpu = {"A": [], "B": [], "C": []}  # per comparison, the runs' CPU seconds
+    plain = []  # per comparison, plain python's CPU seconds of the unchanged workload, run between them
     for c in range(args.comparisons):
         dirs = {g: os.path.join(tmp, f"c{c:02d}-{g}") for g in ("A", "B", "C")}
         for d in dirs.values():
             os.makedirs(d, exist_ok=True)
+        plain.append([])
         for k in range(args.runs):
             for g, factor in (("A", 1.0), ("B", 1.0), ("C", args.factor)):
                 profile(script, os.path.join(dirs[g], f"run-{k:03d}.pcarbon"), args.iterations, factor)
+            plain[-1].append(plain_cpu_s(script, args.iterations))
         for g in cpu:
             cpu[g].append([run_cpu_s(os.path.join(dirs[g], f"run-{k:03d}.pcarbon")) for k in range(args.runs)])
         same_rc, same, same_line = diff(dirs["A"], dirs["B"], args.limit)
@@ -214,6 +227,9 @@ def main(argv=None) -> int:
           f"hot x{args.factor:g}: gate failed in {detected}/{n}, hot flagged in {flagged}/{n} (target >= 9); "
           f"{summary['seconds']} s")
     noise(cpu, args.runs, args.limit, args.simulations, summary)
+    summary["plain_run_to_run_log_sd"] = pooled_log_sd(plain)
+    print(f"plain python, the unchanged workload run between the profiled ones: run-to-run SD of log CPU "
+          f"time {summary['plain_run_to_run_log_sd']:.3f} (within groups of {args.runs}): the machine's own noise")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=1)
