@@ -513,6 +513,10 @@ def _is_own_root(file: str) -> bool:
     return _is_own(file) or os.path.basename(file) == "runpy.py" or file == "<frozen runpy>"
 
 
+def _is_site(file: str) -> bool:
+    return file == "<frozen site>" or os.path.basename(file) == "site.py"
+
+
 def convert_stacks(r: dict):
     """Native stacks (code-object locations, leaf first) -> functions and (function, line) stacks,
     root first, with the profiler's own frames removed. A stack that passes through the
@@ -533,6 +537,8 @@ def convert_stacks(r: dict):
     own_root = [_is_own_root(functions[f].file) for f in code_func]
     own = [_is_own(functions[f].file) for f in code_func]
     own_work = [o and os.path.basename(functions[f].file) not in RUNS_USER_CODE for o, f in zip(own, code_func)]
+    # the rest of `site` after our bootstrap (usercustomize, .pth files) is the interpreter's start-up
+    in_site = [_is_site(functions[f].file) for f in code_func]
     loc_code, loc_line = r["loc_code"].tolist(), r["loc_line"].tolist()
     offsets, locs = r["stack_offsets"].tolist(), r["stack_locs"].tolist()
     stack_ids: Dict[tuple, int] = {}
@@ -551,6 +557,9 @@ def convert_stacks(r: dict):
             code = loc_code[loc]
             if own[code] or (not frames and own_root[code]):
                 continue  # the profiler's frames anywhere, and runpy's below the user's code
+            if not frames and in_site[code]:
+                frames.append((fid(STARTUP), 0))
+                break
             f = code_func[code]
             line = loc_line[loc]
             frames.append((f, line if line >= 0 else functions[f].line))
