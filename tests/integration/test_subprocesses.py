@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from fakes.powercap import FakePowercap, FakeRaplWriter
 from pcrun import interpreters, native_error, pc
 from pyprof_carbon import recording
 
@@ -68,14 +69,15 @@ print(os.environ.get("PYTHONPATH"), "PYPROF_CARBON_CHILD" in os.environ)
 '''
 
 
-def run_json(tmp_path, python, source, *args, n=2_000_000, options=()):
+def run_json(tmp_path, python, source, *args, n=2_000_000, options=(), env=None):
     err = native_error(python)
     if err:
         pytest.skip(f"sampler not built for {python}: {err}")
     path = tmp_path / "prog.py"
     path.write_text(textwrap.dedent(source).replace("N)", f"{n})").replace("[N]", f"[{n}]"))
     out = tmp_path / "run.pcarbon"
-    r = pc(["run", "-q", "-o", str(out), *options, str(path), *args], python=python, cwd=tmp_path, timeout=300)
+    r = pc(["run", "-q", "-o", str(out), *options, str(path), *args], python=python, cwd=tmp_path, timeout=300,
+           env=env)
     assert r.returncode == 0, r.stderr
     rep = pc(["report", str(out), "--format", "json"], python=python)
     assert rep.returncode == 0, rep.stderr
@@ -93,8 +95,22 @@ def attributed(report):
 @pytest.mark.parametrize("python", PYTHONS)
 @pytest.mark.parametrize("how", ["fork", "spawn", "forkserver", "executor"])
 def test_pool_workers_energy_lands_on_their_function(tmp_path, python, how):
+    check_pool(tmp_path, python, how)
+
+
+@pytest.mark.parametrize("how", ["fork", "executor"])
+def test_pool_workers_energy_lands_on_their_function_with_a_measured_meter(tmp_path, how):
+    """The same with RAPL counters (a fake powercap tree drawing 25 W on package, 4 W on dram)."""
+    fake = FakePowercap(tmp_path / "powercap").socket(0, watts=25.0, core_w=None, dram_w=4.0)
+    with FakeRaplWriter(fake.zones):
+        rep = check_pool(tmp_path, PYTHONS[0].values[0], how, options=("--meter", "rapl-powercap"),
+                         env={"PYPROF_CARBON_POWERCAP_ROOT": str(fake.root)})
+    assert {m["meter"] for m in rep["meta"]["meters"]} == {"rapl-powercap"}
+
+
+def check_pool(tmp_path, python, how, options=(), env=None):
     n = 9_000_000  # about 3.5 s of burn: start-up (interpreters, site, imports) stays a small part
-    r, rep = run_json(tmp_path, python, POOL, how, n=n)
+    r, rep = run_json(tmp_path, python, POOL, how, n=n, options=options, env=env)
     assert r.stdout.strip() == str(4 * (n - 1) * n * (2 * n - 1) // 6)
     procs = rep["processes"]
     assert procs[0]["how"] == "first" and procs[0]["exit_status"] == 0
@@ -113,6 +129,7 @@ def test_pool_workers_energy_lands_on_their_function(tmp_path, python, how):
                     / float(sched.machine_busy_ns[-1] - sched.machine_busy_ns[0]))
     measured = sum(rep["measured_j"].values())
     assert attributed(rep) >= 0.9 * tree_part * measured, (attributed(rep), measured, tree_part)
+    return rep
 
 
 @pytest.mark.parametrize("python", PYTHONS)
