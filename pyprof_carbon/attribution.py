@@ -300,6 +300,11 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
     per_sample: Dict[str, np.ndarray] = {}
     co2_per_sample = np.zeros(len(t))
     measured, unattributed, timeline, waiting = {}, {}, {}, {}
+    # `run`'s profiler process worked while the program ran (its journal, its imports): CPU time
+    # of the machine outside the program's tree, so far in the unattributed rest; its marginal
+    # energy is the profiler's cost too (meta `profiler_process_cpu_s`, measured by `run`)
+    outside_cpu_ns = float(rec.meta.get("profiler_process_cpu_s") or 0.0) * 1e9
+    outside_j: Dict[str, float] = {}
     unsampled, unsampled_co2 = {}, {}  # domain -> (per-interval J, T), per-interval g
     profiler_j = 0.0
     sched_t = sched.t_ns.astype(np.float64)
@@ -334,7 +339,10 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
             prof = prof_share = np.zeros_like(A)  # the profiler does not use the device
         else:
             prof_share = A * np.clip(np.divide(dP, dC, out=np.zeros_like(dE), where=dC > 0), 0.0, 1.0)
-            prof = np.minimum(prof_share, marginal_power(dE, dt_ns, np.diff(cum["machine_busy_ns"])) * dP)
+            k = marginal_power(dE, dt_ns, np.diff(cum["machine_busy_ns"]))
+            prof = np.minimum(prof_share, k * dP)
+            if d.kind != "gpu" and not d.cpus:
+                outside_j[d.name] = k * outside_cpu_ns  # the profiler's own process: see below
         user = A - prof_share
         if device_share is None and d.kind != "gpu" and not d.cpus and cpu_measured:  # CPU time no sample covers
             f = sampled_fraction(T, cpu_per_interval(T, tf, t_prev, weight), np.maximum(dC - dP, 0.0))
@@ -365,6 +373,12 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         timeline[d.name] = power_timeline(T, es.energy_j, mono0)
         waiting[d.name] = float(idle.sum())
 
+    for d, e in outside_j.items():
+        e = min(e, max(unattributed[d] - waiting[d], 0.0))  # taken from the rest while the program ran
+        unattributed[d] -= e
+        if d in counted:
+            profiler_j += e
+
     spans = rec.meta.get("regions", [])
     region_rows = region_table(t, per_sample, co2_per_sample, s["cpu_ns"], counted, spans)
     keep = None
@@ -386,6 +400,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
     profile.measured_j, profile.unattributed_j, profile.timeline = measured, unattributed, timeline
     profile.waiting_j = waiting
     total_prof_cpu = float(sched.profiler_cpu_ns[-1] - sched.profiler_cpu_ns[0]) / 1e9 if len(sched.t_ns) else 0.0
+    total_prof_cpu += outside_cpu_ns / 1e9
     profile.profiler_cost = {"cpu_s": total_prof_cpu, "energy_j": profiler_j}
     total_j = float(sum(v.sum() for d, v in per_sample.items() if d in counted))
     profile.meta.update(

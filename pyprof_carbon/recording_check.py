@@ -274,7 +274,7 @@ META_KEYS = {
     "start_unix_s": lambda v: _is_num(v) and 0 <= v <= MAX_UNIX_S, "start_monotonic_ns": _is_int, "duration_s": _nonneg,
     "rate_hz": _rate, "cadence_ms": _opt(_nonneg), "samples": _nonneg_int, "lost_samples": _nonneg_int,
     "unreadable_samples": _nonneg_int, "lost_cpu_s": _nonneg, "handler_s": _nonneg,
-    "collector_cpu_s": _nonneg, "threads": _threads, "baseline_w": _baseline,
+    "collector_cpu_s": _nonneg, "profiler_process_cpu_s": _nonneg, "threads": _threads, "baseline_w": _baseline,
     "cpu_count": _opt(_nonneg_int), "ram_total_gb": _opt(_nonneg), "pid": _nonneg_int,
     "intensity": _intensity, "pue": _opt(lambda v: _is_num(v) and 1 <= v <= 10),
     "privileges": _opt(_str), "attribution": _opt(lambda v: v in ("share", "active", "dynamic")),

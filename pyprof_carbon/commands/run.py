@@ -163,12 +163,14 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                 dropped = f"{_drop_privileges(args.formats or [])}; {helper}"
             totals.spawned(child)
             prof.follow(child.process.pid)
+            own_cpu = time.process_time()  # this process's work while the program runs is profiling's
             # numpy, attribution and the renderers load while the program runs, well after its first
             # line (tests/integration/test_startup_imports.py), or after it ends if it is shorter
             imports = WarmUp(AFTER_RUN, started=_running_for(child.workdir, WARM_UP_AFTER_S))
             if output:  # what a killed profiler leaves for `report` to recover
                 journal = Journal(prof, child.workdir, child.process.pid)
             status = runner.wait(child)
+            own_cpu = time.process_time() - own_cpu
             prof.stop_meters()
             prof.release_sched()
         finally:
@@ -176,10 +178,10 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
             if journal is not None:
                 journal.close()
         imports.join()
-        return _save(args, prof, child, status, output, intensity, quiet, finishing, dropped)
+        return _save(args, prof, child, status, output, intensity, quiet, finishing, dropped, own_cpu)
 
 
-def _save(args, prof, child, status, output, intensity, quiet, finishing, dropped):
+def _save(args, prof, child, status, output, intensity, quiet, finishing, dropped, own_cpu):
     from ..output import write_outputs
     from ..render import options_from
     from ..render.text import summary
@@ -195,6 +197,7 @@ def _save(args, prof, child, status, output, intensity, quiet, finishing, droppe
               "started: nothing was recorded", file=sys.stderr)
         return status, None
     rec.meta["pue"] = args.pue
+    rec.meta["profiler_process_cpu_s"] = own_cpu
     if args.native_threads:
         rec.meta["native_threads"] = args.native_threads
     rec.meta["privileges"] = dropped

@@ -178,3 +178,29 @@ def test_procfs_timeline_monotonic_with_failed_reads():
     raw[4, 0] = MISSING
     tl = procfs.ProcfsBackend().timeline(ticks_for("procfs", raw))
     assert (np.diff(tl.machine_busy_ns) >= 0).all() and tl.machine_busy_ns[0] == 0
+
+
+def test_the_profiler_process_work_while_the_program_runs_is_the_profilers_cost():
+    """`run`'s own process (journal, imports) used 0.2 s of CPU during a 1 s program on a machine
+    drawing 1 W + 4 W per busy CPU: 0.8 J more profiler cost (its marginal energy), taken from the
+    unattributed rest; the stacks keep theirs."""
+    step, n = 10_000_000, 100
+    T = np.arange(n + 1, dtype=np.int64) * step
+    rate = np.where(np.arange(n) % 2 == 0, 1.0, 0.5)  # the program's CPUs per interval (a slope to read)
+    proc = np.concatenate(([0], np.cumsum(rate * step))).astype(np.int64)
+    busy = proc + T // 5  # and the profiler process's 20 % of a CPU
+    rec = synthetic.recording(n_samples=1000, seconds=1.0, tids=(11,))
+    rec.samples["t_ns"] = np.arange(1, 1001, dtype=np.int64) * 1_000_000
+    rec.samples["cpu_ns"] = np.full(1000, 1_000_000, np.int64)
+    rec.sched = SchedTimeline(T, busy, proc, np.zeros_like(T), ncpu=2, backend="perf")
+    power_j = np.concatenate(([0.0], np.cumsum(1.0 * step / 1e9 + 4.0 * np.diff(busy) / 1e9)))
+    rec.domains = [Domain("package", "test", True, "cpu", "")]
+    rec.energy = {"package": EnergySeries(T, power_j)}
+    before = attribute(rec, policy="share")
+    rec.meta["profiler_process_cpu_s"] = 0.2
+    after = attribute(rec, policy="share")
+    assert after.profiler_cost["cpu_s"] == pytest.approx(before.profiler_cost["cpu_s"] + 0.2)
+    assert after.profiler_cost["energy_j"] - before.profiler_cost["energy_j"] == pytest.approx(0.8, rel=1e-3)
+    assert before.unattributed_j["package"] - after.unattributed_j["package"] == pytest.approx(0.8, rel=1e-3)
+    assert float(after.row_energy_j["package"].sum()) == pytest.approx(float(before.row_energy_j["package"].sum()))
+    assert_conserved(rec, after)
