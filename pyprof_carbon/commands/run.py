@@ -247,9 +247,8 @@ def _drop_privileges(formats) -> Optional[str]:
     if not privileges.would_drop():
         return None
     from ..render import renderer
-    for mod in ("zipfile", "numpy.ma", "pyprof_carbon.output", "pyprof_carbon.attribution",
-                "pyprof_carbon.carbon", "pyprof_carbon.meters.model", "pyprof_carbon.journal", "pyprof_carbon.profiler",
-                "json", "tempfile", "uuid", "platform", "pyprof_carbon.render.text"):
+    for mod in AFTER_RUN + ("zipfile", "numpy.ma", "pyprof_carbon.attribution", "pyprof_carbon.carbon",
+                            "pyprof_carbon.journal", "pyprof_carbon.profiler", "json", "tempfile"):
         importlib.import_module(mod)
     for fmt in {"text", *formats}:
         renderer(fmt)
