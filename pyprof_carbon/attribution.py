@@ -345,8 +345,14 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
                 outside_j[d.name] = k * outside_cpu_ns  # the profiler's own process: see below
         user = A - prof_share
         if device_share is None and d.kind != "gpu" and not d.cpus and cpu_measured:  # CPU time no sample covers
-            f = sampled_fraction(T, cpu_per_interval(T, tf, t_prev, weight), np.maximum(dC - dP, 0.0))
-            unsampled[d.name] = (user * (1.0 - f), T)
+            own = np.maximum(dC - dP, 0.0)
+            cpu_in = cpu_per_interval(T, tf, t_prev, weight)
+            covered = cpu_in > 1.0  # as in spread_to_samples
+            # no sample is given the energy of an interval none of them ran in: the program's CPU
+            # there is "not sampled"; with none (a tick-rate backend's window reaching into a
+            # wait), it stays unattributed, part of what the machine spent while the program waited
+            f = np.where(covered, sampled_fraction(T, cpu_in, own), 0.0)
+            unsampled[d.name] = (user * (1.0 - f) * (covered | (own > 0)), T)
             user = user * f
         # CO2 is priced per interval, at the intensity in force then (docs/attribution.md; carbon.co2_g)
         user_co2 = carbon.co2_g(user, unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)

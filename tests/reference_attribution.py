@@ -244,7 +244,10 @@ def attribute_reference(rec, policy: str = "share", baseline_w=None, split: str 
                 hi = min(max(bisect.bisect_right(T, hi_t) - 1, 0), len(T) - 1)
                 cov, sp = sum(raw_in[lo:hi]), sum(spent[lo:hi])
                 f = min(1.0, max(0.0, cov / sp)) if sp > 0 else 1.0
-                unsampled_total += user[i] * (1.0 - f)
+                if raw_in[i] <= MIN_CPU_NS:  # no sample ran in this interval: none gets its energy
+                    f = 0.0
+                if raw_in[i] > MIN_CPU_NS or spent[i] > 0:  # else it stays unattributed
+                    unsampled_total += user[i] * (1.0 - f)
                 user[i] *= f
         if split == "power" and d.measured and wins:
             m = power_weights(user, T, wins, cls)

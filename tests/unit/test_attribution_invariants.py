@@ -104,6 +104,30 @@ def test_idle_power_while_the_program_waits_is_neither_the_profilers_nor_a_sampl
     assert_conserved(rec, wall)
 
 
+def test_no_sample_takes_the_energy_of_an_interval_it_did_not_run_in():
+    """The program burns 1 CPU for 1 s (5 W) but is sampled only from 0.5 s on (a child's start-up
+    before its sampler) and not between 0.501 and 0.6 s: the 3 J of those stretches is CPU time no
+    sample covers, and the lone 1 ms sample gets at most its own interval's energy."""
+    step, n = 10_000_000, 100
+    T = np.arange(n + 1, dtype=np.int64) * step
+    rec = synthetic.recording(n_samples=401, seconds=1.0, tids=(11,))
+    # one sample alone in its interval at 0.501 s, then none until 0.601 s (a thread that could
+    # not be sampled for 0.1 s), then every 1 ms
+    rec.samples["t_ns"] = np.concatenate(([501], np.arange(601, 1001))).astype(np.int64) * 1_000_000
+    rec.samples["cpu_ns"] = np.full(401, 1_000_000, np.int64)
+    rec.samples["stack"] = np.where(np.arange(401) == 0, 1, 0).astype(np.int32)
+    rec.sched = SchedTimeline(T, T, T, np.zeros_like(T), ncpu=2, backend="perf")
+    rec.domains = [Domain("package", "test", True, "cpu", "")]
+    rec.energy = {"package": EnergySeries(T, 5.0 * T / 1e9)}
+    prof = attribute(rec, policy="share")
+    names = [prof.functions[st[-1][0]].name for st in prof.stacks]
+    by_row = np.bincount(prof.row_stack, weights=prof.row_energy_j["package"], minlength=len(prof.stacks))
+    first = [i for i, st in enumerate(prof.stacks) if st == rec.stacks[1]]
+    assert len(first) == 1 and by_row[first[0]] <= 5.0 * step / 1e9 * (1 + 1e-9)
+    assert sum(e for e, nm in zip(by_row, names) if nm == "[not sampled]") >= 3.0 * (1 - 1e-9)
+    assert_conserved(rec, prof)
+
+
 def test_all_energy_to_the_process_when_alone():
     """share policy, process = machine, no profiler: every joule goes to a stack."""
     rec = random_recording(2, "ebpf", 500, 40, gpu=False)
