@@ -60,6 +60,15 @@ struct WalkGuard {
 };
 static thread_local WalkGuard tls_walk __attribute__((tls_model("initial-exec")));
 
+// How much of the handler runs: all of it (4) in every build except those that
+// benchmarks/handler_stages.py makes to measure where a sample's cost goes, stage by stage:
+// 0 return at once (the signal alone), 1 + the clocks and the thread's slot, 2 + a ring cell with
+// the sample's header, 3 + the frame walk, 4 + the handler's own cost (docs/how-it-works.md).
+#ifndef PYPROF_CARBON_HANDLER_STAGE
+#define PYPROF_CARBON_HANDLER_STAGE 4
+#endif
+constexpr int kHandlerStage = PYPROF_CARBON_HANDLER_STAGE;
+
 static uint64_t thread_cpu_now() {
   timespec c;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
@@ -72,13 +81,14 @@ void Sampler::on_signal(int, siginfo_t*, void* uc) {
   // Counted before active_ is read (both seq_cst): either stop() sees this handler in flight and
   // waits, or this handler sees inactive and leaves without touching the ring.
   s.inflight_.fetch_add(1, std::memory_order_seq_cst);
-  if (!s.active_.load(std::memory_order_seq_cst)) {
+  auto leave = [&] {
     s.inflight_.fetch_sub(1, std::memory_order_release);
     errno = saved_errno;
-    return;
-  }
-  uint64_t t0 = monotonic_ns();
+  };
+  if (!s.active_.load(std::memory_order_seq_cst)) return leave();
   s.signals_.fetch_add(1, std::memory_order_relaxed);
+  if constexpr (kHandlerStage == 0) return leave();
+  uint64_t t0 = monotonic_ns();
   int32_t tid = int32_t(syscall(SYS_gettid));
   uint64_t cpu_now = thread_cpu_now();
   uint64_t q = 0;
@@ -88,6 +98,7 @@ void Sampler::on_signal(int, siginfo_t*, void* uc) {
     q = cpu_now > last ? cpu_now - last : 0;
     slot->last_cpu_ns.store(cpu_now, std::memory_order_relaxed);
   }
+  if constexpr (kHandlerStage == 1) return leave();
   uint64_t ticket;
   Sample* smp = s.ring_->reserve(&ticket);
   if (smp == nullptr) {
@@ -109,7 +120,7 @@ void Sampler::on_signal(int, siginfo_t*, void* uc) {
       struct rusage ru;
       if (getrusage(RUSAGE_THREAD, &ru) == 0) smp->nvcsw = uint32_t(ru.ru_nvcsw);
     }
-    if (ts != nullptr && slot != nullptr) {
+    if (kHandlerStage >= 3 && ts != nullptr && slot != nullptr) {
       sigjmp_buf jmp;
       tls_walk.jmp = &jmp;
       if (sigsetjmp(jmp, 0) == 0) {  // no mask save: rt_sigreturn restores the mask anyway
@@ -127,12 +138,13 @@ void Sampler::on_signal(int, siginfo_t*, void* uc) {
     }
     s.ring_->commit(ticket);
   }
-  s.inflight_.fetch_sub(1, std::memory_order_release);
-  // The handler's cost is CPU time (this thread's clock), not wall time: a handler preempted on a
-  // busy machine would otherwise count the time others ran as the profiler's.
-  uint64_t cpu_end = thread_cpu_now();
-  s.handler_ns_.fetch_add(cpu_end > cpu_now ? cpu_end - cpu_now : 0, std::memory_order_relaxed);
-  errno = saved_errno;
+  if constexpr (kHandlerStage >= 4) {
+    // The handler's cost is CPU time (this thread's clock), not wall time: a handler preempted on
+    // a busy machine would otherwise count the time others ran as the profiler's.
+    uint64_t cpu_end = thread_cpu_now();
+    s.handler_ns_.fetch_add(cpu_end > cpu_now ? cpu_end - cpu_now : 0, std::memory_order_relaxed);
+  }
+  leave();
 }
 
 // What SIGSEGV/SIGBUS did before ours, for faults that are not the walk's. Written by the collector

@@ -1,0 +1,111 @@
+"""Where a sample's cost goes, stage by stage (issue 14, item 2).
+
+Builds the sampler five times, each with the sample handler cut off after one more stage
+(`PYPROF_CARBON_HANDLER_STAGE`, csrc/sampler.cpp):
+  0  the handler returns at once: the signal alone, delivered to a Python program
+  1  + the clocks (monotonic, gettid, the thread's CPU clock) and the thread's slot
+  2  + a ring cell with the sample's header (the collector drains and streams it)
+  3  + the frame walk
+  4  + the handler's own cost (a second read of the thread's CPU clock): the shipped build
+and runs a pure-Python CPU-bound loop (fib + a loop, the overhead benchmark's kind) under
+`pyprof-carbon run --rate R` with each, alternating with plain python and with the C floor of
+benchmarks/signal_floor.c (a C busy loop, the same perf task-clock signal, an empty handler).
+The program times its own loop (perf_counter around it), so the profiler's start-up and end are
+not in the ratios: what is left is what sampling costs the program while it runs.
+
+    python benchmarks/handler_stages.py [--rate 10000] [--pairs 5] [--scale 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+STAGES = (0, 1, 2, 3, 4)
+
+WORKLOAD = '''"""handler_stages workload: times its own loop and prints the seconds."""
+import sys, time
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def loop(n):
+    total = 0
+    for i in range(n):
+        total += i % 7
+    return total
+
+
+t0 = time.perf_counter()
+for _ in range(int(sys.argv[1])):
+    fib(22)
+    loop(400_000)
+print(f"{time.perf_counter() - t0:.6f}", file=sys.stderr)
+'''
+
+
+def build(stage: int, tmp: str) -> str:
+    """A copy of the package whose sampler stops after `stage`; returns the PYTHONPATH entry."""
+    lib = os.path.join(tmp, f"stage{stage}")
+    shutil.copytree(os.path.join(ROOT, "pyprof_carbon"), os.path.join(lib, "pyprof_carbon"),
+                    ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    env = dict(os.environ, CFLAGS=f"{os.environ.get('CFLAGS', '')} -DPYPROF_CARBON_HANDLER_STAGE={stage}")
+    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--build-lib", lib,
+                    "--build-temp", os.path.join(tmp, f"obj{stage}")],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    return lib
+
+
+def own_seconds(cmd, env=None) -> float:
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr[-500:]}")
+    return float(r.stderr.strip().splitlines()[-1].split()[0])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=10000)
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--scale", type=int, default=20, help="iterations of the workload (20: about 2 s)")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        script = os.path.join(tmp, "workload.py")
+        with open(script, "w") as f:
+            f.write(WORKLOAD)
+        floor = os.path.join(tmp, "signal_floor")
+        subprocess.run(["gcc", "-O2", "-o", floor, os.path.join(HERE, "signal_floor.c"), "-lrt"], check=True)
+        libs = {k: build(k, tmp) for k in STAGES}
+        ratio = {k: [] for k in STAGES}
+        floor_ratio = []
+        for _ in range(a.pairs):
+            plain = own_seconds([sys.executable, script, str(a.scale)])
+            for k in STAGES:
+                env = dict(os.environ, PYTHONPATH=libs[k], PYPROF_CARBON_NO_CLOUD_METADATA="1")
+                got = own_seconds([sys.executable, "-m", "pyprof_carbon", "run", "-q", "--rate", str(a.rate),
+                                   "-o", os.path.join(tmp, "r.pcarbon"), script, str(a.scale)], env)
+                ratio[k].append(got / plain)
+            base = float(subprocess.run([floor, "1", "0"], check=True, capture_output=True, text=True).stdout.split()[0])
+            sig = float(subprocess.run([floor, str(int(a.rate)), "1"], check=True, capture_output=True,
+                                       text=True).stdout.split()[0])
+            floor_ratio.append(sig / base)
+        f = statistics.median(floor_ratio)
+        print(f"rate {a.rate:g} Hz, {a.pairs} rounds, medians; C floor (empty handler): {f:.3f}")
+        prev = None
+        for k in STAGES:
+            r = statistics.median(ratio[k])
+            step = "" if prev is None else f", +{(r - prev) * 1e6 / a.rate:.2f} us per sample over stage {k - 1}"
+            print(f"stage {k}: program's loop {r:.3f}x plain python ({r / f:.3f}x the C floor){step}")
+            prev = r
+
+
+if __name__ == "__main__":
+    main()
