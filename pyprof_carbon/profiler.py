@@ -219,7 +219,8 @@ class Profiler:
     def finish(self, streams: Sequence[ProcessStream], exit_status: Optional[int] = None) -> Optional[Recording]:
         """Stop the meters, close everything, and build the Recording from what the run's
         processes streamed, the first process of the run first (it read the counters); None when
-        it left nothing (it died before its sampler started)."""
+        it left nothing (it died before its sampler started, or before its first samples were
+        handed over)."""
         self.stop_meters()
         try:
             if not streams or streams[0].process.get("how") != "first" or not streams[0].parts:

@@ -193,8 +193,8 @@ def _save(args, prof, child, status, output, intensity, quiet, finishing, droppe
     rec = prof.finish(streams, exit_status=status)
     if rec is None:
         runner.discard(child)
-        print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before its sampler had "
-              "started: nothing was recorded", file=sys.stderr)
+        print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before it had handed over "
+              "any samples: nothing was recorded", file=sys.stderr)
         return status, None
     rec.meta["pue"] = args.pue
     rec.meta["profiler_process_cpu_s"] = own_cpu
