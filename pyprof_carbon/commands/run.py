@@ -100,15 +100,15 @@ def _main(args) -> int:
     module, script, script_args = _program(args.program)
     runner.check_target(script, module)
     name = module or os.path.splitext(os.path.basename(script))[0]
-    intensity = intensity_from_args(args)
     command = ["-m", module, *script_args] if module else [script, *script_args]
     if args.repeat == 1 and args.warmup == 0:
         output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
         check_output_path(output)  # now, not after a long run
         check_no_leftover(output)
         # attributed only for what is shown or written: the recording alone needs none of it
-        return runner.finish(_profile_once(args, module, script, script_args, command, intensity, output,
+        return runner.finish(_profile_once(args, module, script, script_args, command, None, output,
                                            quiet=args.quiet, attributed=not args.quiet or bool(args.formats))[0])
+    intensity = intensity_from_args(args)  # once for every run
     folder = os.path.abspath(args.output or f"pyprof-carbon-{name}")
     try:
         os.makedirs(folder, exist_ok=True)
@@ -138,8 +138,9 @@ def _main(args) -> int:
 
 def _profile_once(args, module, script, script_args, command, intensity, output, quiet, attributed=True):
     """Run the program once under the profiler; (its Popen-style status, the Profile or None).
-    `output` None: nothing is written (a warm-up run). `attributed` False: the recording is only
-    saved (-q without formats), the Profile is None."""
+    `output` None: nothing is written (a warm-up run). `intensity` None: resolved from `args` here,
+    while the program's interpreter starts (it may ask the cloud's metadata service). `attributed`
+    False: the recording is only saved (-q without formats), the Profile is None."""
     from .. import privileges
     # under sudo: the counters opened as root go to a privileged helper process; the program drops
     # to the invoking user in its bootstrap, this process right after configuring it (privileges.py)
@@ -150,6 +151,8 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                          workdir=workdir_for(output) if output else None, drop_to=drop_to,
                          subprocesses=args.subprocesses)
     try:
+        if intensity is None:
+            intensity = intensity_from_args(args)
         from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT
         from ..profiler import Profiler
         from ..running_totals import Server
