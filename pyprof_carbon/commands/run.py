@@ -26,8 +26,8 @@ from .options import add_report_options, bounded_int, finite_float, intensity_fr
 
 MAX_RUNS = 10_000  # --repeat and --warmup
 # what turns the run into files, loaded while the program runs (_lazy.WarmUp)
-AFTER_RUN = ("numpy", "pyprof_carbon.output", "pyprof_carbon.render.text", "pyprof_carbon.meters.model",
-             "platform", "uuid")
+AFTER_RUN = ("numpy", "numpy.ma", "pyprof_carbon.output", "pyprof_carbon.render.text",
+             "pyprof_carbon.meters.model", "platform", "uuid")  # numpy.ma: np.unique's, saving the recording
 WARM_UP_AFTER_S = 0.05  # a program's first line runs within a millisecond or two of its stream's start
 
 
@@ -275,7 +275,7 @@ def _drop_privileges(formats) -> Optional[str]:
     if not privileges.would_drop():
         return None
     from ..render import renderer
-    for mod in AFTER_RUN + ("zipfile", "numpy.ma", "pyprof_carbon.attribution", "pyprof_carbon.carbon",
+    for mod in AFTER_RUN + ("zipfile", "pyprof_carbon.attribution", "pyprof_carbon.carbon",
                             "pyprof_carbon.journal", "pyprof_carbon.profiler", "json", "tempfile"):
         importlib.import_module(mod)
     for fmt in {"text", *formats}:
