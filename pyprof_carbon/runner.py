@@ -29,7 +29,6 @@ from typing import List, Optional, Sequence
 
 from . import process_stream
 from .errors import UserError
-from .privileges import die_with_parent
 
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,9 +88,10 @@ def start(command: List[str], workdir: Optional[str] = None, drop_to: Optional[t
     and before the script file is opened. `subprocesses`: the Python processes the program starts
     are profiled too (the bootstrap stays in their environment).
 
-    The program gets SIGKILL when the profiler's process dies (PR_SET_PDEATHSIG): `kill -9` of the
-    run ends the program as it would end `python script.py`, and no program keeps running
-    unmeasured. Processes the program starts are left alone, as python leaves them."""
+    The program gets SIGKILL when the profiler's process dies (PR_SET_PDEATHSIG, set by its
+    bootstrap once configured; until then the profiler's death ends its wait for the set-up):
+    `kill -9` of the run ends the program as it would end `python script.py`, and no program keeps
+    running unmeasured. Processes the program starts are left alone, as python leaves them."""
     import socket
     if workdir is None:
         workdir = tempfile.mkdtemp(prefix="pyprof-carbon-")
@@ -114,8 +114,7 @@ def start(command: List[str], workdir: Optional[str] = None, drop_to: Optional[t
     # the program's own process: not its children's
     env["PYPROF_CARBON_FIRST"] = marshal.dumps({"setup_fd": theirs.fileno()}).hex()
     try:
-        proc = subprocess.Popen(command, env=env, pass_fds=[theirs.fileno()], restore_signals=True,
-                                preexec_fn=die_with_parent(os.getpid()))
+        proc = subprocess.Popen(command, env=env, pass_fds=[theirs.fileno()], restore_signals=True)
     except OSError as e:
         ours.close()
         shutil.rmtree(workdir, ignore_errors=True)

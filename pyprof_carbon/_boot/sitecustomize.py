@@ -96,14 +96,16 @@ def _boot():
         if config["follow"]:  # the Python processes it starts read the settings from their environment
             os.putenv("PYPROF_CARBON_CHILD", marshal.dumps(config).hex())
     pyprof_carbon._run_keeps_regions = True  # named_regions keeps spans from its import on
-    if config["drop_privileges"] and first:
-        # under sudo (privileges.py): the invoking user from here on, before the sampler, the
-        # stream or the script is opened; the change of user cleared the parent-death signal
-        # runner.spawn set, so it is set again
-        from pyprof_carbon import privileges
-        die_with_parent = privileges.die_with_parent(config["profiler_pid"])  # imports ctypes: as root
-        privileges.drop_to_invoking_user()
-        die_with_parent()
+    if first:
+        if config["drop_privileges"]:
+            # under sudo (privileges.py): the invoking user from here on, before the sampler, the
+            # stream or the script is opened
+            from pyprof_carbon import privileges
+            privileges.drop_to_invoking_user()
+        # killed with the profiler from now on (a change of user clears this: hence after it);
+        # until now its death ended the wait for the set-up (EOF)
+        if not _native.die_with_parent(config["profiler_pid"]):
+            os._exit(config["start_failed_status"])
 
     # What the stream uses is taken now: a program may replace os functions for its own purposes
     # (pyperformance's sphinx benchmark makes os.replace a no-op).

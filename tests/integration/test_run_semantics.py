@@ -155,3 +155,17 @@ def test_a_meter_that_cannot_open_stops_the_run_before_any_of_the_program_runs(t
     assert r.stdout == ""
     assert not marker.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prog.py"]
+
+
+def test_a_program_whose_profiler_goes_before_configuring_it_never_runs(tmp_path):
+    """Between its start and its set-up the program's interpreter waits in its bootstrap; the
+    profiler's death (end of file on the set-up socket) ends it there, before any of its lines."""
+    from pyprof_carbon import runner
+    marker = tmp_path / "ran"
+    prog = tmp_path / "prog.py"
+    prog.write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    child = runner.start([sys.executable, str(prog)], workdir=str(tmp_path / "work"))
+    child.setup.close()  # what the profiler's death does to its end
+    assert child.process.wait(timeout=60) == runner.START_FAILED
+    assert not marker.exists()
+    runner.discard(child)
