@@ -129,7 +129,8 @@ def startup_env(tmp):
 
 def startup_once(cmd, stamp, env, probe=None):
     """(wall s, s from the start until the program's first line, peak RSS of the profiler in kB,
-    of the program in kB) of one run; plain python has no profiler (0)."""
+    of the program in kB, CPU s of every process of the run) of one run; plain python has no
+    profiler (0)."""
     t0 = time.monotonic_ns()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, ru = os.wait4(p.pid, 0)
@@ -141,11 +142,12 @@ def startup_once(cmd, stamp, env, probe=None):
     with open(stamp) as f:
         t, hwm = (int(v) for v in f.read().split())
     started = (t - t0) / 1e9
+    cpu = ru.ru_utime + ru.ru_stime  # the profiler's, and the program's it waited for
     if probe is None:
-        return wall, started, 0, hwm
+        return wall, started, 0, hwm, cpu
     with open(probe) as f:
         kb = json.load(f)
-    return wall, started, kb["profiler_kb"], hwm
+    return wall, started, kb["profiler_kb"], hwm, cpu
 
 
 def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
@@ -156,7 +158,9 @@ def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
     the profiler (its getrusage) and the program (its VmHWM as the script ends); the two peaks need
     not coincide: an upper bound of the pair's. (What the program's bootstrap does after the
     script's last line, handing its last samples over at exit, is not in its VmHWM: little for
-    a script that takes no samples.)"""
+    a script that takes no samples.) `extra_cpu_s`, the CPU time of the whole run less plain
+    python's, is what a machine with no CPU to spare would add to the wall time; on a loaded one it
+    is the steadier figure of the three."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, "empty.py")
@@ -174,13 +178,14 @@ def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
             startup_once(tool(b), stamp, env, probe)
         startup_once(plain, stamp, env)
         for b in backends:
-            d_wall, d_start, d_rss, base = [], [], [], []
+            d_wall, d_start, d_rss, d_cpu, base = [], [], [], [], []
             prof_kb, prog_kb = [], []
             for _ in range(pairs):
-                pw, ps, _, prss = startup_once(plain, stamp, env)
-                tw, ts, tprof, tprog = startup_once(tool(b), stamp, env, probe)
+                pw, ps, _, prss, pc = startup_once(plain, stamp, env)
+                tw, ts, tprof, tprog, tc = startup_once(tool(b), stamp, env, probe)
                 d_wall.append(tw - pw)
                 d_start.append(ts - ps)
+                d_cpu.append(tc - pc)
                 d_rss.append((tprof + tprog - prss) / 1024)
                 base.append(pw)
                 prof_kb.append(tprof)
@@ -188,6 +193,7 @@ def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
             row = {"startup": b, "plain_wall_s": round(statistics.median(base), 3),
                    "extra_wall_s": round(statistics.median(d_wall), 3),
                    "extra_to_program_s": round(statistics.median(d_start), 3),
+                   "extra_cpu_s": round(statistics.median(d_cpu), 3),
                    "extra_rss_mb": round(statistics.median(d_rss), 1),
                    "profiler_rss_mb": round(statistics.median(prof_kb) / 1024, 1),
                    "program_rss_mb": round(statistics.median(prog_kb) / 1024, 1)}

@@ -2,10 +2,17 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <errno.h>
 #include <linux/perf_event.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <system_error>
+#include <vector>
 
 #include "collector.h"
 
@@ -113,6 +120,60 @@ static std::string probe_perf() {
   return "";
 }
 
+// One message from a SOCK_SEQPACKET socket, with the descriptors sent along (SCM_RIGHTS, received
+// close-on-exec): `run`'s set-up of a program started before its counters were open
+// (runner.Child.configure). The program's bootstrap calls this: its process must not import the
+// socket module for it. (payload, [fds]); None at end of file (the profiler gave up on the run).
+static py::object receive_setup(int fd) {
+  std::vector<char> data;
+  std::vector<int> fds;
+  ssize_t n;
+  int err = 0;
+  bool truncated = false;
+  {
+    py::gil_scoped_release nogil;
+    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 253)];  // SCM_MAX_FD: the most one message carries
+    while (true) {
+      // the message's length first (MSG_TRUNC reports it whole), then the message itself
+      char probe;
+      iovec pv{&probe, 1};
+      msghdr ph{};
+      ph.msg_iov = &pv;
+      ph.msg_iovlen = 1;
+      n = recvmsg(fd, &ph, MSG_PEEK | MSG_TRUNC);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        err = errno;
+        break;
+      }
+      data.resize(size_t(n));
+      iovec iov{data.data(), data.size()};
+      msghdr h{};
+      h.msg_iov = &iov;
+      h.msg_iovlen = 1;
+      h.msg_control = cbuf;
+      h.msg_controllen = sizeof cbuf;
+      n = recvmsg(fd, &h, MSG_CMSG_CLOEXEC);
+      if (n < 0 && errno == EINTR) continue;
+      truncated = n > 0 && (h.msg_flags & (MSG_CTRUNC | MSG_TRUNC));
+      if (n > 0) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+          if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+          size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          const int* p = reinterpret_cast<const int*>(CMSG_DATA(c));
+          fds.insert(fds.end(), p, p + k);
+        }
+      }
+      if (n < 0) err = errno;
+      break;
+    }
+  }
+  if (n < 0) throw std::system_error(err, std::generic_category(), "receiving the run's set-up");
+  if (truncated) throw std::runtime_error("the run's set-up arrived truncated");
+  if (n == 0) return py::none();
+  return py::make_tuple(py::bytes(data.data(), data.size()), fds);
+}
+
 PYBIND11_MODULE(_native, m) {
   m.doc() = "pyprof-carbon native sampler and collector";
   m.attr("MAX_DEPTH") = kMaxDepth;
@@ -125,6 +186,15 @@ PYBIND11_MODULE(_native, m) {
     return py::make_tuple(why, held);
   });
   m.def("monotonic_ns", &monotonic_ns);
+  m.def("receive_setup", &receive_setup);
+  // The program's bootstrap: SIGKILL when `parent` (the profiler) dies; false when it has died
+  // already. Set here rather than in a preexec_fn of the profiler's, which would make it fork
+  // instead of vfork (~8 ms before every program starts) and import ctypes; a change of user
+  // clears it, so the bootstrap calls this after dropping privileges.
+  m.def("die_with_parent", [](int parent) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    return getppid() == parent;
+  });
   m.def("crc32", [](py::bytes b) {
     // zlib's CRC-32 (the program's process must not import zlib for the stream's checksums)
     std::string s = b;

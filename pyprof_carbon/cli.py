@@ -11,14 +11,15 @@ from .errors import UserError
 COMMANDS = ("run", "report", "diff", "doctor", "regions")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
+    """The parser of `commands` (each a module of commands/, imported here)."""
     parser = argparse.ArgumentParser(
         prog="pyprof-carbon",
         description="Energy profiler for Python: joules and grams of CO2eq per function, line and thread.")
     parser.add_argument("--version", action="version", version=f"pyprof-carbon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in commands:
         importlib.import_module(f"pyprof_carbon.commands.{name}").register(sub)
     return parser
 
@@ -31,8 +32,10 @@ def command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.Argum
 def parse_args(argv=None) -> argparse.Namespace:
     """The command line as a namespace; for `run`, the program's words (the script or `-m
     module` and everything after it) never go through our parser: they are `args.program`."""
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    # a named command needs its own parser only: the others' modules (and what they import) would
+    # add to `run`'s start-up, before the program starts; without one, every command is offered
+    parser = build_parser((argv[0],) if argv and argv[0] in COMMANDS else COMMANDS)
     program = None
     if argv and argv[0] == "run":
         from .commands.run import split_program

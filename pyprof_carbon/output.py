@@ -54,10 +54,12 @@ def default_path(base_path: str, fmt: str, recording: Optional[str] = None) -> s
 
 def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str], pue: float = 1.0,
                   intensity=None, options: Optional[Mapping[str, Any]] = None,
-                  compare=None, saved: Optional[Callable[[], None]] = None) -> Tuple[Profile, List[str]]:
+                  compare=None, saved: Optional[Callable[[], None]] = None,
+                  attributed: bool = True) -> Tuple[Optional[Profile], List[str]]:
     """Save the recording (if `output`), attribute it with the policy and split recorded in it,
     render each format beside it. `options`: format -> its `Options` (a format not there: defaults).
-    `saved`: called once the recording is on disk (or at once when there is no `output`)."""
+    `saved`: called once the recording is on disk (or at once when there is no `output`).
+    `attributed` False (no formats): the recording is only saved, and the Profile is None."""
     written = []
     if output:
         try:
@@ -67,6 +69,10 @@ def write_outputs(rec: Recording, output: Optional[str], formats: Sequence[str],
         written.append(output)
     if saved is not None:
         saved()
+    if not attributed:
+        if formats:
+            raise ValueError("formats are rendered from an attributed profile")
+        return None, written
     profile = attribute(rec, intensity=intensity, pue=pue, compare=compare)
     for fmt in formats:
         if fmt == "text":

@@ -52,28 +52,6 @@ FLUSH_NS = 50_000_000  # the helper hands its readings over this often
 MISSING = 2**64 - 1    # counters.MISSING: no reading yet (before the helper's first)
 
 
-def die_with_parent(parent: int):
-    """A function that has the calling process killed (SIGKILL) when `parent`, its parent now,
-    dies (PR_SET_PDEATHSIG), or exits at once when `parent` is already gone. Everything it calls
-    is looked up here, so a forked child calling it allocates nothing (another thread of the parent
-    may have held malloc's lock at the fork); a no-op function where prctl is not to be had."""
-    try:
-        import ctypes
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return lambda: None
-    getppid, exit_now, sigkill = os.getppid, os._exit, int(signal.SIGKILL)
-
-    def arm():
-        prctl(PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
-        if getppid() != parent:  # it died before the call: too late for the signal
-            exit_now(1)
-    return arm
-
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
 def invoking_user() -> Optional[tuple]:
     """(uid, gid) of the user who ran sudo, when this process is root under sudo for someone else."""
     if os.geteuid() != 0:

@@ -29,7 +29,6 @@ from typing import List, Optional, Sequence
 
 from . import process_stream
 from .errors import UserError
-from .privileges import die_with_parent
 
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +42,7 @@ class Child:
     process: subprocess.Popen
     workdir: str  # where every profiled process of the run writes its stream (process_stream.py)
     status: Optional[int] = None  # as Popen.returncode: negative = killed by that signal
+    setup: Optional[object] = None  # until configure(): the socket its bootstrap waits on (start)
 
 
 def check_target(script: Optional[str], module: Optional[str]) -> None:
@@ -76,21 +76,23 @@ def interpreter_options(argv: Sequence[str]) -> List[str]:
     return out
 
 
-def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources: Sequence[tuple],
-          workdir: Optional[str] = None, drop_to: Optional[tuple] = None, subprocesses: bool = True,
-          totals_fd: Optional[int] = None) -> Child:
-    """Start the program with the sampler bootstrap; `sources` are (kind, fd, offset, key, size),
-    whose descriptors the child inherits. `workdir`: where the run's processes stream (created
-    here, and refused when it exists: journal.workdir_for); None: a temporary directory.
-    `drop_to` (uid, gid): under sudo, the program's process becomes that user first thing in its
-    bootstrap, before its sampler starts and before the script file is opened.
-    `subprocesses`: the Python processes the program starts are profiled too (the bootstrap stays
-    in their environment). `totals_fd`: the program's end of the channel of
-    pyprof_carbon.current() (running_totals.Server), inherited by the program's first process only.
+def start(command: List[str], workdir: Optional[str] = None, drop_to: Optional[tuple] = None,
+          subprocesses: bool = True) -> Child:
+    """Start the program's interpreter with the sampler bootstrap, before the counters are open:
+    its start-up (~50 ms) runs on another CPU while this process opens the meters and the
+    scheduler backend, and its bootstrap waits for them (`configure`) before it starts the sampler
+    and before the script's first line; `abandon` ends it there when the run cannot go on.
+    `workdir`: where the run's processes stream (created here, and refused when it exists:
+    journal.workdir_for); None: a temporary directory. `drop_to` (uid, gid): under sudo, the
+    program's process becomes that user first thing in its bootstrap, before its sampler starts
+    and before the script file is opened. `subprocesses`: the Python processes the program starts
+    are profiled too (the bootstrap stays in their environment).
 
-    The program gets SIGKILL when the profiler's process dies (PR_SET_PDEATHSIG): `kill -9` of the
-    run ends the program as it would end `python script.py`, and no program keeps running
-    unmeasured. Processes the program starts are left alone, as python leaves them."""
+    The program gets SIGKILL when the profiler's process dies (PR_SET_PDEATHSIG, set by its
+    bootstrap once configured; until then the profiler's death ends its wait for the set-up):
+    `kill -9` of the run ends the program as it would end `python script.py`, and no program keeps
+    running unmeasured. Processes the program starts are left alone, as python leaves them."""
+    import socket
     if workdir is None:
         workdir = tempfile.mkdtemp(prefix="pyprof-carbon-")
     else:
@@ -100,23 +102,67 @@ def spawn(command: List[str], rate: float, engine: str, cadence_ns: int, sources
             raise UserError(f"cannot create the run's working directory {workdir}: {e.strerror}") from None
     if drop_to is not None:
         os.chown(workdir, *drop_to)
-    config = {"package_parent": PACKAGE_PARENT, "rate": float(rate), "engine": engine,
-              "cadence_ns": int(cadence_ns), "workdir": workdir, "follow": bool(subprocesses),
+    # what every profiled process of the run reads from its environment; `configure` completes it
+    config = {"package_parent": PACKAGE_PARENT, "workdir": workdir, "follow": bool(subprocesses),
               "start_failed_status": START_FAILED, "drop_privileges": drop_to is not None,
               "profiler_pid": os.getpid()}
-    first = {"sources": [tuple(int(x) for x in s) for s in sources], "totals_fd": totals_fd}
+    # one message, with the counters' descriptors: SEQPACKET keeps it whole
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     env = dict(os.environ)
     env["PYTHONPATH"] = BOOT_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYPROF_CARBON_CHILD"] = marshal.dumps(config).hex()
-    env["PYPROF_CARBON_FIRST"] = marshal.dumps(first).hex()  # the program's own process: not its children's
-    fds = sorted({s[1] for s in sources if s[1] >= 0} | ({totals_fd} if totals_fd is not None else set()))
+    # the program's own process: not its children's
+    env["PYPROF_CARBON_FIRST"] = marshal.dumps({"setup_fd": theirs.fileno()}).hex()
     try:
-        proc = subprocess.Popen(command, env=env, pass_fds=fds, restore_signals=True,
-                                preexec_fn=die_with_parent(os.getpid()))
+        proc = subprocess.Popen(command, env=env, pass_fds=[theirs.fileno()], restore_signals=True)
     except OSError as e:
+        ours.close()
         shutil.rmtree(workdir, ignore_errors=True)
         raise UserError(f"cannot start {command[0]}: {e.strerror}") from None
-    return Child(proc, workdir)
+    finally:
+        theirs.close()
+    return Child(proc, workdir, setup=ours)
+
+
+MAX_SETUP_FDS = 253  # SCM_MAX_FD: the descriptors one message can carry
+
+
+def configure(child: Child, rate: float, engine: str, cadence_ns: int, sources: Sequence[tuple],
+              totals_fd: Optional[int] = None) -> None:
+    """What the program's bootstrap waits for (`start`): the sampling settings, the counter
+    sources (kind, fd, offset, key, size) its collector reads, and `totals_fd`, its end of the
+    channel of pyprof_carbon.current() (running_totals.Server); the descriptors go along
+    (SCM_RIGHTS), received close-on-exec: no process the program starts inherits them."""
+    import socket
+    fds = sorted({s[1] for s in sources if s[1] >= 0} | ({totals_fd} if totals_fd is not None else set()))
+    if len(fds) > MAX_SETUP_FDS:
+        raise UserError(f"the meters opened {len(fds)} counters: more than the {MAX_SETUP_FDS} one run can pass on")
+    index = {fd: i for i, fd in enumerate(fds)}
+    setup = {"config": {"rate": float(rate), "engine": engine, "cadence_ns": int(cadence_ns)},
+             "sources": [(int(k), index.get(int(fd), -1), int(o), int(key), int(size))
+                         for k, fd, o, key, size in sources],
+             "totals_fd": index[totals_fd] if totals_fd is not None else None}
+    try:
+        socket.send_fds(child.setup, [marshal.dumps(setup)], fds)
+    except OSError:  # it died before its bootstrap read it (its status says how)
+        pass
+    finally:
+        child.setup.close()
+        child.setup = None
+
+
+def abandon(child: Child) -> None:
+    """The run stops before the program was configured (an error, Ctrl-C): its interpreter,
+    waiting in its bootstrap, has run none of the program, and goes without a word."""
+    if child.setup is not None:
+        child.setup.close()
+        child.setup = None
+    try:
+        child.process.kill()
+    except OSError:
+        pass
+    child.process.wait()
+    discard(child)
 
 
 def wait(child: Child) -> int:

@@ -14,8 +14,10 @@ sequence, tracebacks and the exit status. What this file does, in order:
 2. under sudo, drops to the invoking user before anything else of ours runs and before the script
    file is opened (privileges.py: the counters opened as root never reach this process);
 3. starts the native sampler and collector (`pyprof_carbon._native`, nothing else of ours: no
-   numpy, no json, no ctypes); the first process of the run reads the counter sources whose
-   descriptors `run` passed down, every other one only its own CPU clocks;
+   numpy, no json, no ctypes); the first process of the run first waits for `run` to open the
+   counters (runner.start and runner.configure: this interpreter started while they were being
+   opened) and reads the sources it is sent, with their descriptors; every other one reads only
+   its own CPU clocks;
 4. streams the collector's results into `proc-PID.stream` in the run's working directory every
    FLUSH_NS (pyprof_carbon/process_stream.py has the format and the reader), so a process that dies
    without exit work (os._exit, SIGKILL, a pool worker's exit) leaves all but its last moments;
@@ -46,13 +48,8 @@ def _boot():
     totals_fd = None
     if first:
         del environ["PYPROF_CARBON_FIRST"]  # no child may read the machine's counters
-        mine = marshal.loads(bytes.fromhex(mine))
-        sources = [tuple(s) for s in mine["sources"]]
-        # pyprof_carbon.current() asks the profiler's process over this descriptor
-        # (running_totals.py); no process the program starts inherits it
-        totals_fd = mine["totals_fd"]
-        if totals_fd is not None:
-            os.set_inheritable(totals_fd, False)
+        setup_fd = marshal.loads(bytes.fromhex(mine))["setup_fd"]
+        os.set_inheritable(setup_fd, False)  # no process the program starts inherits it
     else:
         sources = [(4, -1, 0, 0, 0), (5, -1, 0, 0, 0)]  # its own CPU clocks (csrc/counters.h order)
     pythonpath = environ.get("PYTHONPATH", "")
@@ -82,15 +79,33 @@ def _boot():
         return
     finally:
         sys.path.remove(config["package_parent"])
+    if first:
+        # `run` started this interpreter before opening the meters and the scheduler backend
+        # (runner.start): their sources and descriptors, and the sampling settings, arrive here
+        # once they are open, before the sampler starts and before the script's first line
+        setup = _native.receive_setup(setup_fd)
+        os.close(setup_fd)
+        if setup is None:  # `run` stopped before the program started (it says why)
+            os._exit(config["start_failed_status"])
+        payload, fds = setup
+        setup = marshal.loads(payload)
+        config.update(setup["config"])
+        sources = [(k, fds[i] if i >= 0 else -1, offset, key, size) for k, i, offset, key, size in setup["sources"]]
+        # pyprof_carbon.current() asks the profiler's process over this descriptor (running_totals.py)
+        totals_fd = fds[setup["totals_fd"]] if setup["totals_fd"] is not None else None
+        if config["follow"]:  # the Python processes it starts read the settings from their environment
+            os.putenv("PYPROF_CARBON_CHILD", marshal.dumps(config).hex())
     pyprof_carbon._run_keeps_regions = True  # named_regions keeps spans from its import on
-    if config["drop_privileges"] and first:
-        # under sudo (privileges.py): the invoking user from here on, before the sampler, the
-        # stream or the script is opened; the change of user cleared the parent-death signal
-        # runner.spawn set, so it is set again
-        from pyprof_carbon import privileges
-        die_with_parent = privileges.die_with_parent(config["profiler_pid"])  # imports ctypes: as root
-        privileges.drop_to_invoking_user()
-        die_with_parent()
+    if first:
+        if config["drop_privileges"]:
+            # under sudo (privileges.py): the invoking user from here on, before the sampler, the
+            # stream or the script is opened
+            from pyprof_carbon import privileges
+            privileges.drop_to_invoking_user()
+        # killed with the profiler from now on (a change of user clears this: hence after it);
+        # until now its death ended the wait for the set-up (EOF)
+        if not _native.die_with_parent(config["profiler_pid"]):
+            os._exit(config["start_failed_status"])
 
     # What the stream uses is taken now: a program may replace os functions for its own purposes
     # (pyperformance's sphinx benchmark makes os.replace a no-op).

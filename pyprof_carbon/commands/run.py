@@ -16,6 +16,7 @@ from .. import runner
 from .._lazy import WarmUp
 from ..meters.select import METERS
 from ..sched import BACKENDS
+from ..sched.base import online_cpus
 from ..errors import UserError
 from ..journal import Journal, check_no_leftover, workdir_for
 from ..process_stream import is_stream_name
@@ -25,8 +26,8 @@ from .options import add_report_options, bounded_int, finite_float, intensity_fr
 
 MAX_RUNS = 10_000  # --repeat and --warmup
 # what turns the run into files, loaded while the program runs (_lazy.WarmUp)
-AFTER_RUN = ("numpy", "pyprof_carbon.output", "pyprof_carbon.render.text", "pyprof_carbon.meters.model",
-             "platform", "uuid")
+AFTER_RUN = ("numpy", "numpy.ma", "pyprof_carbon.output", "pyprof_carbon.render.text",
+             "pyprof_carbon.meters.model", "platform", "uuid")  # numpy.ma: np.unique's, saving the recording
 WARM_UP_AFTER_S = 0.05  # a program's first line runs within a millisecond or two of its stream's start
 
 
@@ -99,14 +100,15 @@ def _main(args) -> int:
     module, script, script_args = _program(args.program)
     runner.check_target(script, module)
     name = module or os.path.splitext(os.path.basename(script))[0]
-    intensity = intensity_from_args(args)
     command = ["-m", module, *script_args] if module else [script, *script_args]
     if args.repeat == 1 and args.warmup == 0:
         output = os.path.abspath(args.output or f"pyprof-carbon-{name}.pcarbon")
         check_output_path(output)  # now, not after a long run
         check_no_leftover(output)
-        return runner.finish(_profile_once(args, module, script, script_args, command, intensity, output,
-                                           quiet=args.quiet)[0])
+        # attributed only for what is shown or written: the recording alone needs none of it
+        return runner.finish(_profile_once(args, module, script, script_args, command, None, output,
+                                           quiet=args.quiet, attributed=not args.quiet or bool(args.formats))[0])
+    intensity = intensity_from_args(args)  # once for every run
     folder = os.path.abspath(args.output or f"pyprof-carbon-{name}")
     try:
         os.makedirs(folder, exist_ok=True)
@@ -134,39 +136,53 @@ def _main(args) -> int:
     return 0
 
 
-def _profile_once(args, module, script, script_args, command, intensity, output, quiet):
+def _profile_once(args, module, script, script_args, command, intensity, output, quiet, attributed=True):
     """Run the program once under the profiler; (its Popen-style status, the Profile or None).
-    `output` None: nothing is written (a warm-up run)."""
+    `output` None: nothing is written (a warm-up run). `intensity` None: resolved from `args` here,
+    while the program's interpreter starts (it may ask the cloud's metadata service). `attributed`
+    False: the recording is only saved (-q without formats), the Profile is None."""
     from .. import privileges
-    from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT
-    from ..profiler import Profiler
-
-    prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
-                    cadence_ms=args.cadence, policy=args.attribution or DEFAULT_POLICY,
-                    split=args.split or DEFAULT_SPLIT, baseline_s=args.baseline,
-                    cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
-    prof.open()
     # under sudo: the counters opened as root go to a privileged helper process; the program drops
-    # to the invoking user in its bootstrap, this process right after starting it (privileges.py)
+    # to the invoking user in its bootstrap, this process right after configuring it (privileges.py)
     drop_to = privileges.invoking_user()
-    helper = prof.separate_privileges() if drop_to is not None else None
+    # the program's interpreter starts first, while this process opens the counters; its bootstrap
+    # waits for them (runner.start), so nothing of the program runs unmeasured
+    child = runner.start(runner.interpreter_command(script, module, script_args),
+                         workdir=workdir_for(output) if output else None, drop_to=drop_to,
+                         subprocesses=args.subprocesses)
+    try:
+        if intensity is None:
+            intensity = intensity_from_args(args)
+        from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT
+        from ..profiler import Profiler
+        from ..running_totals import Server
+        prof = Profiler(rate=args.rate, engine=args.engine, meters=args.meters or ["auto"], sched=args.sched,
+                        cadence_ms=args.cadence, policy=args.attribution or DEFAULT_POLICY,
+                        split=args.split or DEFAULT_SPLIT, baseline_s=args.baseline,
+                        cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
+        prof.open()
+        helper = prof.separate_privileges() if drop_to is not None else None
+        totals = Server(prof, args.pue)  # answers the program's pyprof_carbon.current()
+    except BaseException:
+        runner.abandon(child)
+        raise
     dropped = None
-    from ..running_totals import Server
-    totals = Server(prof, args.pue)  # answers the program's pyprof_carbon.current()
     journal = None
     with runner.Finishing() as finishing:  # signals from the program's end until the recording is saved
         try:
-            child = runner.spawn(runner.interpreter_command(script, module, script_args), prof.rate, prof.engine,
-                                 prof.cadence_ns, prof.program_sources, workdir=workdir_for(output) if output else None,
-                                 drop_to=drop_to, subprocesses=args.subprocesses, totals_fd=totals.child_fd)
+            try:
+                # counted from before its collector's first reading (the eBPF backend's process tree)
+                prof.follow(child.process.pid)
+                runner.configure(child, prof.rate, prof.engine, prof.cadence_ns, prof.program_sources,
+                                 totals_fd=totals.child_fd)
+            except BaseException:
+                runner.abandon(child)
+                raise
             if drop_to is not None:  # the interpreter it runs may be root's to start, not the user's
                 dropped = f"{_drop_privileges(args.formats or [])}; {helper}"
             totals.spawned(child)
-            prof.follow(child.process.pid)
             own_cpu = time.process_time()  # this process's work while the program runs is profiling's
-            # numpy, attribution and the renderers load while the program runs, well after its first
-            # line (tests/integration/test_startup_imports.py), or after it ends if it is shorter
-            imports = WarmUp(AFTER_RUN, started=_running_for(child.workdir, WARM_UP_AFTER_S))
+            imports = WarmUp(AFTER_RUN, started=_warm_up_when(child.workdir))
             if output:  # what a killed profiler leaves for `report` to recover
                 journal = Journal(prof, child.workdir, child.process.pid)
             status = runner.wait(child)
@@ -178,13 +194,12 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
             if journal is not None:
                 journal.close()
         imports.join()
-        return _save(args, prof, child, status, output, intensity, quiet, finishing, dropped, own_cpu)
+        return _save(args, prof, child, status, output, intensity, quiet, finishing, dropped, own_cpu, attributed)
 
 
-def _save(args, prof, child, status, output, intensity, quiet, finishing, dropped, own_cpu):
+def _save(args, prof, child, status, output, intensity, quiet, finishing, dropped, own_cpu, attributed):
     from ..output import write_outputs
     from ..render import options_from
-    from ..render.text import summary
     try:
         streams = runner.handed_over(child)
     except UserError:
@@ -207,10 +222,23 @@ def _save(args, prof, child, status, output, intensity, quiet, finishing, droppe
         runner.discard(child)
         finishing.sealed()
     profile, written = write_outputs(rec, output, formats, pue=args.pue, intensity=intensity, compare=args.compare,
-                                     options={f: options_from(f, args) for f in formats}, saved=saved)
+                                     options={f: options_from(f, args) for f in formats}, saved=saved,
+                                     attributed=attributed)
     if not quiet:
+        from ..render.text import summary
         sys.stderr.write(summary(profile, options_from("text", args), written, stream=sys.stderr))
     return status, profile
+
+
+def _warm_up_when(workdir: str):
+    """When numpy, attribution and the renderers (~0.1 s of one CPU) start loading. With a CPU to
+    spare, at once: they load on it while the program's interpreter starts on another, instead of
+    after a short program's end, where the whole run waits for them. On a single CPU they would
+    hold back the program's first line: they wait until it has run a while (or ended), never
+    loading in the program's own process either way (tests/integration/test_startup_imports.py)."""
+    if online_cpus() > 1:
+        return lambda: True
+    return _running_for(workdir, WARM_UP_AFTER_S)
 
 
 def _running_for(workdir: str, seconds: float):
@@ -247,7 +275,7 @@ def _drop_privileges(formats) -> Optional[str]:
     if not privileges.would_drop():
         return None
     from ..render import renderer
-    for mod in AFTER_RUN + ("zipfile", "numpy.ma", "pyprof_carbon.attribution", "pyprof_carbon.carbon",
+    for mod in AFTER_RUN + ("zipfile", "pyprof_carbon.attribution", "pyprof_carbon.carbon",
                             "pyprof_carbon.journal", "pyprof_carbon.profiler", "json", "tempfile"):
         importlib.import_module(mod)
     for fmt in {"text", *formats}:

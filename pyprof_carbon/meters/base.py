@@ -22,6 +22,12 @@ class Meter:
         """Longest time between two reads that cannot hide a whole counter wrap."""
         return float("inf")
 
+    @staticmethod
+    def rule_out() -> None:
+        """Raise errors.Unavailable when a check that costs nothing (a device node) shows this
+        meter cannot work here; `auto` asks before opening it, since opening can load a library
+        that takes longer than the program's own start-up. Returning says only: open() tells."""
+
     def open(self) -> None:
         """Discover and open the counters; raise errors.Unavailable with the reason and the fix."""
         raise NotImplementedError

@@ -34,6 +34,8 @@ DEFAULT_INTERVAL_S = 0.020
 SHARE_EVERY = 10  # utilization is read every 10th poll (NVML's utilization window is ~1/6 s or more)
 NOT_SUPPORTED = 3  # NVML_ERROR_NOT_SUPPORTED (nvml.h)
 NOT_FOUND = 6      # NVML_ERROR_NOT_FOUND
+DRIVER_DEVICES = ("/dev/nvidiactl", "/dev/dxg")
+DRIVER_FIX = "install the NVIDIA driver (nvidia-smi must work) on a machine with an NVIDIA GPU"
 
 
 class Nvml(Meter):
@@ -57,6 +59,13 @@ class Nvml(Meter):
         self.errors: List[str] = []
 
     # ---- open -----------------------------------------------------------------------
+    @staticmethod
+    def rule_out() -> None:
+        # importing pynvml alone takes ~30 ms; NVML needs the NVIDIA driver, whose control
+        # device a GPU machine (or a container given a GPU) has, /dev/dxg under WSL 2
+        if not any(os.path.exists(p) for p in DRIVER_DEVICES):
+            raise Unavailable(f"no NVIDIA driver here (none of {', '.join(DRIVER_DEVICES)})", DRIVER_FIX)
+
     def _code(self, e) -> Optional[int]:
         return getattr(e, "value", None)
 
@@ -72,8 +81,7 @@ class Nvml(Meter):
         try:
             nv.nvmlInit()
         except err as e:
-            raise Unavailable(f"NVML could not start: {e} (no NVIDIA driver, or no GPU, here)",
-                                   "install the NVIDIA driver (nvidia-smi must work) on a machine with an NVIDIA GPU") from None
+            raise Unavailable(f"NVML could not start: {e} (no NVIDIA driver, or no GPU, here)", DRIVER_FIX) from None
         self.nv = nv
         try:
             n = nv.nvmlDeviceGetCount()

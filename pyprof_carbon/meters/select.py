@@ -3,7 +3,8 @@
 `auto`, per domain: CPU and DRAM domains from the first of rapl-perf, rapl-msr, rapl-powercap that
 measures them (perf first: it works unprivileged with CAP_PERFMON and the kernel widens the
 counter; then MSR; then powercap), so a later meter only contributes the domains earlier ones lack
-(e.g. psys from powercap when the perf PMU has no energy-psys). GPUs from nvml. The `model` meter
+(e.g. psys from powercap when the perf PMU has no energy-psys). GPUs from nvml, passed over
+without loading pynvml where no NVIDIA driver is (`Meter.rule_out`). The `model` meter
 only for what nothing measures: `package` when no meter measures it, `dram` when neither a DRAM
 counter nor psys (which contains DRAM) is measured. Explicit names open exactly those meters and
 raise Unavailable (also a UserError: the CLI prints it as one line) with reason and fix.
@@ -141,6 +142,8 @@ def _auto(names, meters: List[Meter], notes: List[Passed], cpu_watts, tdp, opene
             if name in names:
                 continue  # asked for by name: already open
             try:
+                if opener is open_meter:  # an injected opener stands for another machine
+                    meter_class(name).rule_out()
                 m = opener(name, cpu_watts, tdp)
             except Unavailable as e:
                 notes.append(Passed(name, e.reason, e.fix))

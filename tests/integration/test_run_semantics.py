@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import pyprof_carbon
 from pcrun import ROOT, SCRIPTS, env_for, pc, report_json, script
 
@@ -135,3 +137,35 @@ print("api ok")
     package = os.path.dirname(os.path.abspath(pyprof_carbon.__file__))
     assert not [f for f in rep["functions"] if f["file"].startswith(package)]
     assert (tmp_path / "deco.pcarbon").exists()
+
+
+def test_a_meter_that_cannot_open_stops_the_run_before_any_of_the_program_runs(tmp_path):
+    """The program's interpreter starts while the meters are opened (runner.start); when one
+    cannot open, it is ended in its bootstrap: no line of the program ran, no working directory
+    is left, and the error is the profiler's own."""
+    marker = tmp_path / "ran"
+    prog = tmp_path / "prog.py"
+    prog.write_text(f"open({str(marker)!r}, 'w').write('ran')\nprint('program output')\n")
+    out = tmp_path / "r.pcarbon"
+    r = pc(["run", "-q", "--meter", "nvml", "-o", str(out), str(prog)])
+    if r.returncode == 0:
+        pytest.skip("an NVIDIA GPU is here: the nvml meter opened")
+    assert r.returncode == 2, r.stderr
+    assert "meter nvml is unavailable" in r.stderr
+    assert r.stdout == ""
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prog.py"]
+
+
+def test_a_program_whose_profiler_goes_before_configuring_it_never_runs(tmp_path):
+    """Between its start and its set-up the program's interpreter waits in its bootstrap; the
+    profiler's death (end of file on the set-up socket) ends it there, before any of its lines."""
+    from pyprof_carbon import runner
+    marker = tmp_path / "ran"
+    prog = tmp_path / "prog.py"
+    prog.write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    child = runner.start([sys.executable, str(prog)], workdir=str(tmp_path / "work"))
+    child.setup.close()  # what the profiler's death does to its end
+    assert child.process.wait(timeout=60) == runner.START_FAILED
+    assert not marker.exists()
+    runner.discard(child)

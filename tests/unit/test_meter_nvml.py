@@ -119,3 +119,21 @@ def test_pynvml_missing(monkeypatch):
     with pytest.raises(Unavailable) as ei:
         Nvml().open()
     assert "pynvml is not installed" in ei.value.reason and ei.value.fix == "pip install nvidia-ml-py"
+
+
+def test_auto_passes_over_nvml_without_opening_it_where_no_driver_is(monkeypatch, tmp_path):
+    """No NVIDIA driver device: `auto` never opens nvml (importing pynvml costs ~30 ms of every
+    run's start-up), and says why it passed it over."""
+    from pyprof_carbon.meters import nvml, select
+
+    monkeypatch.setattr(nvml, "DRIVER_DEVICES", (str(tmp_path / "nvidiactl"),))
+
+    def must_not_open(self):
+        raise AssertionError("auto opened nvml on a machine without its driver")
+    monkeypatch.setattr(nvml.Nvml, "open", must_not_open)
+    meters, notes = select.choose(["auto"])
+    for m in meters:
+        m.close()
+    (note,) = [n for n in notes if n.meter == "nvml"]
+    assert "no NVIDIA driver" in note.reason and note.fix
+    assert "nvml" not in [m.name for m in meters]
