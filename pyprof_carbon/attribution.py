@@ -52,6 +52,12 @@ MIN_WEIGHT = 1e-3     # a function estimated at zero power still takes energy wh
 SMOOTHING_NS = 500_000_000  # window for tick-resolution backends: 50 procfs ticks, so B is within ~2%
 
 
+# Samples taken at a time by the per-sample steps that need several temporaries each (a span's
+# CPU per interval, its energy): the end of a long run then needs a bounded number of bytes per
+# sample, not a dozen float64 copies of every column at once.
+CHUNK = 1 << 16
+
+
 def windowed_diff(cum: np.ndarray, t: np.ndarray, window_ns: int) -> np.ndarray:
     """Increase of a cumulative series over each interval widened by window_ns/2 on each side."""
     if window_ns <= 0:
@@ -164,19 +170,20 @@ def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: 
     if len(t) == 0 or len(T) < 2:
         zeros = tuple(np.zeros(len(t)) for _ in (user_j, *also))
         return zeros if also else zeros[0]
-    t = t.astype(np.float64)
-    dens = q / np.maximum(t - t_prev, 1.0)
     cpu_in = cpu_per_interval(T, t, t_prev, q)
     has = cpu_in > 1.0  # under 1 ns of CPU is none: rounding of area differences is not CPU time
     out = []
     for values in (user_j, *also):
+        e = np.zeros(len(t))
+        out.append(e)
         if not has.any():
-            out.append(np.zeros(len(t)))
             continue
         moved = hand_on(values, has)
         price = np.divide(moved, cpu_in, out=np.zeros_like(moved), where=has)  # per CPU-ns
         G = np.concatenate(([0.0], np.cumsum(price * np.diff(T))))  # integral of the price over time
-        out.append(dens * (np.interp(t, T, G) - np.interp(t_prev, T, G)))
+        for a in range(0, len(t), CHUNK):
+            tc, pc = t[a:a + CHUNK].astype(np.float64), t_prev[a:a + CHUNK]
+            e[a:a + CHUNK] = q[a:a + CHUNK] / np.maximum(tc - pc, 1.0) * (np.interp(tc, T, G) - np.interp(pc, T, G))
     return tuple(out) if also else out[0]
 
 
@@ -184,14 +191,17 @@ def cpu_per_interval(T: np.ndarray, t: np.ndarray, t_prev: np.ndarray, q: np.nda
     """CPU time of all samples' spans in each interval [T_i, T_i+1) (each span's q spread evenly)."""
     if len(t) == 0 or len(T) < 2:
         return np.zeros(max(len(T) - 1, 0))
-    t = t.astype(np.float64)
-    dens = q / np.maximum(t - t_prev, 1.0)
-    times = np.concatenate((t_prev, t))
-    order = np.argsort(times)  # ties need no order: they add no area (diff of times is 0)
-    times = times[order]
-    density_after = np.cumsum(np.concatenate((dens, -dens))[order])
-    area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
-    return np.diff(np.interp(T, times, area))
+    total = np.zeros(len(T))
+    for a in range(0, len(t), CHUNK):  # the CPU of spans adds up: chunk by chunk, transients stay bounded
+        tc, pc = t[a:a + CHUNK].astype(np.float64), t_prev[a:a + CHUNK]
+        dens = q[a:a + CHUNK] / np.maximum(tc - pc, 1.0)
+        times = np.concatenate((pc, tc))
+        order = np.argsort(times)  # ties need no order: they add no area (diff of times is 0)
+        times = times[order]
+        density_after = np.cumsum(np.concatenate((dens, -dens))[order])
+        area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
+        total += np.interp(T, times, area)
+    return np.diff(total)
 
 
 def sampled_fraction(T: np.ndarray, cpu_in: np.ndarray, user_cpu: np.ndarray) -> np.ndarray:
@@ -279,7 +289,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         raise ValueError(f"unknown split {split!r}")
 
     s, sched = rec.samples, rec.sched
-    t = s["t_ns"].astype(np.int64)
+    t = s["t_ns"].astype(np.int64, copy=False)
     q = s["cpu_ns"].astype(np.float64)
     cpu_measured = bool(len(q) and q.sum() > 0)
     if len(q) and not cpu_measured:
