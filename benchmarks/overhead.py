@@ -154,6 +154,9 @@ BURN = ("import sys, time\n"
         "open(sys.argv[1], 'w').write(hwm)\n")
 
 
+FRESH = ["/usr/bin/time", "-o", os.devnull] if os.access("/usr/bin/time", os.X_OK) else []
+
+
 def memory(lengths, rate=5000):
     """Peak RSS of the profiler's process (its own getrusage, _startup_probe.py) and of the
     program (its VmHWM at its last line: the last 50 ms it hands over at exit are not in it) for
@@ -171,7 +174,9 @@ def memory(lengths, rate=5000):
         for seconds in lengths:
             if os.path.exists(out):
                 os.remove(out)
-            subprocess.run([PY, os.path.join(HERE, "_startup_probe.py"), probe, "run", "-q", "--rate", str(rate),
+            # started by /usr/bin/time, a small process: a child forked from this one would carry
+            # this process's RSS (a million-sample recording, by now) in its own ru_maxrss
+            subprocess.run([*FRESH, PY, os.path.join(HERE, "_startup_probe.py"), probe, "run", "-q", "--rate", str(rate),
                             "-o", out, script, hwm, str(seconds)], check=True, env=env, stdout=subprocess.DEVNULL)
             with open(probe) as f:
                 prof_kb = json.load(f)["profiler_kb"]

@@ -125,7 +125,7 @@ def previous_sample_time(t: np.ndarray, tid: np.ndarray, q: np.ndarray) -> np.nd
     prev = np.empty(len(t), dtype=np.float64)
     prev_sorted = np.concatenate(([0.0], ts[:-1].astype(np.float64)))
     first = np.concatenate(([True], ids[1:] != ids[:-1])) if len(t) else np.zeros(0, bool)
-    prev_sorted[first] = ts[first] - q[order][first]
+    prev_sorted[first] = ts[first] - q[order[first]]
     prev[order] = prev_sorted
     return prev
 
@@ -294,14 +294,14 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
     cpu_measured = bool(len(q) and q.sum() > 0)
     if len(q) and not cpu_measured:
         q = np.ones(len(q))  # no CPU time measured at all: weigh samples equally
-    tid = s["tid"].astype(np.int64)
+    tid = s["tid"]  # as stored (int32): thread_order codes it
     has_gpu = any(d.kind == "gpu" for d in rec.domains)
     waits_on_stacks = rec.meta.get("engine") == "wall"  # waiting threads were sampled too
     wall = wall_weights(t, tid) if has_gpu or waits_on_stacks else None
     t_prev_cpu = np.maximum(previous_sample_time(t, tid, q), t - q)  # CPU time is spent just before its sample
     tf = t.astype(np.float64)
     t_prev_wall = t - wall if wall is not None else None
-    cls = s["stack"].astype(np.int64) if split == "power" else None
+    cls = s["stack"].astype(np.int32, copy=False) if split == "power" else None
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
     baseline_w = baseline_w or rec.meta.get("baseline_w", {})
     if intensity is None:  # re-rendering: the intensity resolved when the run was recorded
@@ -506,9 +506,20 @@ def aggregate(rec: Recording, t, per_sample, co2, nbins, keep=None) -> Profile:
     nb = max(1, nbins)
     edges = np.linspace(0.0, dur / 1e9, nb + 1)
     tids, tid_idx = codes(s["tid"])
-    b = np.clip(((t - t0) / dur * nb).astype(np.int64), 0, nb - 1) if len(t) else np.zeros(0, np.int64)
-    key = (stack * max(len(tids), 1) + tid_idx) * nb + b
+    # the row key of each sample, (stack, thread, bin), built in place: one int64 column at a time
+    key = stack.astype(np.int64, copy=False)  # process_roots made it: ours to change
+    key *= max(len(tids), 1)
+    key += tid_idx
+    del tid_idx
+    key *= nb
+    if len(t):
+        b = t - t0
+        b /= dur
+        b *= nb
+        key += np.clip(b.astype(np.int64), 0, nb - 1)
+        del b
     uniq, inv = codes(key)
+    del key
     rows = len(uniq)
     names = {int(th["tid"]): th.get("name") or th.get("comm") or str(th["tid"])
              for th in rec.meta.get("threads", [])}
