@@ -299,7 +299,6 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
     waits_on_stacks = rec.meta.get("engine") == "wall"  # waiting threads were sampled too
     wall = wall_weights(t, tid) if has_gpu or waits_on_stacks else None
     t_prev_cpu = np.maximum(previous_sample_time(t, tid, q), t - q)  # CPU time is spent just before its sample
-    tf = t.astype(np.float64)
     t_prev_wall = t - wall if wall is not None else None
     cls = s["stack"].astype(np.int32, copy=False) if split == "power" else None
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
@@ -340,7 +339,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         if d.cpus and len(t):  # a core's own counter (AMD core:N): only that core's samples share it
             ncpu = len(d.cpus)
             on_core = np.isin(s["cpu"], d.cpus)
-            frac = core_fraction(T, tf, t_prev, weight, on_core)
+            frac = core_fraction(T, t, t_prev, weight, on_core)
             dB_w, dC_w = core_time(dB_w, dC_w, frac, sched.ncpu, ncpu)
             weight = weight * on_core
         device_share = es.share[1:] if es.share is not None else None  # NVML (docs/attribution.md, GPU domains)
@@ -355,7 +354,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
                 outside_j[d.name] = k * outside_cpu_ns  # the profiler's own process: see below
         user = A - prof_share
         if device_share is None and d.kind != "gpu" and not d.cpus and cpu_measured:  # CPU time no sample covers
-            f = sampled_fraction(T, cpu_per_interval(T, tf, t_prev, weight), np.maximum(dC - dP, 0.0))
+            f = sampled_fraction(T, cpu_per_interval(T, t, t_prev, weight), np.maximum(dC - dP, 0.0))
             unsampled[d.name] = (user * (1.0 - f), T)
             user = user * f
         # CO2 is priced per interval, at the intensity in force then (docs/attribution.md; carbon.co2_g)
@@ -363,7 +362,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         if d.name in unsampled:
             unsampled_co2[d.name] = carbon.co2_g(unsampled[d.name][0], unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)
         if cls is not None and d.measured and len(t):  # an estimate has no per-function power to find
-            weight = weight * power_weights(user, T, tf, t_prev, weight, cls)
+            weight = weight * power_weights(user, T, t, t_prev, weight, cls)
         e_s, c_s = spread_to_samples(user, T, t, t_prev, weight, user_co2)
         waited = dC - dP <= 0  # the program used no CPU: what the machine spent then is not its
         idle = np.where(waited, dE - prof, 0.0)

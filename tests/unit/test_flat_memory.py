@@ -96,7 +96,7 @@ def test_attribution_needs_a_bounded_number_of_bytes_per_sample():
     rec = recording(n_samples=n, seconds=20.0)
     profile, per_sample = peak_per_sample(lambda: attribute(rec), n)
     assert profile.totals()["samples"] == n
-    # ~80 B now: the float64 columns it keeps (CPU, previous sample, time, one energy per domain,
+    # ~75 B now: the float64 columns it keeps (CPU, previous sample, one energy per domain,
     # CO2) and one step's temporaries; 188 B before the per-sample steps were chunked and the
     # row keys built in place
     assert per_sample < 120, per_sample
