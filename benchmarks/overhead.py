@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple, Optional
 
 from signal_floor import build, floor
 
@@ -40,30 +41,39 @@ ROOT = os.path.dirname(HERE)
 PY = sys.executable
 
 
+class Tool(NamedTuple):
+    prefix: list                     # the command line before the script
+    env: Optional[dict] = None
+    rate_from: Optional[tuple] = None  # ("pcarbon" | "raw", its output file): where its achieved rate is
+    separator: Optional[str] = None    # between the script and its arguments (scalene's `---`)
+
+
+MISSING = "not installed (scripts/setup.d/60-bench-peers.sh)"
+
+
 def tools(rate, tmp, subprocesses=False):
-    """{row name: (command prefix, environment, how to read its achieved rate)}: pyprof-carbon by
-    default and per scheduler backend, then each peer that is installed (else a reason)."""
+    """{row name: Tool, or why it cannot run here}: pyprof-carbon by default and per scheduler
+    backend, then each peer."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
                PYPROF_CARBON_NO_CLOUD_METADATA="1")
     out = os.path.join(tmp, "bench.pcarbon")
     ours = [PY, "-m", "pyprof_carbon", "run", "-q", "--rate", str(rate), "-o", out]
-    t = {f"pyprof-carbon {rate:g} Hz": (ours, env, ("pcarbon", out))}
+    t = {f"pyprof-carbon {rate:g} Hz": Tool(ours, env, ("pcarbon", out))}
     for b in ("procfs", "perf", "ebpf"):
-        t[f"pyprof-carbon {rate:g} Hz --sched {b}"] = (ours + ["--sched", b], env, ("pcarbon", out))
+        t[f"pyprof-carbon {rate:g} Hz --sched {b}"] = Tool(ours + ["--sched", b], env, ("pcarbon", out))
     spy = os.path.join(tmp, "spy.txt")
-    t[f"py-spy {rate:g} Hz"] = (["py-spy", "record", "-r", str(int(rate)), "-f", "raw", "-o", spy,
-                                 *(["--subprocesses"] if subprocesses else []), "--", PY], None, ("raw", spy)) \
-        if shutil.which("py-spy") else "not installed (scripts/setup.d/60-bench-peers.sh)"
-    t[f"pyinstrument {1 / rate * 1e3:.2g} ms"] = (["pyinstrument", "-i", f"{1 / rate:.6f}", "-r", "text", "-o",
-                                                  os.path.join(tmp, "pyi.txt")], None, None) \
-        if shutil.which("pyinstrument") else "not installed (scripts/setup.d/60-bench-peers.sh)"
+    t[f"py-spy {rate:g} Hz"] = Tool(["py-spy", "record", "-r", str(int(rate)), "-f", "raw", "-o", spy,
+                                     *(["--subprocesses"] if subprocesses else []), "--", PY], rate_from=("raw", spy)) \
+        if shutil.which("py-spy") else MISSING
+    t[f"pyinstrument {1 / rate * 1e3:.2g} ms"] = Tool(["pyinstrument", "-i", f"{1 / rate:.6f}", "-r", "text", "-o",
+                                                      os.path.join(tmp, "pyi.txt")]) \
+        if shutil.which("pyinstrument") else MISSING
     has_vmprof = subprocess.run([PY, "-c", "import vmprof"], capture_output=True).returncode == 0
-    t[f"vmprof {1 / rate * 1e3:.2g} ms"] = ([PY, "-m", "vmprof", "--period", f"{1 / rate:.6f}", "-o",
-                                            os.path.join(tmp, "vm.prof")], None, None) \
-        if has_vmprof else "not installed (scripts/setup.d/60-bench-peers.sh)"
-    # scalene chooses its own sampling interval; its program arguments follow `---`
-    t["scalene --cpu-only"] = (["scalene", "run", "--cpu-only", "-o", os.path.join(tmp, "scalene.json")], None,
-                               "---") if shutil.which("scalene") else "not installed (scripts/setup.d/60-bench-peers.sh)"
+    t[f"vmprof {1 / rate * 1e3:.2g} ms"] = Tool([PY, "-m", "vmprof", "--period", f"{1 / rate:.6f}", "-o",
+                                                os.path.join(tmp, "vm.prof")]) if has_vmprof else MISSING
+    # scalene chooses its own sampling interval
+    t["scalene --cpu-only"] = Tool(["scalene", "run", "--cpu-only", "-o", os.path.join(tmp, "scalene.json")],
+                                   separator="---") if shutil.which("scalene") else MISSING
     return t
 
 
@@ -85,12 +95,13 @@ def timed(cmd, env=None):
     return wall, ru.ru_utime + ru.ru_stime, kb / 1024
 
 
-def achieved_rate(how, plain_cpu_s):
+def achieved_rate(rate_from, plain_cpu_s):
     """Samples per CPU-second of the program, read from the tool's output (None where it does
-    not say): a recording's own figure; py-spy's raw counts over plain python's CPU time."""
-    if how is None:
+    not say): a recording's own figure; py-spy's raw counts over plain python's CPU time (py-spy
+    samples each thread it sees running on wall-clock time, so threads waiting for the GIL count)."""
+    if rate_from is None:
         return None
-    kind, path = how
+    kind, path = rate_from
     if kind == "pcarbon":
         sys.path.insert(0, ROOT)
         from pyprof_carbon.recording import load
@@ -107,25 +118,24 @@ def bench(workload, args, rates, pairs, floor_exe, subprocesses=False):
             floor_ratio, _ = floor(floor_exe, rate, pairs)
             print(json.dumps({"workload": workload, "tool": f"signal floor {rate:g} Hz",
                               "wall_ratio": round(floor_ratio, 3)}), flush=True)
-            for name, spec in tools(rate, tmp, subprocesses).items():
-                if isinstance(spec, str):
-                    row = {"workload": workload, "tool": name, "unavailable": spec}
+            for name, tool in tools(rate, tmp, subprocesses).items():
+                if isinstance(tool, str):
+                    row = {"workload": workload, "tool": name, "unavailable": tool}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
                     continue
-                prefix, env, how = spec
-                cmd = prefix + script if how != "---" else prefix + script[:1] + ["---", *script[1:]]
+                cmd = tool.prefix + script[:1] + ([tool.separator] if tool.separator else []) + script[1:]
                 walls, cpus, plain_rss, rss, plain_cpu = [], [], [], [], []
                 try:
                     for _ in range(pairs):
                         pw, pc, pr = timed([PY, *script])
-                        tw, tc, tr = timed(cmd, env)
+                        tw, tc, tr = timed(cmd, tool.env)
                         walls.append(tw / pw)
                         cpus.append(tc / pc)
                         plain_rss.append(pr)
                         rss.append(tr)
                         plain_cpu.append(pc)
-                    rate_got = achieved_rate(how if how != "---" else None, statistics.median(plain_cpu))
+                    rate_got = achieved_rate(tool.rate_from, statistics.median(plain_cpu))
                 except (RuntimeError, OSError, KeyError, ValueError, IndexError) as e:
                     row = {"workload": workload, "tool": name, "unavailable": str(e)}
                     rows.append(row)
@@ -177,8 +187,9 @@ def memory(lengths, rate=5000):
                 os.remove(out)
             # started by /usr/bin/time, a small process: a child forked from this one would carry
             # this process's RSS (a million-sample recording, by now) in its own ru_maxrss
-            subprocess.run([*FRESH, PY, os.path.join(HERE, "_startup_probe.py"), probe, "run", "-q", "--rate", str(rate),
-                            "-o", out, script, hwm, str(seconds)], check=True, env=env, stdout=subprocess.DEVNULL)
+            subprocess.run([*FRESH, PY, os.path.join(HERE, "_startup_probe.py"), probe, "run", "-q",
+                            "--rate", str(rate), "-o", out, script, hwm, str(seconds)],
+                           check=True, env=env, stdout=subprocess.DEVNULL)
             with open(probe) as f:
                 prof_kb = json.load(f)["profiler_kb"]
             with open(hwm) as f:

@@ -460,8 +460,8 @@ def merge_processes(processes, others=()):
         # the program's samples; all of them (views, no copy) unless some are the profiler's own work
         sel = ~np.isin(raw["stack"], own) if len(own) else slice(None)
         add(raw["t_ns"].view(np.int64)[sel], raw["cpu_ns"].view(np.int64)[sel], raw["tid"][sel],
-            to_run[raw["stack"][sel]], s.pid, cpu=raw["cpu"][sel], nvcsw=raw["nvcsw"].astype(np.uint32, copy=False)[sel],
-            native=raw["native"][sel])
+            to_run[raw["stack"][sel]], s.pid, cpu=raw["cpu"][sel],
+            nvcsw=raw["nvcsw"].astype(np.uint32, copy=False)[sel], native=raw["native"][sel])
         if s.process.get("how") == "exec" and len(raw["tick_t_ns"]):
             # a Python child's CPU time before its sampler ran (its clock at the first tick): the
             # interpreter's start-up, site and .pth files; one sample of its own main thread

@@ -4,8 +4,6 @@ samples taken in it would occupy (31 bytes each in the collector's columns, csrc
 profiler's side of the same promise is tests/unit/test_flat_memory.py."""
 import json
 
-import numpy as np
-
 from pcrun import pc, script
 from pyprof_carbon.recording import load
 
