@@ -112,7 +112,8 @@ def _file_chunks(f, damaged: list):
         head = f.read(HEADER)
         if not head:
             return
-        chunk, why = _chunk(head, f.read(_size(head)))
+        size = _size(head)
+        chunk, why = _chunk(head, f.read(size) if size <= MAX_CHUNK else b"")  # a corrupt length: not read
         if chunk is None:
             damaged.append(why)
             return

@@ -100,3 +100,43 @@ def test_attribution_needs_a_bounded_number_of_bytes_per_sample():
     # CO2) and one step's temporaries; 188 B before the per-sample steps were chunked and the
     # row keys built in place
     assert per_sample < 120, per_sample
+
+
+def test_a_stream_cut_mid_chunk_keeps_every_whole_part(tmp_path):
+    """Read chunk by chunk, a stream whose writer was killed mid-write still gives every part up
+    to its last whole chunk, joined as the parts themselves concatenate, and says why it stopped."""
+    path = str(tmp_path / process_stream.stream_name(7))
+    write_stream(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    chunks, _, _ = process_stream.decode(data)
+    parts = [c["results"] for c in chunks if "results" in c]
+    cut = len(data) - 100  # inside the last chunk
+    with open(path, "wb") as f:
+        f.write(data[:cut])
+    s = process_stream.read(path)
+    assert s.damaged == "the last chunk is cut short" and not s.complete
+    got = s.parts[0]
+    for key in ("t_ns", "stack", "tick_raw"):
+        assert bytes(got[key]) == b"".join(p[key] for p in parts[:-1])
+    assert np.frombuffer(got["stack_offsets"], np.int64).tolist() == [0, 2, 4]  # the first part's two stacks
+    assert got["codes"] == parts[0]["codes"]
+
+
+def test_joined_stack_offsets_continue_across_parts():
+    """Stacks interned in later parts: their offsets continue where the previous parts' end, as a
+    single raw_results() at the end would have numbered them; the first part is not changed."""
+    def stacks_part(stacks):
+        offsets = np.concatenate(([0], np.cumsum([len(s) for s in stacks]))).astype(np.int64)
+        p = {k: b"" for k in process_stream.CONCATENATED}
+        locs = np.array([x for s in stacks for x in s], np.int32)
+        p.update(stack_offsets=offsets.tobytes(), stack_locs=locs.tobytes(),
+                 codes=[("f", "f", "/f.py", 1)] if stacks else [], spawns=[], children=[], stats={"n": len(stacks)})
+        return p
+
+    first = stacks_part([[0, 1], [2]])
+    out = process_stream.joined([first, stacks_part([]), stacks_part([[3, 4, 5]]), stacks_part([[6]])])
+    assert np.frombuffer(out["stack_offsets"], np.int64).tolist() == [0, 2, 3, 6, 7]
+    assert np.frombuffer(out["stack_locs"], np.int32).tolist() == [0, 1, 2, 3, 4, 5, 6]
+    assert len(out["codes"]) == 3 and out["stats"] == {"n": 1}  # cumulative values: the last part's
+    assert np.frombuffer(first["stack_offsets"], np.int64).tolist() == [0, 2, 3] and len(first["codes"]) == 1
