@@ -1,13 +1,25 @@
-"""Overhead of pyprof-carbon against plain python and peers, in the same run (issue 2, item 7).
+"""Overhead of pyprof-carbon against plain python, the signal floor and peers, in the same run
+(issue 2, item 7; issue 14, items 4 and 5).
 
-Runs each workload plain and under each tool, alternating (plain, tool, plain, tool, ...) so slow
-drift of the machine hits both sides, and prints median ratios of wall time and of total CPU time
-(user + system of the whole process tree, so a profiler's own process counts), the achieved
-sampling rate, the time `report` takes on a recording of one million samples, and first the
-start-up and fixed cost of `run` on an empty script with each scheduler backend (wall time, how
-much later the program starts, peak RSS of profiler + program, against plain python).
+Runs each workload (CPU-bound, two threads, numpy + Python + a thread, a multiprocessing pool)
+plain and under each tool, alternating (plain, tool, plain, tool, ...) so slow drift of the
+machine hits both sides, and prints per row the median ratios of wall time and of total CPU time
+(user + system of the whole process tree, so a profiler's own process counts), the peak RSS of
+the tool's process tree (the largest process's, by /usr/bin/time) against plain python's, and the
+achieved sampling rate where the tool's output says it. The tools: pyprof-carbon by default and
+with each scheduler backend (`--sched procfs|perf|ebpf`), and the peers installed by
+scripts/setup.d/60-bench-peers.sh (py-spy, pyinstrument, vmprof, scalene --cpu-only); one that is
+missing or fails here gets a row saying why, and the run goes on. The signal floor
+(signal_floor.py: a C busy loop with an empty handler on the same perf task-clock signal) is
+measured at each rate, and the default run's row gets `over_floor`: its wall ratio over the
+floor's. Then the time `report` takes on a recording of one million samples; first the start-up
+and fixed cost of `run` on an empty script with each scheduler backend (wall time, how much later
+the program starts, peak RSS of profiler + program, against plain python); last the memory of a
+run against its length (`memory`: a CPU-bound script at 5 kHz for 10, 30 and 60 s).
 
-    python benchmarks/overhead.py [--pairs 5] [--quick] [--startup]
+    python benchmarks/overhead.py [--pairs 5] [--quick] [--startup] [--memory]
+
+`--pairs 1 --quick` is a smoke run (small workloads, runs of 3, 6 and 12 s for memory).
 """
 from __future__ import annotations
 
@@ -20,66 +32,180 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple, Optional
+
+from signal_floor import build, floor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = sys.executable
 
 
-def timed(cmd, env=None):
-    """Wall seconds and CPU seconds (children rusage: the tool and what it runs)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {err[-500:]}")
-    return wall, ru.ru_utime + ru.ru_stime
+class Tool(NamedTuple):
+    prefix: list                     # the command line before the script
+    env: Optional[dict] = None
+    rate_from: Optional[tuple] = None  # ("pcarbon" | "raw", its output file): where its achieved rate is
+    separator: Optional[str] = None    # between the script and its arguments (scalene's `---`)
+
+
+MISSING = "not installed (scripts/setup.d/60-bench-peers.sh)"
 
 
 def tools(rate, tmp, subprocesses=False):
+    """{row name: Tool, or why it cannot run here}: pyprof-carbon by default and per scheduler
+    backend, then each peer."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
                PYPROF_CARBON_NO_CLOUD_METADATA="1")
     out = os.path.join(tmp, "bench.pcarbon")
-    t = {f"pyprof-carbon {rate:g} Hz": ([PY, "-m", "pyprof_carbon", "run", "-q", "--rate", str(rate), "-o", out], env)}
-    if shutil.which("py-spy"):
-        t[f"py-spy {rate:g} Hz"] = (["py-spy", "record", "-r", str(int(rate)), "-f", "raw", "-o",
-                                     os.path.join(tmp, "spy.txt"), *(["--subprocesses"] if subprocesses else []),
-                                     "--", PY], None)
-    if shutil.which("pyinstrument"):
-        t[f"pyinstrument {1 / rate * 1e3:.2g} ms"] = (["pyinstrument", "-i", f"{1 / rate:.6f}", "-r", "text", "-o",
-                                                        os.path.join(tmp, "pyi.txt")], None)
-    return t, out
+    ours = [PY, "-m", "pyprof_carbon", "run", "-q", "--rate", str(rate), "-o", out]
+    t = {f"pyprof-carbon {rate:g} Hz": Tool(ours, env, ("pcarbon", out))}
+    for b in ("procfs", "perf", "ebpf"):
+        t[f"pyprof-carbon {rate:g} Hz --sched {b}"] = Tool(ours + ["--sched", b], env, ("pcarbon", out))
+    spy = os.path.join(tmp, "spy.txt")
+    t[f"py-spy {rate:g} Hz"] = Tool(["py-spy", "record", "-r", str(int(rate)), "-f", "raw", "-o", spy,
+                                     *(["--subprocesses"] if subprocesses else []), "--", PY], rate_from=("raw", spy)) \
+        if shutil.which("py-spy") else MISSING
+    t[f"pyinstrument {1 / rate * 1e3:.2g} ms"] = Tool(["pyinstrument", "-i", f"{1 / rate:.6f}", "-r", "text", "-o",
+                                                      os.path.join(tmp, "pyi.txt")]) \
+        if shutil.which("pyinstrument") else MISSING
+    has_vmprof = subprocess.run([PY, "-c", "import vmprof"], capture_output=True).returncode == 0
+    t[f"vmprof {1 / rate * 1e3:.2g} ms"] = Tool([PY, "-m", "vmprof", "--period", f"{1 / rate:.6f}", "-o",
+                                                os.path.join(tmp, "vm.prof")]) if has_vmprof else MISSING
+    # scalene chooses its own sampling interval
+    t["scalene --cpu-only"] = Tool(["scalene", "run", "--cpu-only", "-o", os.path.join(tmp, "scalene.json")],
+                                   separator="---") if shutil.which("scalene") else MISSING
+    return t
 
 
-def achieved_rate(recording):
-    sys.path.insert(0, ROOT)
-    from pyprof_carbon.recording import load
-    m = load(recording).meta
-    return m["rate_hz"]["achieved"], m["engine"], m["lost_samples"]
+def timed(cmd, env=None):
+    """Wall seconds, CPU seconds and peak RSS in MB of the process tree (the tool and what it
+    runs). The peak is the largest process's, taken by /usr/bin/time: this script's own wait4
+    would report at least this script's RSS, which every child inherits at fork in ru_maxrss."""
+    with tempfile.NamedTemporaryFile("r") as peak:
+        wrap = ["/usr/bin/time", "-f", "%M", "-o", peak.name] if os.access("/usr/bin/time", os.X_OK) else []
+        t0 = time.perf_counter()
+        p = subprocess.Popen(wrap + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        err = p.stderr.read().decode(errors="replace")
+        p.stderr.close()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{' '.join(cmd[:4])} ... failed: {err.strip()[-300:]}")
+        kb = int(peak.read().split()[-1]) if wrap else ru.ru_maxrss
+    return wall, ru.ru_utime + ru.ru_stime, kb / 1024
 
 
-def bench(workload, args, rates, pairs, subprocesses=False):
+def achieved_rate(rate_from, plain_cpu_s):
+    """Samples per CPU-second of the program, read from the tool's output (None where it does
+    not say): a recording's own figure; py-spy's raw counts over plain python's CPU time (py-spy
+    samples each thread it sees running on wall-clock time, so threads waiting for the GIL count)."""
+    if rate_from is None:
+        return None
+    kind, path = rate_from
+    if kind == "pcarbon":
+        sys.path.insert(0, ROOT)
+        from pyprof_carbon.recording import load
+        return load(path).meta["rate_hz"]["achieved"]
+    with open(path) as f:  # py-spy raw: "frame;frame;... COUNT" per line
+        return sum(int(line.rsplit(" ", 1)[1]) for line in f if line.strip()) / plain_cpu_s
+
+
+def bench(workload, args, rates, pairs, floor_exe, subprocesses=False):
     script = [os.path.join(HERE, "workloads", workload), *args]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for rate in rates:
-            for name, (prefix, env) in tools(rate, tmp, subprocesses)[0].items():
-                walls, cpus = [], []
-                for _ in range(pairs):
-                    pw, pc = timed([PY, *script])
-                    tw, tc = timed(prefix + script, env)
-                    walls.append(tw / pw)
-                    cpus.append(tc / pc)
-                row = {"workload": workload, "tool": name, "wall_ratio": statistics.median(walls),
-                       "cpu_ratio": statistics.median(cpus)}
-                if name.startswith("pyprof-carbon"):
-                    rate_got, engine, lost = achieved_rate(tools(rate, tmp)[1])
-                    row.update(achieved_hz=rate_got, requested_hz=rate, engine=engine, lost=lost)
+            floor_ratio, _ = floor(floor_exe, rate, pairs)
+            print(json.dumps({"workload": workload, "tool": f"signal floor {rate:g} Hz",
+                              "wall_ratio": round(floor_ratio, 3)}), flush=True)
+            for name, tool in tools(rate, tmp, subprocesses).items():
+                if isinstance(tool, str):
+                    row = {"workload": workload, "tool": name, "unavailable": tool}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    continue
+                cmd = tool.prefix + script[:1] + ([tool.separator] if tool.separator else []) + script[1:]
+                walls, cpus, plain_rss, rss, plain_cpu = [], [], [], [], []
+                try:
+                    for _ in range(pairs):
+                        pw, pc, pr = timed([PY, *script])
+                        tw, tc, tr = timed(cmd, tool.env)
+                        walls.append(tw / pw)
+                        cpus.append(tc / pc)
+                        plain_rss.append(pr)
+                        rss.append(tr)
+                        plain_cpu.append(pc)
+                    rate_got = achieved_rate(tool.rate_from, statistics.median(plain_cpu))
+                except (RuntimeError, OSError, KeyError, ValueError, IndexError) as e:
+                    row = {"workload": workload, "tool": name, "unavailable": str(e)}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    continue
+                row = {"workload": workload, "tool": name, "wall_ratio": round(statistics.median(walls), 3),
+                       "cpu_ratio": round(statistics.median(cpus), 3),
+                       "peak_rss_mb": round(statistics.median(rss), 1),
+                       "plain_rss_mb": round(statistics.median(plain_rss), 1),
+                       "achieved_hz": round(rate_got) if rate_got is not None else None}
+                if name == f"pyprof-carbon {rate:g} Hz":  # the default run, against the floor at its rate
+                    row["over_floor"] = round(row["wall_ratio"] / floor_ratio, 3)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+    return rows
+
+
+# A pure-Python CPU-bound script that runs for argv[2] seconds and then writes its own peak RSS
+# (VmHWM, kB) to argv[1]: the program's side of the memory section.
+BURN = ("import sys, time\n"
+        "def leaf(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n"
+        "def mid(n):\n    return leaf(n) + leaf(n // 2)\n"
+        "end = time.monotonic() + float(sys.argv[2])\n"
+        "while time.monotonic() < end:\n    mid(2000)\n"
+        "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "open(sys.argv[1], 'w').write(hwm)\n")
+
+
+FRESH = ["/usr/bin/time", "-o", os.devnull] if os.access("/usr/bin/time", os.X_OK) else []
+
+
+def memory(lengths, rate=5000):
+    """Peak RSS of the profiler's process (its own getrusage, _startup_probe.py) and of the
+    program (its VmHWM at its last line: the last 50 ms it hands over at exit are not in it) for
+    runs of each length at `rate`, and the profiler's bytes per sample between the shortest and
+    the longest run: what the end of a run (reading the streams, attribution, saving) still
+    needs per sample."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        script, hwm, probe, out = (os.path.join(tmp, n) for n in ("burn.py", "hwm", "probe.json", "m.pcarbon"))
+        with open(script, "w") as f:
+            f.write(BURN)
+        env = startup_env(tmp)
+        sys.path.insert(0, ROOT)
+        from pyprof_carbon.recording import load
+        # the first run, discarded, compiles the bytecode cache (startup_env)
+        for seconds, kept in ((1, False), *((s, True) for s in lengths)):
+            if os.path.exists(out):
+                os.remove(out)
+            # started by /usr/bin/time, a small process: a child forked from this one would carry
+            # this process's RSS (a million-sample recording, by now) in its own ru_maxrss
+            subprocess.run([*FRESH, PY, os.path.join(HERE, "_startup_probe.py"), probe, "run", "-q",
+                            "--rate", str(rate), "-o", out, script, hwm, str(seconds)],
+                           check=True, env=env, stdout=subprocess.DEVNULL)
+            with open(probe) as f:
+                prof_kb = json.load(f)["profiler_kb"]
+            with open(hwm) as f:
+                prog_kb = int(f.read())
+            n = load(out).meta["samples"]
+            if not kept:
+                continue
+            row = {"memory_run_s": seconds, "rate_hz": rate, "samples": n, "profiler_peak_mb": round(prof_kb / 1024, 1),
+                   "program_peak_mb": round(prog_kb / 1024, 1)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    if len(rows) > 1 and rows[-1]["samples"] > rows[0]["samples"]:
+        dn = rows[-1]["samples"] - rows[0]["samples"]
+        print(json.dumps({"memory_bytes_per_sample": {
+            "profiler": round((rows[-1]["profiler_peak_mb"] - rows[0]["profiler_peak_mb"]) * 2**20 / dn, 1),
+            "program": round((rows[-1]["program_peak_mb"] - rows[0]["program_peak_mb"]) * 2**20 / dn, 1)}}), flush=True)
     return rows
 
 
@@ -216,22 +342,31 @@ def report_time(fmt):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="one workload size smaller, 3 pairs")
+    ap.add_argument("--quick", action="store_true", help="smaller workloads, shorter memory runs")
     ap.add_argument("--startup", action="store_true", help="only the start-up section (empty script, per backend)")
+    ap.add_argument("--memory", action="store_true", help="only the memory-against-run-length section")
     a = ap.parse_args()
-    pairs = 3 if a.quick else a.pairs
-    cpu_scale, thr_scale = (["40"], ["40"]) if a.quick else (["130"], ["100"])  # about 4.4 s plain
+    pairs = a.pairs
     print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} python {sys.version.split()[0]} "
           f"cpus {os.cpu_count()}; median of {pairs} alternating pairs", flush=True)
+    lengths = (3, 6, 12) if a.quick else (10, 30, 60)
+    if a.memory:
+        memory(lengths)
+        return
     startup(pairs)
     if a.startup:
         return
-    bench("cpu_bound.py", cpu_scale, [997, 10000], pairs)
-    bench("threaded.py", thr_scale, [997], pairs)
-    # every process profiled (pyprof-carbon's default; py-spy with --subprocesses)
-    bench("multiprocessing_pool.py", ["30"] if a.quick else ["100"], [997], pairs, subprocesses=True)
+    scale = "40" if a.quick else "130"  # about 4.4 s plain (quick: 1.5 s)
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = build(tmp)
+        bench("cpu_bound.py", [scale], [997, 10000], pairs, exe)
+        bench("threaded.py", ["40" if a.quick else "100"], [997], pairs, exe)
+        bench("numpy_mixed.py", ["40" if a.quick else "100"], [997], pairs, exe)
+        # every process profiled (pyprof-carbon's default; py-spy with --subprocesses)
+        bench("multiprocessing_pool.py", ["30"] if a.quick else ["100"], [997], pairs, exe, subprocesses=True)
     for fmt in ("text", "json", "collapsed"):
         print(json.dumps({"report_1M_samples": fmt, "seconds": round(report_time(fmt), 2)}), flush=True)
+    memory(lengths)
 
 
 if __name__ == "__main__":

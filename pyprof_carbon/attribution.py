@@ -52,6 +52,12 @@ MIN_WEIGHT = 1e-3     # a function estimated at zero power still takes energy wh
 SMOOTHING_NS = 500_000_000  # window for tick-resolution backends: 50 procfs ticks, so B is within ~2%
 
 
+# Samples taken at a time by the per-sample steps that need several temporaries each (a span's
+# CPU per interval, its energy): the end of a long run then needs a bounded number of bytes per
+# sample, not a dozen float64 copies of every column at once.
+CHUNK = 1 << 16
+
+
 def windowed_diff(cum: np.ndarray, t: np.ndarray, window_ns: int) -> np.ndarray:
     """Increase of a cumulative series over each interval widened by window_ns/2 on each side."""
     if window_ns <= 0:
@@ -119,7 +125,7 @@ def previous_sample_time(t: np.ndarray, tid: np.ndarray, q: np.ndarray) -> np.nd
     prev = np.empty(len(t), dtype=np.float64)
     prev_sorted = np.concatenate(([0.0], ts[:-1].astype(np.float64)))
     first = np.concatenate(([True], ids[1:] != ids[:-1])) if len(t) else np.zeros(0, bool)
-    prev_sorted[first] = ts[first] - q[order][first]
+    prev_sorted[first] = ts[first] - q[order[first]]
     prev[order] = prev_sorted
     return prev
 
@@ -164,19 +170,20 @@ def spread_to_samples(user_j: np.ndarray, T: np.ndarray, t: np.ndarray, t_prev: 
     if len(t) == 0 or len(T) < 2:
         zeros = tuple(np.zeros(len(t)) for _ in (user_j, *also))
         return zeros if also else zeros[0]
-    t = t.astype(np.float64)
-    dens = q / np.maximum(t - t_prev, 1.0)
     cpu_in = cpu_per_interval(T, t, t_prev, q)
     has = cpu_in > 1.0  # under 1 ns of CPU is none: rounding of area differences is not CPU time
     out = []
     for values in (user_j, *also):
+        e = np.zeros(len(t))
+        out.append(e)
         if not has.any():
-            out.append(np.zeros(len(t)))
             continue
         moved = hand_on(values, has)
         price = np.divide(moved, cpu_in, out=np.zeros_like(moved), where=has)  # per CPU-ns
         G = np.concatenate(([0.0], np.cumsum(price * np.diff(T))))  # integral of the price over time
-        out.append(dens * (np.interp(t, T, G) - np.interp(t_prev, T, G)))
+        for a in range(0, len(t), CHUNK):
+            tc, pc = t[a:a + CHUNK].astype(np.float64), t_prev[a:a + CHUNK]
+            e[a:a + CHUNK] = q[a:a + CHUNK] / np.maximum(tc - pc, 1.0) * (np.interp(tc, T, G) - np.interp(pc, T, G))
     return tuple(out) if also else out[0]
 
 
@@ -184,14 +191,17 @@ def cpu_per_interval(T: np.ndarray, t: np.ndarray, t_prev: np.ndarray, q: np.nda
     """CPU time of all samples' spans in each interval [T_i, T_i+1) (each span's q spread evenly)."""
     if len(t) == 0 or len(T) < 2:
         return np.zeros(max(len(T) - 1, 0))
-    t = t.astype(np.float64)
-    dens = q / np.maximum(t - t_prev, 1.0)
-    times = np.concatenate((t_prev, t))
-    order = np.argsort(times)  # ties need no order: they add no area (diff of times is 0)
-    times = times[order]
-    density_after = np.cumsum(np.concatenate((dens, -dens))[order])
-    area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
-    return np.diff(np.interp(T, times, area))
+    total = np.zeros(len(T))
+    for a in range(0, len(t), CHUNK):  # the CPU of spans adds up: chunk by chunk, transients stay bounded
+        tc, pc = t[a:a + CHUNK].astype(np.float64), t_prev[a:a + CHUNK]
+        dens = q[a:a + CHUNK] / np.maximum(tc - pc, 1.0)
+        times = np.concatenate((pc, tc))
+        order = np.argsort(times)  # ties need no order: they add no area (diff of times is 0)
+        times = times[order]
+        density_after = np.cumsum(np.concatenate((dens, -dens))[order])
+        area = np.concatenate(([0.0], np.cumsum(density_after[:-1] * np.diff(times))))
+        total += np.interp(T, times, area)
+    return np.diff(total)
 
 
 def sampled_fraction(T: np.ndarray, cpu_in: np.ndarray, user_cpu: np.ndarray) -> np.ndarray:
@@ -279,19 +289,18 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         raise ValueError(f"unknown split {split!r}")
 
     s, sched = rec.samples, rec.sched
-    t = s["t_ns"].astype(np.int64)
+    t = s["t_ns"].astype(np.int64, copy=False)
     q = s["cpu_ns"].astype(np.float64)
     cpu_measured = bool(len(q) and q.sum() > 0)
     if len(q) and not cpu_measured:
         q = np.ones(len(q))  # no CPU time measured at all: weigh samples equally
-    tid = s["tid"].astype(np.int64)
+    tid = s["tid"]  # as stored (int32): thread_order codes it
     has_gpu = any(d.kind == "gpu" for d in rec.domains)
     waits_on_stacks = rec.meta.get("engine") == "wall"  # waiting threads were sampled too
     wall = wall_weights(t, tid) if has_gpu or waits_on_stacks else None
     t_prev_cpu = np.maximum(previous_sample_time(t, tid, q), t - q)  # CPU time is spent just before its sample
-    tf = t.astype(np.float64)
     t_prev_wall = t - wall if wall is not None else None
-    cls = s["stack"].astype(np.int64) if split == "power" else None
+    cls = s["stack"].astype(np.int32, copy=False) if split == "power" else None
     window = SMOOTHING_NS if sched.backend == "procfs" else 0
     baseline_w = baseline_w or rec.meta.get("baseline_w", {})
     if intensity is None:  # re-rendering: the intensity resolved when the run was recorded
@@ -330,7 +339,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         if d.cpus and len(t):  # a core's own counter (AMD core:N): only that core's samples share it
             ncpu = len(d.cpus)
             on_core = np.isin(s["cpu"], d.cpus)
-            frac = core_fraction(T, tf, t_prev, weight, on_core)
+            frac = core_fraction(T, t, t_prev, weight, on_core)
             dB_w, dC_w = core_time(dB_w, dC_w, frac, sched.ncpu, ncpu)
             weight = weight * on_core
         device_share = es.share[1:] if es.share is not None else None  # NVML (docs/attribution.md, GPU domains)
@@ -346,7 +355,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         user = A - prof_share
         if device_share is None and d.kind != "gpu" and not d.cpus and cpu_measured:  # CPU time no sample covers
             own = np.maximum(dC - dP, 0.0)
-            cpu_in = cpu_per_interval(T, tf, t_prev, weight)
+            cpu_in = cpu_per_interval(T, t, t_prev, weight)
             covered = cpu_in > 1.0  # as in spread_to_samples
             # no sample is given the energy of an interval none of them ran in: the program's CPU
             # there is "not sampled"; with none (a tick-rate backend's window reaching into a
@@ -359,7 +368,7 @@ def attribute(rec: Recording, policy: Optional[str] = None, intensity=None, pue:
         if d.name in unsampled:
             unsampled_co2[d.name] = carbon.co2_g(unsampled[d.name][0], unix0 + (T[:-1] - mono0) / 1e9, intensity, pue)
         if cls is not None and d.measured and len(t):  # an estimate has no per-function power to find
-            weight = weight * power_weights(user, T, tf, t_prev, weight, cls)
+            weight = weight * power_weights(user, T, t, t_prev, weight, cls)
         e_s, c_s = spread_to_samples(user, T, t, t_prev, weight, user_co2)
         waited = dC - dP <= 0  # the program used no CPU: what the machine spent then is not its
         idle = np.where(waited, dE - prof, 0.0)
@@ -502,9 +511,20 @@ def aggregate(rec: Recording, t, per_sample, co2, nbins, keep=None) -> Profile:
     nb = max(1, nbins)
     edges = np.linspace(0.0, dur / 1e9, nb + 1)
     tids, tid_idx = codes(s["tid"])
-    b = np.clip(((t - t0) / dur * nb).astype(np.int64), 0, nb - 1) if len(t) else np.zeros(0, np.int64)
-    key = (stack * max(len(tids), 1) + tid_idx) * nb + b
+    # the row key of each sample, (stack, thread, bin), built in place: one int64 column at a time
+    key = stack.astype(np.int64, copy=False)  # process_roots made it: ours to change
+    key *= max(len(tids), 1)
+    key += tid_idx
+    del tid_idx
+    key *= nb
+    if len(t):
+        b = t - t0
+        b /= dur
+        b *= nb
+        key += np.clip(b.astype(np.int64), 0, nb - 1)
+        del b
     uniq, inv = codes(key)
+    del key
     rows = len(uniq)
     names = {int(th["tid"]): th.get("name") or th.get("comm") or str(th["tid"])
              for th in rec.meta.get("threads", [])}

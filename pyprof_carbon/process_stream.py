@@ -50,7 +50,7 @@ class ProcessStream:
     process: dict
     engine: Optional[str] = None
     error: Optional[str] = None
-    parts: List[dict] = dataclasses.field(default_factory=list)
+    parts: List[dict] = dataclasses.field(default_factory=list)  # its results; read() joins them into one
     thread_names: Dict[int, str] = dataclasses.field(default_factory=dict)
     regions: list = dataclasses.field(default_factory=list)
     complete: bool = False  # the process's exit work ran (its last chunk is there)
@@ -68,34 +68,56 @@ def encode(chunk: dict) -> bytes:
     return MAGIC + len(payload).to_bytes(4, "little") + zlib.crc32(payload).to_bytes(4, "little") + payload
 
 
+def _chunk(head: bytes, payload: bytes):
+    """(the chunk framed by `head` and `payload`, or None, why it is not one or "")."""
+    if len(head) < HEADER or head[:4] != MAGIC:
+        return None, "a chunk header is cut short" if len(head) < HEADER else "a chunk has no valid header"
+    size, crc = int.from_bytes(head[4:8], "little"), int.from_bytes(head[8:12], "little")
+    if size > MAX_CHUNK or len(payload) < size:
+        return None, "the last chunk is cut short"
+    if zlib.crc32(payload) != crc:
+        return None, "a chunk fails its checksum"
+    try:
+        chunk = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None, "a chunk cannot be decoded"
+    if not isinstance(chunk, dict):
+        return None, "a chunk is not a record"
+    return chunk, ""
+
+
+def _size(head: bytes) -> int:
+    return min(int.from_bytes(head[4:8], "little"), MAX_CHUNK + 1) if len(head) == HEADER else 0
+
+
 def decode(data: bytes, pos: int = 0):
     """(the chunks in `data` from `pos` up to the first short, damaged or undecodable one, the
     position after the last good one, why reading stopped early or "")."""
     chunks, damaged = [], ""
     while pos < len(data):
         head = data[pos:pos + HEADER]
-        if len(head) < HEADER or head[:4] != MAGIC:
-            damaged = "a chunk header is cut short" if len(head) < HEADER else "a chunk has no valid header"
-            break
-        size, crc = int.from_bytes(head[4:8], "little"), int.from_bytes(head[8:12], "little")
-        payload = data[pos + HEADER:pos + HEADER + size]
-        if size > MAX_CHUNK or len(payload) < size:
-            damaged = "the last chunk is cut short"
-            break
-        if zlib.crc32(payload) != crc:
-            damaged = "a chunk fails its checksum"
-            break
-        try:
-            chunk = marshal.loads(payload)
-        except (EOFError, ValueError, TypeError):
-            damaged = "a chunk cannot be decoded"
-            break
-        if not isinstance(chunk, dict):
-            damaged = "a chunk is not a record"
+        size = _size(head)
+        chunk, damaged = _chunk(head, data[pos + HEADER:pos + HEADER + size])
+        if chunk is None:
             break
         chunks.append(chunk)
         pos += HEADER + size
     return chunks, pos, damaged
+
+
+def _file_chunks(f, damaged: list):
+    """The chunks of open stream file `f`, read one at a time (a long run's stream is never
+    held whole in memory); why reading stopped early is appended to `damaged`."""
+    while True:
+        head = f.read(HEADER)
+        if not head:
+            return
+        size = _size(head)
+        chunk, why = _chunk(head, f.read(size) if size <= MAX_CHUNK else b"")  # a corrupt length: not read
+        if chunk is None:
+            damaged.append(why)
+            return
+        yield chunk
 
 
 class Tail:
@@ -119,26 +141,31 @@ class Tail:
 
 def read(path: str) -> Optional[ProcessStream]:
     """The stream in `path` up to its last complete, intact chunk; None when not even the process
-    header is there (the process died at its first instant)."""
+    header is there (the process died at its first instant). Its results parts are joined as they
+    are read (`parts` holds one): a run's samples are in memory once, as compact arrays' bytes."""
+    damaged: list = []
     with open(path, "rb") as f:
-        data = f.read()
-    chunks, _, damaged = decode(data)
-    if not chunks or not isinstance(chunks[0].get("process"), dict):
-        return None
-    s = ProcessStream(process=chunks[0]["process"], damaged=damaged)
-    for c in chunks[1:]:
-        if "engine" in c:
-            s.engine = c["engine"]
-        if "error" in c:
-            s.error = str(c["error"])
-        if isinstance(c.get("results"), dict):
-            s.parts.append(c["results"])
-        if isinstance(c.get("thread_names"), dict):
-            s.thread_names.update(c["thread_names"])
-        if isinstance(c.get("regions"), list):
-            s.regions = c["regions"]
-        if c.get("end"):
-            s.complete = True
+        chunks = _file_chunks(f, damaged)
+        first = next(chunks, None)
+        if first is None or not isinstance(first.get("process"), dict):
+            return None
+        s = ProcessStream(process=first["process"])
+        results = Joiner()
+        for c in chunks:
+            if "engine" in c:
+                s.engine = c["engine"]
+            if "error" in c:
+                s.error = str(c["error"])
+            if isinstance(c.get("results"), dict):
+                results.add(c["results"])
+            if isinstance(c.get("thread_names"), dict):
+                s.thread_names.update(c["thread_names"])
+            if isinstance(c.get("regions"), list):
+                s.regions = c["regions"]
+            if c.get("end"):
+                s.complete = True
+    s.damaged = damaged[0] if damaged else ""
+    s.parts = [results.out] if results.out is not None else []
     return s
 
 
@@ -154,21 +181,49 @@ def read_all(workdir: str) -> List[ProcessStream]:
     return streams
 
 
+CONCATENATED = ("t_ns", "cpu_ns", "tid", "cpu", "stack", "nvcsw", "native", "stack_locs", "loc_code", "loc_lasti",
+                "loc_line", "tick_t_ns", "tick_raw", "child_t_ns", "child_pid", "child_cpu_ns")
+LISTS = ("codes", "spawns", "children")
+
+
+class Joiner:
+    """The parts of one process's results folded into one as they come (`out`: what a single
+    raw_results() at the end would have returned; None before the first part). Arrays grow in
+    place (bytearrays), so a part is dropped once added: the whole is held once, not also as its
+    parts. A single part is kept as it is, uncopied."""
+
+    def __init__(self):
+        self.out: Optional[dict] = None
+        self._flat = 0  # stack locations so far: where the next part's stack offsets start
+        self._owned = False  # out's arrays and lists are ours to grow (not the first part's)
+
+    def add(self, part: dict) -> None:
+        offsets = np.frombuffer(part["stack_offsets"], dtype=np.int64)
+        flat = int(offsets[-1]) if len(offsets) else 0
+        if self.out is None:
+            self.out, self._flat = dict(part), flat
+            return
+        out = self.out
+        for key, value in part.items():  # threads, stats, nsources: cumulative, the last part's are the run's
+            if key not in CONCATENATED and key not in LISTS and key != "stack_offsets":
+                out[key] = value
+        if not self._owned:  # the first part's own objects are not grown: copies, once
+            self._owned = True
+            for key in (*CONCATENATED, "stack_offsets"):
+                out[key] = bytearray(out[key])
+            for key in LISTS:
+                out[key] = list(out[key])
+        for key in CONCATENATED:
+            out[key] += part[key]
+        out["stack_offsets"] += (offsets[1:] + self._flat).tobytes()
+        self._flat += flat
+        for key in LISTS:
+            out[key].extend(part[key])
+
+
 def joined(parts: List[dict]) -> Optional[dict]:
-    """The parts of one process's results as one (what a single raw_results() at the end would
-    have returned); None when there are none."""
-    if not parts:
-        return None
-    out = dict(parts[-1])  # threads, stats, nsources: cumulative, the last part's are the run's
-    for key in ("t_ns", "cpu_ns", "tid", "cpu", "stack", "nvcsw", "native", "stack_locs", "loc_code", "loc_lasti", "loc_line",
-                "tick_t_ns", "tick_raw", "child_t_ns", "child_pid", "child_cpu_ns"):
-        out[key] = b"".join(p[key] for p in parts)
-    offsets, flat = [np.zeros(1, np.int64)], 0
+    """The parts of one process's results as one (Joiner); None when there are none."""
+    j = Joiner()
     for p in parts:
-        part = np.frombuffer(p["stack_offsets"], dtype=np.int64)
-        offsets.append(part[1:] + flat)
-        flat += int(part[-1]) if len(part) else 0
-    out["stack_offsets"] = np.concatenate(offsets).tobytes()
-    for key in ("codes", "spawns", "children"):
-        out[key] = [c for p in parts for c in p[key]]
-    return out
+        j.add(p)
+    return j.out

@@ -465,12 +465,16 @@ def merge_processes(processes, others=()):
     for s, raw in processes:
         funcs, proc_stacks, stack_map = convert_stacks(raw)
         fmap = [fid(f) for f in funcs]
-        smap = np.array([sid(tuple((fmap[f], line) for f, line in st)) for st in proc_stacks], dtype=np.int64)
-        program = stack_map[raw["stack"]] >= 0  # not the profiler's own work
-        add(raw["t_ns"][program], raw["cpu_ns"][program], raw["tid"][program],
-            smap[stack_map[raw["stack"][program]]].astype(np.int32), s.pid,
-            cpu=raw["cpu"][program], nvcsw=raw["nvcsw"].astype(np.uint32)[program],
-            native=raw["native"][program])
+        smap = np.array([sid(tuple((fmap[f], line) for f, line in st)) for st in proc_stacks], dtype=np.int32)
+        # the run's stack id of each of the process's stacks (-1: the profiler's own work), so
+        # that a sample's column is looked up once, into its final int32 array
+        to_run = np.where(stack_map >= 0, smap[np.maximum(stack_map, 0)] if len(smap) else -1, -1).astype(np.int32)
+        own = np.flatnonzero(to_run < 0)
+        # the program's samples; all of them (views, no copy) unless some are the profiler's own work
+        sel = ~np.isin(raw["stack"], own) if len(own) else slice(None)
+        add(raw["t_ns"].view(np.int64)[sel], raw["cpu_ns"].view(np.int64)[sel], raw["tid"][sel],
+            to_run[raw["stack"][sel]], s.pid, cpu=raw["cpu"][sel],
+            nvcsw=raw["nvcsw"].astype(np.uint32, copy=False)[sel], native=raw["native"][sel])
         if s.process.get("how") == "exec" and len(raw["tick_t_ns"]):
             # a Python child's CPU time before its sampler ran (its clock at the first tick): the
             # interpreter's start-up, site and .pth files; one sample of its own main thread
@@ -480,9 +484,21 @@ def merge_processes(processes, others=()):
             started_by = stack_map[c["stack"]] if c["stack"] is not None else -1
             caller = stacks[smap[started_by]] if started_by >= 0 else ()  # -1: in the profiler's own work
             add(c["t_ns"], np.diff(c["cpu_ns"], prepend=0), c["pid"], sid(tuple(caller) + ((leaf, 0),)), s.pid)
-    samples = {k: np.concatenate(v) if v else np.zeros(0) for k, v in columns.items()}
-    by_time = np.argsort(samples["t_ns"], kind="stable")  # threads' samples interleave slightly in the ring
-    return functions, stacks, {k: v[by_time] for k, v in samples.items()}
+    samples = {k: _one_array(v) for k, v in columns.items()}
+    t = samples["t_ns"]
+    if len(t) > 1 and not (t[1:] >= t[:-1]).all():  # threads' samples interleave slightly in the ring
+        by_time = np.argsort(t, kind="stable")
+        for v in samples.values():  # in place, a column at a time: no second copy of the table
+            v[...] = v[by_time]
+    return functions, stacks, samples
+
+
+def _one_array(parts: list) -> np.ndarray:
+    """The parts of a sample column as one writable array: the part itself when there is one (a
+    long run's first process: a view of its stream's bytes, not a copy), else their join."""
+    if len(parts) == 1 and parts[0].flags.writeable and parts[0].flags.c_contiguous:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def decode_raw_results(raw: dict) -> dict:

@@ -206,6 +206,7 @@ def _save(args, prof, child, status, output, intensity, quiet, finishing, droppe
         prof.finish([])
         raise
     rec = prof.finish(streams, exit_status=status)
+    del streams  # the recording's sample columns are all that stays of them (profiler.merge_processes)
     if rec is None:
         runner.discard(child)
         print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before it had handed over "
