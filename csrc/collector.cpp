@@ -447,6 +447,8 @@ void Collector::on_sigterm(int) {
   g_term_caught = 1;
 }
 
+bool Collector::term_caught() { return g_term_caught != 0 && getpid() == g_term_pid; }
+
 void Collector::die_of_sigterm() {
   running_ = false;
   g_sampler.set_active(false);

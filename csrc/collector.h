@@ -92,6 +92,9 @@ class Collector {
   // the process with SIGTERM, so it dies exactly as it would have. A second SIGTERM while saving
   // kills at once. Returns false when SIGTERM already had a handler (nothing installed).
   bool save_on_sigterm(struct _object* save);
+  // A SIGTERM was caught that the collector thread had not acted on yet when stop() ran (the
+  // program ended within one tick of it): the caller, having saved, must die of it.
+  static bool term_caught();
 
   // Threads get their Python names after they start, and a short-lived thread's Thread object may
   // be gone by the end of the run: when a scan finds new threads, the collector thread calls

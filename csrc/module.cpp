@@ -245,5 +245,7 @@ PYBIND11_MODULE(_native, m) {
            "When a scan finds new threads, call `cb` with the GIL on the collector thread.")
       .def("save_on_sigterm", [](Collector& c, py::function save) { return c.save_on_sigterm(save.ptr()); },
            "Until stop(): a SIGTERM (while its disposition is the default) runs `save` with the GIL "
-           "on the collector thread, then kills the process with SIGTERM as the default action would.");
+           "on the collector thread, then kills the process with SIGTERM as the default action would.")
+      .def_static("term_caught", &Collector::term_caught,
+                  "A SIGTERM was caught that sampling has not acted on (the program ended first).");
 }

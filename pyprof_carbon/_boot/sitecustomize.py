@@ -169,6 +169,10 @@ def _boot():
         except OSError:
             pass
         state["stream"] = None
+        if collector.term_caught():  # a SIGTERM that the program's end overtook: die of it now, as
+            import signal            # the default action would have done when it came
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(getpid(), signal.SIGTERM)
 
     def begin(how):
         """Start profiling this process (`how`: first, exec, fork); False when sampling cannot start."""
