@@ -116,12 +116,11 @@ class Sampler {
     lost_cpu_ns_.fetch_add(cpu_ns, std::memory_order_relaxed);
   }
   void note_unreadable() { unreadable_.fetch_add(1, std::memory_order_relaxed); }
-  // Collector thread, before the observer reads other threads' memory: our SIGSEGV/SIGBUS guard
-  // is installed (put back over whatever the program installed since the last scan).
-  void ensure_guard() {
-    install_guard(SIGSEGV, false);
-    install_guard(SIGBUS, false);
-  }
+  // Collector thread, before the observer reads other threads' memory: our SIGSEGV guard is
+  // installed (put back over whatever the program installed since the last scan). SIGBUS is left
+  // to the scans (every 5 ms): a read of freed heap memory faults with SIGSEGV, and one syscall
+  // fewer per round is 0.75 µs of the ~20 µs a round costs here.
+  void ensure_guard() { install_guard(SIGSEGV, false); }
 
   uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
   uint64_t lost_cpu_ns() const { return lost_cpu_ns_.load(std::memory_order_relaxed); }
