@@ -16,6 +16,8 @@ the rotations:
   error     observer's share minus perf's, per rotation: median and largest |error|
   sd        the sampling sd of one share, sqrt(s (1 - s) / N), N the perf run's samples
   torn      observer samples whose reads never agreed (kept as "[stack changing]"), as a fraction
+  late      observer: CPU time past what one sample carries (2 periods: the observer ran late),
+            left to "CPU time no sample covers", as a fraction of the working threads' CPU
   rate      achieved samples per CPU-second
 
     python benchmarks/observer_eval.py [--rounds 3] [--work 1.0] [--rates 997,10000] [--threads 1,2]
@@ -107,7 +109,7 @@ def case(threads, rate, iters, rounds, tmp):
     ratios = {"perf": ([], [], []), "observer": ([], [], [])}
     prof = {"perf": [], "observer": []}
     shares = {"perf": [], "observer": []}
-    errors, sds, torn, rates = [], [], [], {"perf": [], "observer": []}
+    errors, sds, torn, late, rates = [], [], [], [], {"perf": [], "observer": []}
     for _ in range(rounds):
         plain = run([PY, script, str(threads), str(iters)])
         got = {}
@@ -127,6 +129,7 @@ def case(threads, rate, iters, rounds, tmp):
                 sds.append((share * (1 - share) / max(n, 1)) ** 0.5)
             else:
                 torn.append(meta.get("sampling", {}).get("torn", 0) / max(n, 1))
+                late.append(meta.get("sampling", {}).get("late_cpu_ns", 0) / 1e9 / r["threads_cpu"])
         errors.append(got["observer"] - got["perf"])
     med = statistics.median
     row = {"threads": threads, "rate": rate}
@@ -137,7 +140,7 @@ def case(threads, rate, iters, rounds, tmp):
         row[f"{e}_thr_x"] = med(ratios[e][2])
         row[f"{e}_prof"] = med(prof[e])
         row[f"{e}_rate"] = med(rates[e])
-    row.update(error_med=med(errors), error_max=max(errors, key=abs), sd=med(sds), torn=med(torn))
+    row.update(error_med=med(errors), error_max=max(errors, key=abs), sd=med(sds), torn=med(torn), late=med(late))
     return row
 
 
@@ -164,7 +167,7 @@ def main():
                       f"{r['observer_thr_x']:.3f} | prof perf {r['perf_prof']:.3f} observer "
                       f"{r['observer_prof']:.3f} | share perf {r['perf_share']:.4f} observer "
                       f"{r['observer_share']:.4f} error med {r['error_med']:+.4f} max {r['error_max']:+.4f} "
-                      f"(sd {r['sd']:.4f}) | torn {r['torn']:.4%} | rate perf {r['perf_rate']:.0f} "
+                      f"(sd {r['sd']:.4f}) | torn {r['torn']:.4%} late {r['late']:.2%} | rate perf {r['perf_rate']:.0f} "
                       f"observer {r['observer_rate']:.0f}", flush=True)
     if args.json:
         print(json.dumps(rows, indent=1))

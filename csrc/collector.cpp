@@ -93,7 +93,7 @@ std::string Collector::start() {
   uint64_t period = uint64_t(1e9 / cfg_.rate_hz);
   g_sampler.configure(engine, period, &ring_);
   observing_ = engine == Engine::Observer;
-  if (observing_) observer_.configure(PyInterpreterState_Get(), &ring_);
+  if (observing_) observer_.configure(PyInterpreterState_Get(), &ring_, g_sampler.period_ns());
   g_sampler.set_active(true);
   int32_t self = int32_t(syscall(SYS_gettid));
   std::string err;

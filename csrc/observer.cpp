@@ -49,8 +49,10 @@ bool same_stack(const Walk& a, const Walk& b) {
 
 }  // namespace
 
-void Observer::configure(void* interp, SampleRing* ring) {
+void Observer::configure(void* interp, SampleRing* ring, uint64_t period_ns) {
   interp_ = interp;
+  period_ns_ = period_ns;
+  late_cpu_ns_ = 0;
   ring_ = ring;
   rounds_ = 0;
   torn_ = 0;
@@ -72,6 +74,16 @@ void Observer::observe(int32_t self_tid) {
     uint64_t q = 0;
     // Not armed yet (the collector's next scan arms it) or not used any CPU since its last sample.
     if (!g_sampler.cpu_since_last(tid, cpu, &q) || q == 0) continue;
+    // The stack seen now stands for the thread's last moments, not for CPU time it spent while
+    // this thread was kept from running. On a machine with no free core the observer runs when a
+    // program thread gives up its CPU (a GIL hand-over, a wait): its late samples would fall on
+    // those places and carry all the time in between. A sample carries at most kMaxPeriods
+    // periods; the rest is left to "CPU time no sample covers" (and counted in late_cpu_ns).
+    uint64_t cap = kMaxPeriods * period_ns_;
+    if (q > cap) {
+      late_cpu_ns_.fetch_add(q - cap, std::memory_order_relaxed);
+      q = cap;
+    }
     uint64_t ticket;
     Sample* smp = ring_->reserve(&ticket);
     if (smp == nullptr) {

@@ -25,8 +25,8 @@
 //     its death hook ran or is resolved by it.
 // Each sample's weight is the thread's CPU time since its previous sample (its CPU clock,
 // through the sampler's per-thread bookkeeping: the same arm/disarm as the signal engines), so the
-// shares stay right whatever rate the collector thread achieves. A thread that used no CPU since
-// its last sample is not sampled. What the observer cannot see: the CPU number a thread ran on
+// shares stay right whatever rate the collector thread achieves, up to kMaxPeriods periods (see
+// observe()). A thread that used no CPU since its last sample is not sampled. What the observer cannot see: the CPU number a thread ran on
 // (recorded as -1), whether it was inside a native library's call (in_native is 0), and threads
 // that never ran Python (no thread state, so no samples; a BLAS pool's CPU time stays unattributed).
 #pragma once
@@ -42,9 +42,10 @@ class Observer {
  public:
   static constexpr int kReads = 4;           // reads of one stack before it counts as torn
   static constexpr int kMaxThreads = 1024;   // thread states looked at per round
+  static constexpr uint64_t kMaxPeriods = 2;  // the most CPU time one sample carries, in periods
 
   // GIL held: the interpreter whose threads are observed (the one that starts the collector).
-  void configure(void* interp, SampleRing* ring);
+  void configure(void* interp, SampleRing* ring, uint64_t period_ns);
   // Collector thread: one round, a sample of every armed Python thread (not `self_tid`) that ran
   // since its previous sample.
   void observe(int32_t self_tid);
@@ -52,6 +53,7 @@ class Observer {
   uint64_t rounds() const { return rounds_.load(std::memory_order_relaxed); }
   uint64_t torn() const { return torn_.load(std::memory_order_relaxed); }
   uint64_t rereads() const { return rereads_.load(std::memory_order_relaxed); }
+  uint64_t late_cpu_ns() const { return late_cpu_ns_.load(std::memory_order_relaxed); }
 
   struct Found {
     void* ts;  // PyThreadState*
@@ -61,7 +63,8 @@ class Observer {
  private:
   void* interp_ = nullptr;  // PyInterpreterState*
   SampleRing* ring_ = nullptr;
-  std::atomic<uint64_t> rounds_{0}, torn_{0}, rereads_{0};
+  uint64_t period_ns_ = 1000000;
+  std::atomic<uint64_t> rounds_{0}, torn_{0}, rereads_{0}, late_cpu_ns_{0};
   // Scratch of observe() (the collector thread only; members, not thread_local: static TLS is
   // scarce in a dlopen'ed module): the thread states of a round, and the second read of a stack.
   Found found_[kMaxThreads];
