@@ -172,3 +172,24 @@ def test_changing_stacks_are_marked_never_mixed(python, tmp_path):
     assert marked <= rec.meta["unreadable_samples"], (marked, rec.meta["unreadable_samples"])
     assert rec.meta["sampling"]["torn"] <= rec.meta["unreadable_samples"], rec.meta["sampling"]
     assert rec.meta["sampling"]["rounds"] > 0, rec.meta["sampling"]
+
+
+def test_guard_goes_back_over_the_programs_fault_handler(python, tmp_path):
+    """The observer reads other threads' memory only under our SIGSEGV guard: a program that
+    installs its own handler (faulthandler) mid-run gets ours put back on top, chained to its own,
+    before the next round's reads; and it is still sampled."""
+    r, rec = profile(python, tmp_path, """
+        import faulthandler, time
+        def spin(seconds):
+            end = time.thread_time() + seconds
+            s = 0
+            while time.thread_time() < end:
+                s += 1
+        spin(0.2)
+        faulthandler.enable()
+        spin(0.3)
+        print("done")
+    """, "observer", 997, "guard")
+    assert "done" in r.stdout
+    assert rec.meta["sampling"]["guard_reinstalled"] >= 1, rec.meta["sampling"]
+    assert leaf_cpu(rec, ["spin"])["spin"] > 0.1, "spin (0.5 s of CPU) went unsampled"
