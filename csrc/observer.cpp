@@ -37,13 +37,27 @@ struct Walk {
   }
 };
 
-// Whether two reads of one thread's stack show the same stack: the innermost frame's instruction
-// offset is left out (it advances between the reads without any call or return); every other frame
-// is stopped at a call, so its offset only changes if the stack changed.
-bool same_stack(const Walk& a, const Walk& b) {
-  if (a.depth != b.depth || a.mark != b.mark) return false;
-  for (int i = 0; i < a.depth; ++i)
-    if (a.frames[i].code != b.frames[i].code || (i > 0 && a.frames[i].lasti != b.frames[i].lasti)) return false;
+// Whether a later read `b` of a thread's stack confirms the earlier read `a`: the same frames from
+// the root up, except that the innermost function may have returned, called one more, or been
+// replaced by another between the reads (a call or return of the leaf takes tens of nanoseconds,
+// a read about a microsecond: code that calls small functions or resumes a generator from C
+// changes its leaf between any two reads, and demanding equal reads kept those moments out,
+// skewing such leaves' shares by 10-30 points). Frames below the innermost are stopped at a call,
+// so their instruction offsets must match too. A read mixed from two moments of the stack
+// differs deeper than that.
+bool confirms(const Walk& a, const Walk& b) {
+  if (a.mark != b.mark || a.depth - b.depth > 1 || b.depth - a.depth > 1) return false;
+  int common = a.depth < b.depth ? a.depth : b.depth;
+  for (int k = 0; k < common; ++k) {  // k-th frame from the root
+    int ia = a.depth - 1 - k, ib = b.depth - 1 - k;
+    const FrameRef& fa = a.frames[ia];
+    const FrameRef& fb = b.frames[ib];
+    if (ia == 0 || ib == 0) {  // the innermost frame of either read
+      if (fa.code != fb.code && !(ia == 0 && ib == 0)) return false;  // replaced: only at the leaf of both
+      continue;
+    }
+    if (fa.code != fb.code || fa.lasti != fb.lasti) return false;
+  }
   return true;
 }
 
@@ -102,6 +116,8 @@ void Observer::observe(int32_t self_tid) {
     smp->in_native = 0;
     smp->nvcsw = 0;
     PyThreadState* ts = static_cast<PyThreadState*>(found_[k].ts);
+    // Each read is checked by the next; the earlier of the first pair that agrees is kept (the
+    // later one only confirms it).
     Walk a{ts, smp->frames, 0, kWhole}, b{ts, scratch_, 0, kWhole};
     Walk* prev = &a;
     Walk* cur = &b;
@@ -109,14 +125,14 @@ void Observer::observe(int32_t self_tid) {
     for (int r = 1; ok && r < kReads && !agreed; ++r) {
       if (r > 1) rereads_.fetch_add(1, std::memory_order_relaxed);
       ok = run_guarded(&Walk::run, cur);
-      agreed = ok && same_stack(*prev, *cur);
+      agreed = ok && confirms(*prev, *cur);
       if (!agreed) std::swap(prev, cur);
     }
-    if (agreed && cur->frames != smp->frames) memcpy(smp->frames, cur->frames, sizeof(FrameRef) * cur->depth);
+    if (agreed && prev->frames != smp->frames) memcpy(smp->frames, prev->frames, sizeof(FrameRef) * prev->depth);
     if (agreed) {
-      smp->depth = uint16_t(cur->depth);
-      smp->truncated = cur->mark;
-      if (cur->mark == kBroken) g_sampler.note_unreadable();
+      smp->depth = uint16_t(prev->depth);
+      smp->truncated = prev->mark;
+      if (prev->mark == kBroken) g_sampler.note_unreadable();
     } else {
       smp->depth = 0;
       smp->truncated = kBroken;

@@ -13,11 +13,12 @@
 //     version's walk_frames (pyframes.h) while the thread runs. Every read happens inside
 //     run_guarded (sampler.h): a fault on freed memory returns an error instead of killing;
 //     plausible_code rejects pointers that are not live code objects;
-//   - a chain read while the thread calls or returns can mix two stacks ("torn"). So each stack is
-//     read twice and kept only if both reads agree (same code objects at each depth, same
-//     instruction offsets except the innermost frame's, which moves on its own); otherwise read
-//     again, up to kReads times. A stack that never agrees is recorded as unreadable (the `-2`
-//     root, "[stack changing]") and counted in torn();
+//   - a chain read while the thread calls or returns can mix two stacks ("torn"). So each read is
+//     checked by a second one and kept only if that confirms it (the same frames from the root
+//     up, instruction offsets included, except that the innermost function may have returned,
+//     called one more or been replaced: observer.cpp, confirms()); otherwise read again, up to
+//     kReads times. A stack never confirmed is recorded as unreadable (the `-2` root, "[stack
+//     changing]") and counted in torn();
 //   - a code object read this way may die before the collector resolves it. The sample's ring cell
 //     is reserved before the first read and committed after the last: the collector's code-death
 //     hook waits for every cell reserved before it looked (ring.h, reserved_end), exactly as it
