@@ -8,9 +8,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -86,9 +88,12 @@ std::string Collector::start() {
     throw std::runtime_error("cannot watch code objects (PyCode_AddWatcher failed: all code watcher slots taken?)");
   }
   watching_ = true;
-  Engine engine = cfg_.engine == "timer" ? Engine::Timer : cfg_.engine == "wall" ? Engine::Wall : Engine::Perf;
+  Engine engine = cfg_.engine == "timer" ? Engine::Timer : cfg_.engine == "wall" ? Engine::Wall
+                 : cfg_.engine == "observer" ? Engine::Observer : Engine::Perf;
   uint64_t period = uint64_t(1e9 / cfg_.rate_hz);
   g_sampler.configure(engine, period, &ring_);
+  observing_ = engine == Engine::Observer;
+  if (observing_) observer_.configure(PyInterpreterState_Get(), &ring_, g_sampler.period_ns());
   g_sampler.set_active(true);
   int32_t self = int32_t(syscall(SYS_gettid));
   std::string err;
@@ -114,6 +119,7 @@ std::string Collector::start() {
     case Engine::Perf: return "perf";
     case Engine::Timer: return "timer";
     case Engine::Wall: return "wall";
+    case Engine::Observer: return "observer";
   }
   return "?";
 }
@@ -131,12 +137,17 @@ void Collector::run() {
   pthread_setname_np(pthread_self(), "pyprof-collect");
   collector_tid_ = int32_t(syscall(SYS_gettid));
   uint64_t next = monotonic_ns() + cfg_.cadence_ns;
+  // The observer engine samples from here, every sampling period of wall time, between ticks.
+  uint64_t period = observing_ ? g_sampler.period_ns() : 0;
+  uint64_t next_obs = observing_ ? monotonic_ns() + period : UINT64_MAX;
+  // The default timer slack (50 µs) would stretch a 100 µs period by half (this thread only).
+  if (observing_) prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   while (running_.load(std::memory_order_acquire)) {
     {
       // steady_clock is CLOCK_MONOTONIC: an absolute deadline on the samples' clock, as
       // clock_nanosleep(TIMER_ABSTIME) would give, but stop() and pause_thread() can wake it.
       std::unique_lock<std::mutex> lk(wake_mu_);
-      auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next));
+      auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(std::min(next, next_obs)));
       wake_cv_.wait_until(lk, deadline, [this] { return pause_ || !running_.load(std::memory_order_acquire); });
       if (pause_) return;
     }
@@ -144,6 +155,16 @@ void Collector::run() {
     if (g_term_caught) {
       die_of_sigterm();
       return;
+    }
+    if (observing_) {
+      uint64_t now = monotonic_ns();
+      if (now >= next_obs) {
+        observer_.observe(collector_tid_);
+        next_obs += period;
+        now = monotonic_ns();
+        if (now > next_obs) next_obs = now + period - (now - next_obs) % period;  // fell behind: skip
+      }
+      if (now < next) continue;  // not yet time for the counters
     }
     tick();
     if (new_threads_ && new_threads_cb_ != nullptr && running_.load(std::memory_order_acquire)) {
@@ -608,6 +629,9 @@ void Collector::on_code_dying(struct _object* code) {
   Collector* c = g_collector.load(std::memory_order_acquire);
   if (c == nullptr || g_sampler.in_forked_child()) return;
   std::lock_guard<std::mutex> lk(c->mu_);
+  // Pairs with the observer's fence between its reservation and its reads (observer.cpp): if it
+  // read this code's pointer before the last reference went, its reservation is seen below.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   // Samples of this code still in the ring are interned now, while it lives: all of them, also
   // those committed behind a cell another thread's handler has reserved and not yet committed
   // (drain_locked stops at that cell). Such a handler is running now and commits in µs; a thread

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "counters.h"
+#include "observer.h"
 #include "ring.h"
 #include "sampler.h"
 #include "sched_perf.h"
@@ -69,7 +70,7 @@ struct ChildProcess {
 
 struct CollectorConfig {
   double rate_hz = 997;
-  std::string engine = "auto";  // auto | perf | timer
+  std::string engine = "auto";  // auto | perf | timer | wall | observer
   uint64_t cadence_ns = 10000000;
   std::vector<SourceSpec> sources;
   size_t ring_capacity = 4096;
@@ -176,6 +177,7 @@ class Collector {
   uint64_t handler_ns() const { return g_sampler.handler_ns(); }
   uint64_t signals() const { return g_sampler.signals(); }
   size_t nsources() const { return cfg_.sources.size(); }
+  const Observer& observer() const { return observer_; }
 
  private:
   struct VecHash {
@@ -232,6 +234,8 @@ class Collector {
   std::atomic<bool> track_children_{false};  // set by the first spawn: only then /proc is read for them
   std::unordered_map<int32_t, uint64_t> child_last_;  // child pid -> CPU ns at the last scan
   std::unique_ptr<SchedPerf> sched_perf_;  // when a source is SchedPerfBusy/SchedPerfProcess
+  Observer observer_;
+  bool observing_ = false;  // the observer engine: the collector thread samples every period
 };
 
 }  // namespace pyprof

@@ -91,7 +91,11 @@ static py::dict raw_results(Collector& c) {
   stats["lost_cpu_ns"] = c.lost_cpu_ns();
   stats["handler_ns"] = c.handler_ns();
   stats["signals"] = c.signals();
-  stats["unreadable"] = g_sampler.unreadable();
+  stats["unreadable"] = g_sampler.unreadable();  // torn observer samples included
+  stats["torn"] = c.observer().torn();            // observer: stacks whose reads never agreed
+  stats["rereads"] = c.observer().rereads();      // observer: reads past the second of one stack
+  stats["rounds"] = c.observer().rounds();        // observer: times it looked at every thread
+  stats["late_cpu_ns"] = c.observer().late_cpu_ns();  // observer: CPU past what one sample carries
   stats["collector_cpu_ns"] = c.collector_cpu_ns;
   stats["signal"] = g_sampler.signal_number();           // the real-time signal sampling used
   stats["starved"] = g_sampler.starved();                // why sampling stopped for the process, or ""

@@ -5,6 +5,8 @@
 // header to the versions it was written for. Everything version-specific lives in those headers:
 //   walk_frames()   async-signal-safe: copies (code, instruction offset) pairs of the calling
 //                   thread's frame chain, leaf first. Reads only; no allocation, locks, refcounts.
+//   native_tid()    the kernel thread id of a thread state's thread (the observer engine, which
+//                   reads other threads' states, needs it to read their CPU clocks).
 //   watch_code_deaths() / unwatch_code_deaths()  call a function (GIL held) just before any code
 //                   object is freed, so a sampled code pointer is resolved before it can dangle.
 #pragma once

@@ -1,5 +1,7 @@
 // CPython 3.10: frames are PyFrameObjects linked by f_back; f_lasti counts code units.
 #pragma once
+#include <pthread.h>
+#include <time.h>
 static_assert(PY_VERSION_HEX >= 0x030A0000 && PY_VERSION_HEX < 0x030B0000, "3.10 layout");
 
 namespace pyprof {
@@ -19,6 +21,16 @@ inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, uint8_t* mark)
 }
 
 inline const char* code_qualname(PyCodeObject* code) { return PyUnicode_AsUTF8(code->co_name); }
+
+// The kernel thread id of the thread that runs `ts` (observer engine, under the fault guard: ts may
+// be freed under us). 3.10 keeps only pthread_self(); glibc's pthread_getcpuclockid reads the
+// thread's tid from its descriptor (ESRCH once it exited) and encodes it in the clockid as the
+// kernel does (~tid << 3 | 6: sampler.cpp, thread_cpu_clock), which is undone here.
+inline int32_t native_tid(PyThreadState* ts) {
+  clockid_t clk;
+  if (ts->thread_id == 0 || pthread_getcpuclockid(pthread_t(ts->thread_id), &clk) != 0) return 0;
+  return int32_t(~(int(clk) >> 3));
+}
 
 }  // namespace pyprof
 

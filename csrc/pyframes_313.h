@@ -27,6 +27,9 @@ inline int walk_frames(PyThreadState* ts, FrameRef* out, int max, uint8_t* mark)
 
 inline const char* code_qualname(PyCodeObject* code) { return PyUnicode_AsUTF8(code->co_qualname); }
 
+// The kernel thread id of the thread that runs `ts` (observer engine, under the fault guard).
+inline int32_t native_tid(PyThreadState* ts) { return int32_t(ts->native_thread_id); }
+
 }  // namespace pyprof
 
 #include "code_deaths_watcher.h"

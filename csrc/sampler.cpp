@@ -69,6 +69,42 @@ static thread_local WalkGuard tls_walk __attribute__((tls_model("initial-exec"))
 #endif
 constexpr int kHandlerStage = PYPROF_CARBON_HANDLER_STAGE;
 
+bool run_guarded(void (*fn)(void*), void* arg) {
+  sigjmp_buf jmp;
+  tls_walk.jmp = &jmp;
+  bool ok = false;
+  // No mask save: in a handler rt_sigreturn restores the mask anyway, and the fault handler is
+  // SA_NODEFER with an empty sa_mask, so jumping out of it leaves this thread's mask as it was.
+  if (sigsetjmp(jmp, 0) == 0) {
+    tls_walk.walking = 1;
+    fn(arg);
+    ok = true;
+  }
+  tls_walk.walking = 0;
+  return ok;
+}
+
+namespace {
+struct WalkCall {  // the sample handler's walk, as run_guarded calls it
+  PyThreadState* ts;
+  Sample* smp;
+  uint8_t mark;
+  static void run(void* p) {
+    WalkCall* w = static_cast<WalkCall*>(p);
+    w->smp->depth = uint16_t(walk_frames(w->ts, w->smp->frames, kMaxDepth, &w->mark));
+  }
+};
+}  // namespace
+
+bool Sampler::cpu_since_last(int32_t tid, uint64_t cpu_now, uint64_t* delta) {
+  ThreadSlot* slot = find(tid);
+  if (slot == nullptr) return false;
+  uint64_t last = slot->last_cpu_ns.load(std::memory_order_relaxed);
+  *delta = cpu_now > last ? cpu_now - last : 0;
+  slot->last_cpu_ns.store(cpu_now, std::memory_order_relaxed);
+  return true;
+}
+
 static uint64_t thread_cpu_now() {
   timespec c;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
@@ -92,18 +128,12 @@ void Sampler::on_signal(int, siginfo_t*, void* uc) {
   int32_t tid = int32_t(syscall(SYS_gettid));
   uint64_t cpu_now = thread_cpu_now();
   uint64_t q = 0;
-  ThreadSlot* slot = s.find(tid);
-  if (slot) {
-    uint64_t last = slot->last_cpu_ns.load(std::memory_order_relaxed);
-    q = cpu_now > last ? cpu_now - last : 0;
-    slot->last_cpu_ns.store(cpu_now, std::memory_order_relaxed);
-  }
+  bool armed = s.cpu_since_last(tid, cpu_now, &q);
   if constexpr (kHandlerStage == 1) return leave();
   uint64_t ticket;
   Sample* smp = s.ring_->reserve(&ticket);
   if (smp == nullptr) {
-    s.lost_.fetch_add(1, std::memory_order_relaxed);
-    s.lost_cpu_ns_.fetch_add(q, std::memory_order_relaxed);
+    s.note_lost(q);
   } else {
     smp->t_ns = t0;
     smp->cpu_ns = q;
@@ -120,21 +150,14 @@ void Sampler::on_signal(int, siginfo_t*, void* uc) {
       struct rusage ru;
       if (getrusage(RUSAGE_THREAD, &ru) == 0) smp->nvcsw = uint32_t(ru.ru_nvcsw);
     }
-    if (kHandlerStage >= 3 && ts != nullptr && slot != nullptr) {
-      sigjmp_buf jmp;
-      tls_walk.jmp = &jmp;
-      if (sigsetjmp(jmp, 0) == 0) {  // no mask save: rt_sigreturn restores the mask anyway
-        tls_walk.walking = 1;
-        uint8_t mark = kWhole;
-        smp->depth = uint16_t(walk_frames(ts, smp->frames, kMaxDepth, &mark));
-        smp->truncated = mark;
-        if (mark == kBroken) s.unreadable_.fetch_add(1, std::memory_order_relaxed);
-      } else {
+    if (kHandlerStage >= 3 && ts != nullptr && armed) {
+      WalkCall w{ts, smp, kWhole};
+      if (!run_guarded(&WalkCall::run, &w)) {
         smp->depth = 0;
-        smp->truncated = kBroken;
-        s.unreadable_.fetch_add(1, std::memory_order_relaxed);
+        w.mark = kBroken;
       }
-      tls_walk.walking = 0;
+      smp->truncated = w.mark;
+      if (w.mark == kBroken) s.note_unreadable();
     }
     s.ring_->commit(ticket);
   }
@@ -329,6 +352,9 @@ void Sampler::configure(Engine engine, uint64_t period_ns, SampleRing* ring) {
   starved_.clear();
   struct sigaction cur;
   bool still_ours = installed_ && sigaction(signo_, nullptr, &cur) == 0 && is_handler(cur, &Sampler::on_signal);
+  // The observer sends no signal: it takes none (a program without a free real-time signal can
+  // still be observed), and only the fault guard and the fork hooks below are installed.
+  if (engine == Engine::Observer) still_ours = true;
   if (!still_ours) {
     // First session, or the program took the signal of a previous one: a free one. The old one
     // keeps whatever the program put there.
@@ -353,7 +379,7 @@ void Sampler::configure(Engine engine, uint64_t period_ns, SampleRing* ring) {
   if (!installed_) pthread_atfork(&Sampler::atfork_prepare, &Sampler::atfork_parent, &Sampler::atfork_child);
   installed_ = true;
   rlimit rl;
-  if (starved_.empty() && getrlimit(RLIMIT_SIGPENDING, &rl) == 0 && rl.rlim_cur == 0)
+  if (starved_.empty() && engine != Engine::Observer && getrlimit(RLIMIT_SIGPENDING, &rl) == 0 && rl.rlim_cur == 0)
     starved_ = "RLIMIT_SIGPENDING is 0 (ulimit -i 0): no real-time signal can be queued, so none was armed";
 }
 
@@ -379,7 +405,7 @@ bool Sampler::fd_is_ours(const ThreadSlot& slot) const {
 
 void Sampler::begin_scan() {
   struct sigaction cur;
-  if (starved_.empty() && signo_ != 0 && sigaction(signo_, nullptr, &cur) == 0 && !is_handler(cur, &Sampler::on_signal)) {
+  if (starved_.empty() && engine_ != Engine::Observer && signo_ != 0 && sigaction(signo_, nullptr, &cur) == 0 && !is_handler(cur, &Sampler::on_signal)) {
     bool ignored = !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_IGN;
     starve(std::string(ignored ? "ignored" : "replaced") + ": the program " +
            (ignored ? "set SIG_IGN on" : "installed its own handler on") + " signal " + std::to_string(signo_) +
@@ -423,6 +449,7 @@ int Sampler::recheck(int32_t tid) {
   if (!starved_.empty()) return kStarved;
   ThreadSlot* slot = find(tid);
   if (slot == nullptr) return kBlocked;  // not armed: the caller arms it again when it may be
+  if (engine_ == Engine::Observer) return 0;  // no fd, no timer, no signal to block
   if (engine_ == Engine::Perf && !fd_is_ours(*slot)) {
     // The program closed our fd (os.closerange(3, ...) when daemonizing): the number may be
     // someone else's now, so it is forgotten, not closed, and the thread armed on a new one.
@@ -516,11 +543,12 @@ int Sampler::arm_timer(int32_t tid, ThreadSlot* slot, std::string* err) {
 int Sampler::arm(int32_t tid, std::string* err) {
   if (!starved_.empty()) return kStarved;
   if (find(tid) != nullptr) return 0;
+  bool observer = engine_ == Engine::Observer;  // its slot holds only the CPU time at arm time
   // A thread that blocks our signal would queue one per period, never taken, until the user's
   // RLIMIT_SIGPENDING is reached and the kernel sends SIGIO instead (many native pools block every
   // signal in their threads): not armed; the collector tries again when the thread has run.
   uint64_t mask;
-  if (read_sigblk(tid, &mask) && mask_has(mask, signo_)) return kBlocked;
+  if (!observer && read_sigblk(tid, &mask) && mask_has(mask, signo_)) return kBlocked;
   uint32_t h = slot_hash(tid);
   ThreadSlot* slot = nullptr;
   for (int i = 0; i < kMaxThreads && !slot; ++i) {
@@ -537,7 +565,7 @@ int Sampler::arm(int32_t tid, std::string* err) {
   slot->checked_cpu_ns = thread_cpu_ns(tid);
   slot->last_cpu_ns.store(slot->checked_cpu_ns, std::memory_order_relaxed);
   slot->tid.store(tid, std::memory_order_release);  // visible to the handler before it can fire
-  int rc = engine_ == Engine::Perf ? arm_perf(tid, slot, err) : arm_timer(tid, slot, err);
+  int rc = observer ? 0 : engine_ == Engine::Perf ? arm_perf(tid, slot, err) : arm_timer(tid, slot, err);
   if (rc != 0) slot->tid.store(-1, std::memory_order_release);
   return rc;
 }

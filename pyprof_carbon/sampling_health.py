@@ -22,7 +22,8 @@ LOW_RATE_MIN_EXPECTED = 200  # samples the requested rate would have given: belo
 
 def sampling_stats(st: dict) -> dict:
     """The sampler's health counters (csrc/module.cpp raw_results stats), as meta["sampling"]."""
-    keys = ("signal", "starved", "sigio", "rate_halvings", "final_period_ns", "fds_rearmed", "guard_reinstalled")
+    keys = ("signal", "starved", "sigio", "rate_halvings", "final_period_ns", "fds_rearmed", "guard_reinstalled",
+            "torn", "rereads", "rounds", "late_cpu_ns")  # the last four: the observer engine's (csrc/observer.h)
     return {k: st[k] for k in keys if k in st}
 
 

@@ -94,7 +94,9 @@ def engine_rows() -> list:
              "fix": "" if not perf else "set kernel.perf_event_paranoid <= 2 or run with CAP_PERFMON; "
                                         "the timer engine is used meanwhile"},
             {"kind": "engine", "name": "timer", "ok": True, "status": "ok",
-             "detail": "POSIX CPU timers (one per thread; fire on the scheduler tick)"}]
+             "detail": "POSIX CPU timers (one per thread; fire on the scheduler tick)"},
+            {"kind": "engine", "name": "observer", "ok": True, "status": "ok",
+             "detail": "no signal: the collector thread reads the Python threads' stacks (--engine observer)"}]
 
 
 def checks() -> list:
