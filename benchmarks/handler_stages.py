@@ -7,7 +7,7 @@ Builds the sampler five times, each with the sample handler cut off after one mo
   2  + a ring cell with the sample's header (the collector drains and streams it)
   3  + the frame walk
   4  + the handler's own cost (a second read of the thread's CPU clock): the shipped build
-and runs a pure-Python CPU-bound loop (fib + a loop, the overhead benchmark's kind) under
+and runs the overhead benchmark's pure-Python CPU-bound workload (workloads/cpu_bound.py) under
 `pyprof-carbon run --rate R` with each, alternating with plain python and with the C floor of
 benchmarks/signal_floor.c (a C busy loop, the same perf task-clock signal, an empty handler).
 The program times its own loop (perf_counter around it), so the profiler's start-up and end are
@@ -25,30 +25,21 @@ import subprocess
 import sys
 import tempfile
 
+import signal_floor  # this script's directory is on sys.path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 STAGES = (0, 1, 2, 3, 4)
 
-WORKLOAD = '''"""handler_stages workload: times its own loop and prints the seconds."""
+# the overhead benchmark's CPU-bound workload, timed from inside: its main() between two clock reads
+WORKLOAD = f'''"""handler_stages workload: times cpu_bound.main and prints the seconds."""
 import sys, time
-
-
-def fib(n):
-    return n if n < 2 else fib(n - 1) + fib(n - 2)
-
-
-def loop(n):
-    total = 0
-    for i in range(n):
-        total += i % 7
-    return total
-
+sys.path.insert(0, {os.path.join(HERE, "workloads")!r})
+from cpu_bound import main
 
 t0 = time.perf_counter()
-for _ in range(int(sys.argv[1])):
-    fib(22)
-    loop(400_000)
-print(f"{time.perf_counter() - t0:.6f}", file=sys.stderr)
+main(int(sys.argv[1]))
+print(f"{{time.perf_counter() - t0:.6f}}", file=sys.stderr)
 '''
 
 
@@ -75,17 +66,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=float, default=10000)
     ap.add_argument("--pairs", type=int, default=5)
-    ap.add_argument("--scale", type=int, default=20, help="iterations of the workload (20: about 2 s)")
+    ap.add_argument("--scale", type=int, default=20, help="cpu_bound.py's scale (20: about 0.7 s)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         script = os.path.join(tmp, "workload.py")
         with open(script, "w") as f:
             f.write(WORKLOAD)
-        floor = os.path.join(tmp, "signal_floor")
-        subprocess.run(["gcc", "-O2", "-o", floor, os.path.join(HERE, "signal_floor.c"), "-lrt"], check=True)
+        exe = signal_floor.build(tmp)
         libs = {k: build(k, tmp) for k in STAGES}
         ratio = {k: [] for k in STAGES}
-        floor_ratio = []
+        floor_ratio = []  # one pair per round, interleaved with the runs above
         for _ in range(a.pairs):
             plain = own_seconds([sys.executable, script, str(a.scale)])
             for k in STAGES:
@@ -93,10 +83,7 @@ def main():
                 got = own_seconds([sys.executable, "-m", "pyprof_carbon", "run", "-q", "--rate", str(a.rate),
                                    "-o", os.path.join(tmp, "r.pcarbon"), script, str(a.scale)], env)
                 ratio[k].append(got / plain)
-            base = float(subprocess.run([floor, "1", "0"], check=True, capture_output=True, text=True).stdout.split()[0])
-            sig = float(subprocess.run([floor, str(int(a.rate)), "1"], check=True, capture_output=True,
-                                       text=True).stdout.split()[0])
-            floor_ratio.append(sig / base)
+            floor_ratio.append(signal_floor.floor(exe, a.rate, 1)[0])
         f = statistics.median(floor_ratio)
         print(f"rate {a.rate:g} Hz, {a.pairs} rounds, medians; C floor (empty handler): {f:.3f}")
         prev = None

@@ -5,12 +5,7 @@ import threading
 
 import numpy as np
 
-
-def loop(n):
-    total = 0
-    for i in range(n):
-        total += i % 7
-    return total
+from cpu_bound import loop  # the same pure-Python loop (this script's directory is on sys.path)
 
 
 def main(scale):
