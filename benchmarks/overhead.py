@@ -8,7 +8,7 @@ machine hits both sides, and prints per row the median ratios of wall time and o
 the tool's process tree (the largest process's, by /usr/bin/time) against plain python's, and the
 achieved sampling rate where the tool's output says it. The tools: pyprof-carbon by default and
 with each scheduler backend (`--sched procfs|perf|ebpf`), and the peers installed by
-scripts/setup.d/60-bench-peers.sh (py-spy, pyinstrument, vmprof, scalene --cpu-only); one that is
+benchmarks/install_peers.sh (py-spy, pyinstrument, vmprof, scalene --cpu-only); one that is
 missing or fails here gets a row saying why, and the run goes on. The signal floor
 (signal_floor.py: a C busy loop with an empty handler on the same perf task-clock signal) is
 measured at each rate, and the default run's row gets `over_floor`: its wall ratio over the
@@ -48,7 +48,7 @@ class Tool(NamedTuple):
     separator: Optional[str] = None    # between the script and its arguments (scalene's `---`)
 
 
-MISSING = "not installed (scripts/setup.d/60-bench-peers.sh)"
+MISSING = "not installed (benchmarks/install_peers.sh)"
 
 
 def tools(rate, tmp, subprocesses=False):

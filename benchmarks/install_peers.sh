@@ -2,7 +2,7 @@
 # The peers benchmarks/overhead.py measures pyprof-carbon against, from PyPI: py-spy (a Rust
 # binary wheel), pyinstrument, vmprof and scalene (run there as `scalene run --cpu-only`). Any
 # that cannot be installed here is left out: overhead.py prints a row saying so and goes on.
-# Idempotent and quiet.
+# Idempotent and quiet. Not part of scripts/setup.sh: the tests need none of them.
 set -uo pipefail
 for pkg in py-spy pyinstrument vmprof scalene; do
   python -m pip show -q "$pkg" >/dev/null 2>&1 ||
