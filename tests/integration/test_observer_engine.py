@@ -43,18 +43,29 @@ THREADS = """
         end = time.thread_time() + seconds
         while time.thread_time() < end:
             fn(5000)
+    # plain loops: a generator's frame is what the observer reads worst (docs/how-it-works.md),
+    # and this test is about pairing thread states with threads
     def left(n):
-        return sum(i for i in range(n))
+        s = 0
+        for i in range(n):
+            s += i
+        return s
     def right(n):
-        return sum(i * 3 for i in range(n))
+        s = 0
+        for i in range(n):
+            s += i * 3
+        return s
     def brief(n):
-        return sum(i * 5 for i in range(n))
+        s = 0
+        for i in range(n):
+            s += i * 5
+        return s
     ts = [threading.Thread(target=spin, args=(0.6, left), name="left"),
           threading.Thread(target=spin, args=(0.6, right), name="right")]
     for t in ts:
         t.start()
     time.sleep(0.05)
-    short = threading.Thread(target=spin, args=(0.1, brief), name="brief")
+    short = threading.Thread(target=spin, args=(0.3, brief), name="brief")
     short.start()
     short.join()  # it exits while the other two still run
     for t in ts:
