@@ -26,17 +26,6 @@ struct ListThreads {
   }
 };
 
-struct Walk {
-  PyThreadState* ts;
-  FrameRef* frames;
-  int depth;
-  uint8_t mark;
-  static void run(void* p) {
-    Walk* w = static_cast<Walk*>(p);
-    w->depth = walk_frames(w->ts, w->frames, kMaxDepth, &w->mark);
-  }
-};
-
 // Whether a later read `b` of a thread's stack confirms the earlier read `a`: the same frames from
 // the root up, except that the innermost function may have returned, called one more, or been
 // replaced by another between the reads (a call or return of the leaf takes tens of nanoseconds,
@@ -45,7 +34,7 @@ struct Walk {
 // skewing such leaves' shares by 10-30 points). Frames below the innermost are stopped at a call,
 // so their instruction offsets must match too. A read mixed from two moments of the stack
 // differs deeper than that.
-bool confirms(const Walk& a, const Walk& b) {
+bool confirms(const FrameWalk& a, const FrameWalk& b) {
   if (a.mark != b.mark || a.depth - b.depth > 1 || b.depth - a.depth > 1) return false;
   int common = a.depth < b.depth ? a.depth : b.depth;
   for (int k = 0; k < common; ++k) {  // k-th frame from the root
@@ -118,13 +107,13 @@ void Observer::observe(int32_t self_tid) {
     PyThreadState* ts = static_cast<PyThreadState*>(found_[k].ts);
     // Each read is checked by the next; the earlier of the first pair that agrees is kept (the
     // later one only confirms it).
-    Walk a{ts, smp->frames, 0, kWhole}, b{ts, scratch_, 0, kWhole};
-    Walk* prev = &a;
-    Walk* cur = &b;
-    bool ok = run_guarded(&Walk::run, prev), agreed = false;
+    FrameWalk a{ts, smp->frames, 0, kWhole}, b{ts, scratch_, 0, kWhole};
+    FrameWalk* prev = &a;
+    FrameWalk* cur = &b;
+    bool ok = run_guarded(&FrameWalk::run, prev), agreed = false;
     for (int r = 1; ok && r < kReads && !agreed; ++r) {
       if (r > 1) rereads_.fetch_add(1, std::memory_order_relaxed);
-      ok = run_guarded(&Walk::run, cur);
+      ok = run_guarded(&FrameWalk::run, cur);
       agreed = ok && confirms(*prev, *cur);
       if (!agreed) std::swap(prev, cur);
     }

@@ -43,3 +43,18 @@ inline bool plausible_code(const void* p) {
 #else
 #error "pyprof-carbon supports CPython 3.10 to 3.13"
 #endif
+
+namespace pyprof {
+// One walk_frames() call in the shape run_guarded (sampler.h) takes: the sample handler's walk of
+// its own thread and the observer's reads of other threads' stacks.
+struct FrameWalk {
+  PyThreadState* ts;
+  FrameRef* frames;
+  int depth;
+  uint8_t mark;
+  static void run(void* p) {
+    FrameWalk* w = static_cast<FrameWalk*>(p);
+    w->depth = walk_frames(w->ts, w->frames, kMaxDepth, &w->mark);
+  }
+};
+}  // namespace pyprof

@@ -84,18 +84,6 @@ bool run_guarded(void (*fn)(void*), void* arg) {
   return ok;
 }
 
-namespace {
-struct WalkCall {  // the sample handler's walk, as run_guarded calls it
-  PyThreadState* ts;
-  Sample* smp;
-  uint8_t mark;
-  static void run(void* p) {
-    WalkCall* w = static_cast<WalkCall*>(p);
-    w->smp->depth = uint16_t(walk_frames(w->ts, w->smp->frames, kMaxDepth, &w->mark));
-  }
-};
-}  // namespace
-
 bool Sampler::cpu_since_last(int32_t tid, uint64_t cpu_now, uint64_t* delta) {
   ThreadSlot* slot = find(tid);
   if (slot == nullptr) return false;
@@ -151,11 +139,12 @@ void Sampler::on_signal(int, siginfo_t*, void* uc) {
       if (getrusage(RUSAGE_THREAD, &ru) == 0) smp->nvcsw = uint32_t(ru.ru_nvcsw);
     }
     if (kHandlerStage >= 3 && ts != nullptr && armed) {
-      WalkCall w{ts, smp, kWhole};
-      if (!run_guarded(&WalkCall::run, &w)) {
-        smp->depth = 0;
+      FrameWalk w{ts, smp->frames, 0, kWhole};
+      if (!run_guarded(&FrameWalk::run, &w)) {
+        w.depth = 0;
         w.mark = kBroken;
       }
+      smp->depth = uint16_t(w.depth);
       smp->truncated = w.mark;
       if (w.mark == kBroken) s.note_unreadable();
     }

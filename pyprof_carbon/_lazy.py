@@ -41,8 +41,9 @@ class WarmUp:
 
     `run` uses it for what it needs after the program (numpy, attribution, the renderers: ~0.1 s
     of one CPU): the profiler's process only waits while the program runs, so they load while
-    it runs rather than after it ends (`started`: when, commands/run.py). The thread is not run at a lower priority: starved by a busy machine it would
-    delay the end of the run by far more than the import costs (an unprivileged thread may lower
+    it runs rather than after it ends (`started`: when, commands/run.py). The thread is not run at
+    a lower priority: starved by a busy machine it would delay the end of the run by far more
+    than the import costs (an unprivileged thread may lower
     its priority, never raise it back). `join()` (the program has ended) lets it start at once if
     it has not, and waits for it; failures are left to the caller's own import, which reports them."""
 
