@@ -20,6 +20,7 @@ simulated ones; when detection is short of 9 in 10 in both, the machine's noise 
 not the test.
 
     python benchmarks/diff_significance.py [--comparisons 10] [--runs 5] [--iterations 4000000]
+                                           [--body arithmetic|objects]
 """
 from __future__ import annotations
 
@@ -38,17 +39,32 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 # hot() and cold() run the same loop, each as its own function so that the profiler tells them
-# apart; only the work they are given differs
-LOOP = """
+# apart; only the work they are given differs. Two kinds of loop (--body): integer arithmetic, and
+# objects (strings, a dict, method calls: more memory traffic and calls per iteration).
+BODIES = {
+    "arithmetic": """
 
 def {name}(n):
     total = 0
     for i in range(n):
         total += i * i % 7
     return total
-"""
-WORKLOAD = ('"""diff_significance workload: hot() does 9/10 of the work, times FACTOR (argv[2])."""\n'
-            "import sys\n" + "".join(LOOP.format(name=name) for name in ("hot", "cold")) + """
+""",
+    "objects": """
+
+def {name}(n):
+    seen = {{}}
+    for i in range(n // 4):
+        key = "k" + str(i % 997)
+        seen[key] = seen.get(key, 0) + len(key.upper())
+    return len(seen)
+""",
+}
+
+
+def workload(body: str) -> str:
+    return ('"""diff_significance workload: hot() does 9/10 of the work, times FACTOR (argv[2])."""\n'
+            "import sys\n" + "".join(BODIES[body].format(name=name) for name in ("hot", "cold")) + """
 
 if __name__ == "__main__":
     n, factor = int(sys.argv[1]), float(sys.argv[2])
@@ -80,21 +96,41 @@ def plain_cpu_s(script: str, n: int) -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def diff(before: str, after: str, limit: float = 5.0):
+def diff(before: str, after: str, limit: float = 5.0, *extra: str):
     """(gate exit status, the JSON comparison)."""
     r = subprocess.run([sys.executable, "-m", "pyprof_carbon", "diff", before, after, "--format", "json",
-                        "--fail-if-increase", str(limit)], env=env(), capture_output=True, text=True)
+                        "--fail-if-increase", str(limit), *extra], env=env(), capture_output=True, text=True)
     if r.returncode not in (0, 1):
         raise RuntimeError(f"diff failed ({r.returncode}): {r.stderr[-800:]}")
     return r.returncode, json.loads(r.stdout), r.stderr.strip()
 
 
-def run_cpu_s(path: str) -> float:
-    """The program's CPU time in one recording (the `cpu` metric's total, before its factor)."""
+def run_cpu_s(path: str):
+    """(the program's CPU time in one recording (the `cpu` metric's total, before its factor), its
+    speed probe's mean log2 time or None)."""
     sys.path.insert(0, ROOT)  # this checkout's package, as the runs use (env())
     from pyprof_carbon.recording import load
-    s = load(path).sched
-    return float(s.process_cpu_ns[-1] - s.process_cpu_ns[0] - (s.profiler_cpu_ns[-1] - s.profiler_cpu_ns[0])) / 1e9
+    rec = load(path)
+    s = rec.sched
+    probe = rec.meta.get("speed_probe")
+    return (float(s.process_cpu_ns[-1] - s.process_cpu_ns[0] - (s.profiler_cpu_ns[-1] - s.profiler_cpu_ns[0])) / 1e9,
+            probe["log2_time"] if probe else None)
+
+
+def speed_adjusted_log_sd(groups, speeds) -> float:
+    """pooled_log_sd after removing what the speed probe explains: log CPU time regressed on the
+    probe with one slope fitted within the groups (what `diff`'s adjustment does to the runs)."""
+    pairs = [[(math.log(v), z) for v, z in zip(g, zs)] for g, zs in zip(groups, speeds)
+             if len(g) > 1 and None not in zs]
+    centred = []
+    for g in pairs:
+        my, mz = sum(y for y, _ in g) / len(g), sum(z for _, z in g) / len(g)
+        centred.append([(y - my, z - mz) for y, z in g])
+    sxx = sum(z * z for g in centred for _, z in g)
+    slope = sum(y * z for g in centred for y, z in g) / sxx if sxx > 0 else 0.0
+    ss = sum((y - slope * z) ** 2 for g in centred for y, z in g)
+    df = sum(len(g) - 1 for g in centred) - 1
+    return math.sqrt(ss / df) if df > 0 else float("nan")
 
 
 def pooled_log_sd(groups) -> float:
@@ -150,6 +186,7 @@ def main(argv=None) -> int:
     ap.add_argument("--comparisons", type=int, default=10)
     ap.add_argument("--runs", type=int, default=5, help="runs per side")
     ap.add_argument("--iterations", type=int, default=4_000_000, help="loop iterations of the workload (~0.45 s here)")
+    ap.add_argument("--body", choices=sorted(BODIES), default="arithmetic", help="what the workload's loop does")
     ap.add_argument("--factor", type=float, default=1.25, help="work of hot() in the changed workload")
     ap.add_argument("--limit", type=float, default=5.0, help="--fail-if-increase PCT")
     ap.add_argument("--keep", metavar="DIR", help="keep the recordings here")
@@ -177,10 +214,12 @@ def main(argv=None) -> int:
     script = os.path.join(tmp, "workload.py")
     os.makedirs(tmp, exist_ok=True)
     with open(script, "w") as f:
-        f.write(WORKLOAD)
+        f.write(workload(args.body))
     t0 = time.time()
     false_alarms, detected, flagged, rows = 0, 0, 0, []
     cpu = {"A": [], "B": [], "C": []}  # per comparison, the runs' CPU seconds
+    speed = {"A": [], "B": [], "C": []}  # and their speed probes
+    unadjusted = {"false_alarms": 0, "detected": 0, "flagged": 0}  # the same diffs, --no-speed-adjust
     plain = []  # per comparison, plain python's CPU seconds of the unchanged workload, run between them
     for c in range(args.comparisons):
         dirs = {g: os.path.join(tmp, f"c{c:02d}-{g}") for g in ("A", "B", "C")}
@@ -192,11 +231,19 @@ def main(argv=None) -> int:
                 profile(script, os.path.join(dirs[g], f"run-{k:03d}.pcarbon"), args.iterations, factor)
             plain[-1].append(plain_cpu_s(script, args.iterations))
         for g in cpu:
-            cpu[g].append([run_cpu_s(os.path.join(dirs[g], f"run-{k:03d}.pcarbon")) for k in range(args.runs)])
+            got = [run_cpu_s(os.path.join(dirs[g], f"run-{k:03d}.pcarbon")) for k in range(args.runs)]
+            cpu[g].append([c for c, _ in got])
+            speed[g].append([z for _, z in got])
         same_rc, same, same_line = diff(dirs["A"], dirs["B"], args.limit)
         more_rc, more, more_line = diff(dirs["A"], dirs["C"], args.limit)
-        hot = next(r for r in more["functions"] if r["qualname"] == "hot" and r["file"] == script)
+        hot_of = lambda cmp: next(r for r in cmp["functions"] if r["qualname"] == "hot" and r["file"] == script)
+        hot = hot_of(more)
         hot_flag = hot["significant"] and hot["delta"] > 0
+        raw_same_rc = diff(dirs["A"], dirs["B"], args.limit, "--no-speed-adjust")[0]
+        raw_more_rc, raw_more, _ = diff(dirs["A"], dirs["C"], args.limit, "--no-speed-adjust")
+        unadjusted["false_alarms"] += raw_same_rc != 0
+        unadjusted["detected"] += raw_more_rc != 0
+        unadjusted["flagged"] += hot_of(raw_more)["significant"] and hot_of(raw_more)["delta"] > 0
         false_alarms += same_rc != 0
         detected += more_rc != 0
         flagged += hot_flag
@@ -205,6 +252,7 @@ def main(argv=None) -> int:
                      "changed_exit": more_rc, "changed_pct": more["total"]["pct"],
                      "changed_ci": [more["total"]["pct_lo"], more["total"]["pct_hi"]],
                      "hot_pct": hot["pct"], "hot_significant": hot_flag, "metric": more["metric"],
+                     "speed_adjusted": more["speed_adjusted"], "speed": {g: speed[g][-1] for g in speed},
                      "loadavg_1min": os.getloadavg()[0],
                      "cpu_s": {g: cpu[g][-1] for g in cpu},
                      "log_sd": {g: pooled_log_sd([cpu[g][-1]]) for g in cpu}})
@@ -219,14 +267,20 @@ def main(argv=None) -> int:
         "machine": {"cpu": _cpu(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "os": platform.platform()},
         "comparisons": n, "runs_per_side": args.runs, "iterations": args.iterations, "factor": args.factor,
+        "body": args.body,
         "limit_pct": args.limit, "metric": rows[0]["metric"] if rows else None,
         "gate_ok_unchanged": n - false_alarms, "gate_failed_changed": detected, "hot_flagged": flagged,
-        "rows": rows,
+        "unadjusted": unadjusted, "rows": rows,
     }
     print(f"unchanged: gate exit 0 in {n - false_alarms}/{n} (target >= 9); "
           f"hot x{args.factor:g}: gate failed in {detected}/{n}, hot flagged in {flagged}/{n} (target >= 9); "
           f"{summary['seconds']} s")
+    print(f"the same comparisons with --no-speed-adjust: gate exit 0 in {n - unadjusted['false_alarms']}/{n}; "
+          f"gate failed in {unadjusted['detected']}/{n}, hot flagged in {unadjusted['flagged']}/{n}")
     noise(cpu, args.runs, args.limit, args.simulations, summary)
+    groups = [cpu[g][i] for g in cpu for i in range(len(cpu[g]))]
+    summary["speed_adjusted_log_sd"] = speed_adjusted_log_sd(groups, [speed[g][i] for g in speed for i in range(len(speed[g]))])
+    print(f"after the speed adjustment: run-to-run SD of log CPU time {summary['speed_adjusted_log_sd']:.3f}")
     summary["plain_run_to_run_log_sd"] = pooled_log_sd(plain)
     print(f"plain python, the unchanged workload run between the profiled ones: run-to-run SD of log CPU "
           f"time {summary['plain_run_to_run_log_sd']:.3f} (within groups of {args.runs}): the machine's own noise")

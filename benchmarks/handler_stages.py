@@ -1,12 +1,13 @@
 """Where a sample's cost goes, stage by stage (issue 14, item 2).
 
-Builds the sampler five times, each with the sample handler cut off after one more stage
+Builds the sampler six times, each with the sample handler cut off after one more stage
 (`PYPROF_CARBON_HANDLER_STAGE`, csrc/sampler.cpp):
   0  the handler returns at once: the signal alone, delivered to a Python program
   1  + the clocks (monotonic, gettid, the thread's CPU clock) and the thread's slot
   2  + a ring cell with the sample's header (the collector drains and streams it)
   3  + the frame walk
-  4  + the handler's own cost (a second read of the thread's CPU clock): the shipped build
+  4  + the handler's own cost (a second read of the thread's CPU clock)
+  5  + the speed probe (csrc/speed_probe.h, once per ms of a thread's CPU): the shipped build
 and runs the overhead benchmark's pure-Python CPU-bound workload (workloads/cpu_bound.py) under
 `pyprof-carbon run --rate R` with each, alternating with plain python and with the C floor of
 benchmarks/signal_floor.c (a C busy loop, the same perf task-clock signal, an empty handler).
@@ -29,7 +30,7 @@ import signal_floor  # this script's directory is on sys.path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-STAGES = (0, 1, 2, 3, 4)
+STAGES = (0, 1, 2, 3, 4, 5)
 
 # the overhead benchmark's CPU-bound workload, timed from inside: its main() between two clock reads
 WORKLOAD = f'''"""handler_stages workload: times cpu_bound.main and prints the seconds."""

@@ -90,6 +90,12 @@ static py::dict raw_results(Collector& c) {
   stats["lost"] = c.lost();
   stats["lost_cpu_ns"] = c.lost_cpu_ns();
   stats["handler_ns"] = c.handler_ns();
+  {
+    uint32_t hist[SpeedProbe::kBuckets];
+    g_sampler.probe().copy(hist);
+    stats["probe_hist"] = py::bytes(reinterpret_cast<const char*>(hist), sizeof hist);  // uint32 per bucket
+    stats["probe_unit"] = SpeedProbe::unit();
+  }
   stats["signals"] = c.signals();
   stats["unreadable"] = g_sampler.unreadable();  // torn observer samples included
   stats["torn"] = c.observer().torn();            // observer: stacks whose reads never agreed
@@ -183,6 +189,7 @@ PYBIND11_MODULE(_native, m) {
   m.attr("MAX_DEPTH") = kMaxDepth;
   m.attr("PY_VERSION_HEX") = PY_VERSION_HEX;  // the interpreter this was compiled against
   m.def("probe_perf", &probe_perf);
+  m.def("time_speed_probe", &SpeedProbe::time_once);  // one speed probe's time (csrc/speed_probe.h)
   m.def("probe_sched_perf", [] { return SchedPerf::probe(); });  // "" or why sched_switch cannot be read here
   m.def("hold_sched_perf", [] {  // (probe's answer, the probe's open events: the caller closes them)
     std::vector<int> held;

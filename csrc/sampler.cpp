@@ -60,12 +60,13 @@ struct WalkGuard {
 };
 static thread_local WalkGuard tls_walk __attribute__((tls_model("initial-exec")));
 
-// How much of the handler runs: all of it (4) in every build except those that
+// How much of the handler runs: all of it (5) in every build except those that
 // benchmarks/handler_stages.py makes to measure where a sample's cost goes, stage by stage:
 // 0 return at once (the signal alone), 1 + the clocks and the thread's slot, 2 + a ring cell with
-// the sample's header, 3 + the frame walk, 4 + the handler's own cost (docs/how-it-works.md).
+// the sample's header, 3 + the frame walk, 4 + the handler's own cost, 5 + the speed probe
+// (docs/how-it-works.md).
 #ifndef PYPROF_CARBON_HANDLER_STAGE
-#define PYPROF_CARBON_HANDLER_STAGE 4
+#define PYPROF_CARBON_HANDLER_STAGE 5
 #endif
 constexpr int kHandlerStage = PYPROF_CARBON_HANDLER_STAGE;
 
@@ -151,6 +152,7 @@ void Sampler::on_signal(int, siginfo_t*, void* uc) {
     s.ring_->commit(ticket);
   }
   if constexpr (kHandlerStage >= 4) {
+    if (kHandlerStage >= 5 && armed) s.probe_.after(q);
     // The handler's cost is CPU time (this thread's clock), not wall time: a handler preempted on
     // a busy machine would otherwise count the time others ran as the profiler's.
     uint64_t cpu_end = thread_cpu_now();
@@ -331,6 +333,7 @@ void Sampler::configure(Engine engine, uint64_t period_ns, SampleRing* ring) {
   lost_ = 0;
   lost_cpu_ns_ = 0;
   handler_ns_ = 0;
+  probe_.reset();
   signals_ = 0;
   unreadable_ = 0;
   sigio_ = 0;

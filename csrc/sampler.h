@@ -9,6 +9,8 @@
 //     sample handler copies (code pointer, instruction offset) pairs into a preallocated lock-free
 //     ring; its walk state is an initial-exec thread_local (static TLS: no __tls_get_addr, which
 //     may allocate on a thread's first access), not the slot table that disarm clears;
+//   - the sample handler's speed probe (speed_probe.h) is registers, a static read-only table, a
+//     TSC read and relaxed atomic increments;
 //   - they save and restore errno, so an interrupted system call sees its own errno;
 //   - the sample handler counts itself in `inflight_` before it looks at `active_`, so stop() can
 //     wait until no handler still uses the ring before the ring is freed;
@@ -57,6 +59,7 @@
 #include <sys/types.h>
 
 #include "ring.h"
+#include "speed_probe.h"
 
 namespace pyprof {
 
@@ -125,6 +128,7 @@ class Sampler {
   uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
   uint64_t lost_cpu_ns() const { return lost_cpu_ns_.load(std::memory_order_relaxed); }
   uint64_t handler_ns() const { return handler_ns_.load(std::memory_order_relaxed); }
+  const SpeedProbe& probe() const { return probe_; }
   uint64_t signals() const { return signals_.load(std::memory_order_relaxed); }
   uint64_t unreadable() const { return unreadable_.load(std::memory_order_relaxed); }
   uint64_t sigio() const { return sigio_.load(std::memory_order_relaxed); }
@@ -169,6 +173,7 @@ class Sampler {
   std::atomic<bool> active_{false};
   std::atomic<int> inflight_{0};  // sample handlers between their entry and their last ring access
   std::atomic<uint64_t> lost_{0}, lost_cpu_ns_{0}, handler_ns_{0}, signals_{0}, unreadable_{0}, sigio_{0};
+  SpeedProbe probe_;              // run by the sample handler (speed_probe.h)
   std::string starved_;           // why sampling stopped for the process, "" while it goes on
   uint64_t sigio_seen_ = 0;       // sigio_ at the previous scan
   bool sigio_new_ = false, blocked_found_ = false;  // this scan

@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from . import stats
+from . import speed_probe, stats
 from .attributed_profile import Profile, sampling_error
 
 
@@ -91,6 +91,20 @@ def joules_per_cpu_s(profiles: Sequence[Profile]) -> float:
     return e / c if c > 0 else 0.0
 
 
+def speed_covariates(before: Sequence[Profile], after: Sequence[Profile]):
+    """(before's, after's) speed probe per run, for stats.change's covariate, or None when a run
+    has none (the observer engine, a run under MIN_PROBES ms of CPU, an older recording)."""
+    zb = [speed_probe.covariate(p.meta) for p in before]
+    za = [speed_probe.covariate(p.meta) for p in after]
+    return None if None in zb + za else (zb, za)
+
+
+def speed_for(speed, before: Sequence[float], after: Sequence[float]):
+    """The covariate for one function's (or frame's) runs: a function some run did not sample
+    (value 0) has no speed to scale, and is compared unadjusted (None)."""
+    return speed if speed is not None and min(before) > 0 and min(after) > 0 else None
+
+
 def stack_rows(p: Profile, metric: str, w: float):
     """(frames as (qualname, file) root -> leaf, value in J on the metric, samples, CO2 g, line of leaf)."""
     out = []
@@ -121,13 +135,15 @@ def _side_values(rows_per_run, keys, pick):
     return out
 
 
-def compare(before, after, metric: str = "auto", confidence: float = 0.95) -> dict:
+def compare(before, after, metric: str = "auto", confidence: float = 0.95, adjust: bool = True) -> dict:
     """Totals and per-function (self) changes of AFTER against BEFORE, each one or more Profiles.
 
     Returns {"metric", "metric_label", "j_per_cpu_s", "confidence", "runs", "sampling_only",
-    "total": stats.change + CO2, "functions": [stats.change + qualname, file, line, status]},
-    functions sorted by the size of their change."""
+    "speed_adjusted", "total": stats.change + CO2, "functions": [stats.change + qualname, file, line,
+    status]}, functions sorted by the size of their change. `adjust`: adjust for each run's speed
+    probe where every run has one and there are runs enough (stats.change)."""
     before, after = as_runs(before), as_runs(after)
+    speed = speed_covariates(before, after) if adjust else None
     if metric == "auto":
         metric = choose_metric(before + after)
     w = joules_per_cpu_s(before + after) if metric == "cpu" else 1.0
@@ -141,7 +157,7 @@ def compare(before, after, metric: str = "auto", confidence: float = 0.95) -> di
     va, vb = _side_values(rows_a, keys, leaf), _side_values(rows_b, keys, leaf)
     functions = []
     for k in keys:
-        c = stats.change(va[k][0], va[k][1], vb[k][0], vb[k][1], confidence)
+        c = stats.change(va[k][0], va[k][1], vb[k][0], vb[k][1], confidence, speed_for(speed, va[k][0], vb[k][0]))
         c.update(qualname=k[0], file=k[1], line=lines.get(k, 0),
                  status="added" if k not in seen_a else "removed" if k not in seen_b else "",
                  co2_before=float(np.mean(va[k][2])), co2_after=float(np.mean(vb[k][2])))
@@ -153,13 +169,24 @@ def compare(before, after, metric: str = "auto", confidence: float = 0.95) -> di
     # about 1/sqrt(N) of itself (a function's binomial error would be 0 for the whole)
     ta = (ta[0], [t * t / max(sum(r[2] for r in rows), 1) for t, rows in zip(ta[0], rows_a)], ta[2])
     tb = (tb[0], [t * t / max(sum(r[2] for r in rows), 1) for t, rows in zip(tb[0], rows_b)], tb[2])
-    total = stats.change(ta[0], ta[1], tb[0], tb[1], confidence)
+    total = stats.change(ta[0], ta[1], tb[0], tb[1], confidence, speed)
     total.update(co2_before=float(np.mean(ta[2])), co2_after=float(np.mean(tb[2])),
                  energy_before=float(np.mean([p.totals()["energy_j"]["total"] for p in before])),
                  energy_after=float(np.mean([p.totals()["energy_j"]["total"] for p in after])))
     return {"metric": metric, "metric_label": METRICS[metric], "j_per_cpu_s": w, "confidence": confidence,
             "runs": (len(before), len(after)), "sampling_only": total["sampling_only"],
+            "speed_adjusted": total["adjusted"], "speed_note": speed_note(adjust, speed, total),
             "total": total, "functions": functions}
+
+
+def speed_note(adjust: bool, speed, total: dict) -> str:
+    if total["adjusted"]:
+        return "adjusted for each run's machine speed (the speed probe; docs/diff.md)"
+    if not adjust:
+        return "not adjusted for the machine's speed (--no-speed-adjust)"
+    if speed is None:
+        return "not adjusted for the machine's speed: a run has no speed probe"
+    return "not adjusted for the machine's speed: it needs 2 runs per side and 5 in all"
 
 
 def sampling_only_note() -> str:

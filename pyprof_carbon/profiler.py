@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ._lazy import numpy as np
 
-from . import named_regions, process_stream, running_totals
+from . import named_regions, process_stream, running_totals, speed_probe
 from ._version import __version__
 from .attribution import DEFAULT_POLICY, DEFAULT_SPLIT
 from .errors import UserError
@@ -345,6 +345,8 @@ def assemble(settings: dict, domains, energy, timeline, processes: list, profile
         "os": os_description(), "hostname": platform.node(), "pid": first.pid,
         "regions": sorted(regions, key=lambda g: g["start_ns"]),
         "sampling": sampling_stats(r["stats"]),
+        "speed_probe": speed_probe.summarize([raw["stats"]["probe_hist"] for _, raw in processes
+                                              if "probe_hist" in raw["stats"]], r["stats"].get("probe_unit", "")),
         "sampling_warnings": warnings,
         # the run's attribution settings travel with it: whoever attributes it reads them there
         "attribution": settings["policy"], "split": settings["split"],

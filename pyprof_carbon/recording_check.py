@@ -19,6 +19,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from . import speed_probe
+
 # Limits: generous for real runs (a million samples is 8 MB per int64 array; a 37 CPU-hour run at
 # 1 kHz is ~1 GiB), far below what would exhaust memory.
 MAX_MEMBER_BYTES = 1 << 30        # one inflated member
@@ -282,7 +284,7 @@ META_KEYS = {
     "meter_notes": lambda v: isinstance(v, list), "regions": _regions, "exit_status": _opt(_is_int),
     "processes": _processes, "cut_short": _opt(_str), "native_threads": _opt(lambda v: v in ("caller", "separate")),
     "sampling_warnings": lambda v: isinstance(v, list) and all(map(_str, v)),
-    "sampling": lambda v: isinstance(v, dict),
+    "sampling": lambda v: isinstance(v, dict), "speed_probe": speed_probe.valid,
 }
 DOMAIN_KINDS = ("cpu", "dram", "gpu", "psys")
 # recording.Domain's fields; `inside` and `contains` (names of other domains) are absent from

@@ -8,6 +8,14 @@ as in Welch's t test (Welch-Satterthwaite degrees of freedom). A side of one run
 measure: its variance is its sampling variance alone, taken as known (no degrees of freedom
 used), and the result says that run-to-run noise is then not in the interval.
 
+With a covariate per run (the speed probe's mean time: how fast the machine ran that run) and at
+least two runs per side and five in all, the change is an analysis of covariance instead: both
+sides share one slope of value on covariate, fitted within each side, and the change is the
+difference of the sides' means less slope x the difference of their covariates. Its variance is
+the residual variance (n - 3 degrees of freedom) x (1/n_before + 1/n_after + that covariate
+difference^2 / the covariate's within-side sum of squares), floored as above. The part of the
+runs' spread the machine's speed explains is then out of the interval.
+
 Pure Python (math only): the t quantile comes from the regularized incomplete beta function,
 so no SciPy is needed.
 """
@@ -111,17 +119,50 @@ def side(values: Sequence[float], sampling_vars: Sequence[float]):
     return mean, max(s2 / n, floor), float(n - 1)
 
 
+def adjusted(before: Sequence[float], after: Sequence[float], z_before: Sequence[float],
+             z_after: Sequence[float]):
+    """Analysis of covariance with one common slope: (before's and after's means, both adjusted to
+    the covariate's overall mean, the residual variance of one run, 1/n_before + 1/n_after + the
+    covariate term, degrees of freedom n - 3, the slope). Needs >= 2 runs per side and >= 5."""
+    sides = [(list(before), list(z_before)), (list(after), list(z_after))]
+    means = [(math.fsum(y) / len(y), math.fsum(z) / len(z)) for y, z in sides]
+    sxx = math.fsum((z - mz) ** 2 for (_, zs), (_, mz) in zip(sides, means) for z in zs)
+    sxy = math.fsum((z - mz) * (y - my) for (ys, zs), (my, mz) in zip(sides, means) for y, z in zip(ys, zs))
+    slope = sxy / sxx if sxx > 0 else 0.0
+    ss = math.fsum((y - my - slope * (z - mz)) ** 2 for (ys, zs), (my, mz) in zip(sides, means)
+                   for y, z in zip(ys, zs))
+    n = len(sides[0][0]) + len(sides[1][0])
+    dz = means[1][1] - means[0][1]
+    factor = 1 / len(sides[0][0]) + 1 / len(sides[1][0]) + (dz * dz / sxx if sxx > 0 else 0.0)
+    z_all = math.fsum(z for _, zs in sides for z in zs) / n
+    return (means[0][0] - slope * (means[0][1] - z_all), means[1][0] - slope * (means[1][1] - z_all),
+            ss / (n - 3), factor, float(n - 3), slope)
+
+
+def can_adjust(before: Sequence[float], after: Sequence[float]) -> bool:
+    return len(before) >= 2 and len(after) >= 2 and len(before) + len(after) >= 5
+
+
 def change(before: Sequence[float], before_vars: Sequence[float],
-           after: Sequence[float], after_vars: Sequence[float], confidence: float = 0.95) -> dict:
+           after: Sequence[float], after_vars: Sequence[float], confidence: float = 0.95,
+           covariate: "tuple | None" = None) -> dict:
     """Means, their difference, its two-sided confidence interval (absolute and in % of before),
     whether the interval excludes zero, and the one-sided lower bound at the same level
-    (`rise_lo`: a rise is significant when it is above zero)."""
-    ma, va, dfa = side(before, before_vars)
-    mb, vb, dfb = side(after, after_vars)
-    var = va + vb
-    # Welch-Satterthwaite; a side with inf df is a known variance and adds nothing to the denominator
-    denom = sum(v * v / df for v, df in ((va, dfa), (vb, dfb)) if not math.isinf(df))
-    df = var * var / denom if denom > 0 else math.inf
+    (`rise_lo`: a rise is significant when it is above zero). `covariate`: (before's, after's)
+    per-run values to adjust for (module docstring), used where can_adjust(); `adjusted` says
+    whether it was."""
+    if covariate is not None and can_adjust(before, after):
+        ma, mb, s2, factor, df, _ = adjusted(before, after, *covariate)
+        floor = math.fsum(before_vars) / len(before) ** 2 + math.fsum(after_vars) / len(after) ** 2
+        var = max(s2 * factor, floor)
+    else:
+        covariate = None
+        ma, va, dfa = side(before, before_vars)
+        mb, vb, dfb = side(after, after_vars)
+        var = va + vb
+        # Welch-Satterthwaite; a side with inf df is a known variance and adds nothing to the denominator
+        denom = sum(v * v / df for v, df in ((va, dfa), (vb, dfb)) if not math.isinf(df))
+        df = var * var / denom if denom > 0 else math.inf
     half = quantile_for(0.5 + confidence / 2.0, df) * math.sqrt(var)
     one_sided = quantile_for(confidence, df) * math.sqrt(var)  # for "did it rise?", a one-sided question
     d = mb - ma
@@ -130,5 +171,5 @@ def change(before: Sequence[float], before_vars: Sequence[float],
             "df": df, "pct": pct(d), "pct_lo": pct(d - half), "pct_hi": pct(d + half),
             "significant": bool(half >= 0 and (d - half > 0 or d + half < 0)),
             "rise_lo": d - one_sided, "rise_significant": bool(d - one_sided > 0),
-            "runs": (len(before), len(after)),
+            "runs": (len(before), len(after)), "adjusted": covariate is not None,
             "sampling_only": len(before) < 2 or len(after) < 2}

@@ -25,7 +25,8 @@ def register(sub) -> None:
                        description="Compare BEFORE and AFTER by function and in total. Each side is a recording, "
                                    "a directory of recordings (repeated runs) or, with --before/--after, several "
                                    "paths. With several runs per side the confidence interval includes the "
-                                   "run-to-run variation (Welch t over runs); with one it is sampling error only. "
+                                   "run-to-run variation (Welch t over runs, or an analysis of covariance on each run's measured "
+                                   "machine speed when every run has it); with one it is sampling error only. "
                                    "Flame graph widths are AFTER's energy; blue frames significantly saved energy, "
                                    "red ones significantly added it.")
     p.add_argument("sides", nargs="*", metavar="BEFORE AFTER",
@@ -49,6 +50,10 @@ def register(sub) -> None:
                         "auto: cpu when every meter is the model estimate, else energy (docs/diff.md)")
     p.add_argument("--attribution", choices=POLICIES, default=None,
                    help="attribution policy (default: dynamic when a meter measures, else as recorded)")
+    p.add_argument("--no-speed-adjust", dest="speed_adjust", action="store_false",
+                   help="do not adjust for each run's machine speed (the speed probe the sampler times: "
+                        "by default, with 2+ runs per side, the part of the runs' spread it explains is "
+                        "left out of the interval; docs/diff.md)")
     p.add_argument("--region-filter", metavar="NAME",
                    help="compare only what ran inside the named region (pyprof_carbon.region(NAME)) on both sides")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -152,7 +157,8 @@ def text_report(cmp: dict, top: int, style=None) -> str:
                         f"({tot['pct_lo']:+.1f}% .. {tot['pct_hi']:+.1f}%): "
                         f"{'significant' if tot['significant'] else 'not significant'}"),
              f"  metric: {cmp['metric_label']}" + (f", {cmp['j_per_cpu_s']:.3g} J per CPU-second" if cmp["metric"] == "cpu" else ""),
-             f"  runs: {na} before, {nb} after; CO2eq {fmt_num(tot['co2_before'], 'g')} -> {fmt_num(tot['co2_after'], 'g')}"]
+             f"  runs: {na} before, {nb} after; {cmp['speed_note']}",
+             f"  CO2eq {fmt_num(tot['co2_before'], 'g')} -> {fmt_num(tot['co2_after'], 'g')}"]
     if cmp["sampling_only"]:
         from ..diff import sampling_only_note
         lines.append(f"  note: {sampling_only_note()}")
@@ -189,7 +195,8 @@ def gate(cmp: dict, limit: float):
     tot, level = cmp["total"], f"{100 * cmp['confidence']:g}%"
     what = (f"energy {tot['pct']:+.1f}% ({level} CI {tot['pct_lo']:+.1f}% .. {tot['pct_hi']:+.1f}%, "
             f"{cmp['runs'][0]} vs {cmp['runs'][1]} runs, {cmp['metric']} metric"
-            + (", sampling error only" if cmp["sampling_only"] else "") + ")")
+            + (", sampling error only" if cmp["sampling_only"] else "")
+            + (", speed-adjusted" if cmp["speed_adjusted"] else "") + ")")
     if tot["pct"] > limit and tot["rise_significant"]:
         return 1, f"pyprof-carbon: FAIL: {what}: rose more than {limit:g}%, a significant rise at {level} (one-sided)"
     why = f"not above {limit:g}%" if tot["pct"] <= limit else f"the rise is not significant at {level} (one-sided)"
@@ -204,7 +211,7 @@ def main(args) -> int:
     confidence = parse_confidence(args.confidence)
     before_paths, after_paths = sides(args)
     before, after = load_profiles(before_paths, after_paths, args)
-    cmp = diff.compare(before, after, args.metric, confidence)
+    cmp = diff.compare(before, after, args.metric, confidence, args.speed_adjust)
     name = lambda paths: os.path.basename(paths[0].rstrip("/")) + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
     names = (name(before_paths), name(after_paths))
     if args.format == "collapsed":
@@ -213,10 +220,10 @@ def main(args) -> int:
         out = json.dumps(strict_json(dict(cmp, before=before_paths, after=after_paths)), indent=1) + "\n"
     elif args.format == "svg":
         out = diff_render.flame_svg(before, after, title=f"Energy diff: {names[0]} → {names[1]}",
-                             metric=cmp["metric"], confidence=confidence)
+                             metric=cmp["metric"], confidence=confidence, adjust=args.speed_adjust)
     elif args.format == "html":
         out = diff_render.flame_html(before, after, names=names, top=max(args.top, 30), metric=cmp["metric"],
-                              confidence=confidence)
+                              confidence=confidence, adjust=args.speed_adjust)
     else:
         from ..render.text import Style, use_color
         out = text_report(cmp, args.top, Style(use_color(args.color, sys.stdout if not args.output else None)))

@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import stats
 from ..attributed_profile import Profile, sampling_error
-from ..diff import METRICS, as_runs, stack_rows, choose_metric, compare, joules_per_cpu_s, sampling_only_note
+from ..diff import (METRICS, as_runs, stack_rows, choose_metric, compare, joules_per_cpu_s, sampling_only_note,
+                    speed_covariates, speed_for)
 from .svg import svg_document
 from .tree import children_of, fmt_num, frame_name, layout
 
@@ -45,8 +46,9 @@ class DiffTree:
     the mean metric value (J) on each side (`before`, `after`) and, from `change(node)`, the
     change with its confidence interval over runs and the mean CO2."""
 
-    def __init__(self, before, after, metric: str = "auto", confidence: float = 0.95):
+    def __init__(self, before, after, metric: str = "auto", confidence: float = 0.95, adjust: bool = True):
         before, after = as_runs(before), as_runs(after)
+        self.speed = speed_covariates(before, after) if adjust else None
         if metric == "auto":
             metric = choose_metric(before + after)
         w = joules_per_cpu_s(before + after) if metric == "cpu" else 1.0
@@ -87,7 +89,8 @@ class DiffTree:
                 v, n, co2 = t[node, 0], t[node, 1], t[node, 2]
                 var = [sampling_error(n[r], t[0, 1, r], t[0, 0, r]) ** 2 for r in range(t.shape[2])]
                 vals.append((list(v), var, float(co2.mean())))
-            c = stats.change(vals[0][0], vals[0][1], vals[1][0], vals[1][1], self.confidence)
+            c = stats.change(vals[0][0], vals[0][1], vals[1][0], vals[1][1], self.confidence,
+                             speed_for(self.speed, vals[0][0], vals[1][0]))
             c["co2_before"], c["co2_after"] = vals[0][2], vals[1][2]
             self._changes[node] = c
         return c
@@ -120,8 +123,8 @@ def _pct_text(c: dict) -> str:
 
 
 def flame_svg(before, after, width: int = 1200, title: str = "", metric: str = "auto",
-              confidence: float = 0.95) -> str:
-    t = DiffTree(before, after, metric, confidence)
+              confidence: float = 0.95, adjust: bool = True) -> str:
+    t = DiffTree(before, after, metric, confidence, adjust)
     eb, ea = t.before, t.after
     level = f"{100 * confidence:g}%"
     boxes = []
@@ -143,10 +146,10 @@ def flame_svg(before, after, width: int = 1200, title: str = "", metric: str = "
 
 
 def flame_html(before, after, names: Tuple[str, str] = ("before", "after"), top: int = 30,
-               metric: str = "auto", confidence: float = 0.95) -> str:
-    cmp = compare(before, after, metric, confidence)
+               metric: str = "auto", confidence: float = 0.95, adjust: bool = True) -> str:
+    cmp = compare(before, after, metric, confidence, adjust)
     tot = cmp["total"]
-    graph = flame_svg(before, after, metric=cmp["metric"], confidence=confidence).split("?>", 1)[1]
+    graph = flame_svg(before, after, metric=cmp["metric"], confidence=confidence, adjust=adjust).split("?>", 1)[1]
     level = f"{100 * confidence:g}%"
     rows = []
     changed = [r for r in cmp["functions"] if r["before"] or r["after"]]
@@ -166,7 +169,7 @@ h1{{font-size:19px}} .sum{{font-size:15px;margin:8px 0 14px}} table{{border-coll
 th,td{{padding:3px 9px;border-bottom:1px solid #eee;text-align:right}} th{{background:#f4f5f7}} .l{{text-align:left}}
 .f{{color:#666}} .up{{color:#c92a2a}} .down{{color:#1864ab}} svg{{max-width:100%;height:auto;background:#fff;border:1px solid #ddd}}</style>
 </head><body><h1>Energy diff <small>{escape(names[0])} → {escape(names[1])}</small></h1>
-<div class="sum">Metric: {escape(cmp['metric_label'])}; {cmp['runs'][0]} vs {cmp['runs'][1]} runs.<br>
+<div class="sum">Metric: {escape(cmp['metric_label'])}; {cmp['runs'][0]} vs {cmp['runs'][1]} runs; {escape(cmp['speed_note'])}.<br>
 Energy {sign}: {fmt_num(tot['before'], 'J')} → {fmt_num(tot['after'], 'J')}
 (<b class="{'up' if tot['delta'] > 0 else 'down'}">{tot['delta']:+.4g} J, {tot['pct']:+.1f}%</b>;
 {level} CI {tot['lo']:+.4g} .. {tot['hi']:+.4g} J, {tot['pct_lo']:+.1f}% .. {tot['pct_hi']:+.1f}%{'' if tot['significant'] else ', not significant'});

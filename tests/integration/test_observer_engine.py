@@ -148,6 +148,13 @@ def test_shares_match_the_perf_engine(python, tmp_path):
         cpu = leaf_cpu(rec, ["light", "heavy"])
         assert cpu["light"] > 0.1 and cpu["heavy"] > 0.1, cpu
         shares[engine] = cpu["light"] / (cpu["light"] + cpu["heavy"])
+        # the speed probe runs in the sample handler, about once per ms of a thread's CPU time
+        probe = rec.meta["speed_probe"]
+        if engine == "observer":
+            assert probe is None
+        else:
+            cpu_ms = 1000 * (cpu["light"] + cpu["heavy"])
+            assert 0.5 * cpu_ms <= probe["probes"] <= 1.1 * cpu_ms + 10, (probe, cpu_ms)
     assert abs(shares["observer"] - shares["perf"]) <= 0.03, shares
 
 

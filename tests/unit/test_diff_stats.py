@@ -87,3 +87,92 @@ def test_one_sided_rise_bound():
     assert c["rise_lo"] == pytest.approx(c["delta"] - stats.t_quantile(0.95, math.floor(c["df"] * 10) / 10) * c["se"])
     assert c["lo"] < c["rise_lo"] < c["delta"]
     assert c["rise_significant"] == (c["rise_lo"] > 0)
+
+
+# ---- the speed adjustment (analysis of covariance on the speed probe) ---------------------------
+def test_adjusted_change_is_least_squares_with_a_common_slope():
+    np = pytest.importorskip("numpy")
+    rng = random.Random(3)
+    zb = [rng.gauss(0, 1) for _ in range(5)]
+    za = [rng.gauss(0.4, 1) for _ in range(6)]
+    yb = [10 + 2 * z + rng.gauss(0, 0.2) for z in zb]
+    ya = [11 + 2 * z + rng.gauss(0, 0.2) for z in za]
+    c = stats.change(yb, [0.0] * 5, ya, [0.0] * 6, 0.95, (zb, za))
+    x = np.column_stack([np.ones(11), [0] * 5 + [1] * 6, zb + za])
+    y = np.array(yb + ya)
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    r = y - x @ beta
+    cov = (r @ r / 8) * np.linalg.inv(x.T @ x)
+    assert c["adjusted"] and c["df"] == 8
+    assert c["delta"] == pytest.approx(beta[1]) and c["se"] == pytest.approx(math.sqrt(cov[1, 1]))
+    # the means are the sides' fitted values at the covariate's overall mean
+    z_all = sum(zb + za) / 11
+    assert c["before"] == pytest.approx(beta[0] + beta[2] * z_all)
+    assert c["after"] == pytest.approx(beta[0] + beta[1] + beta[2] * z_all)
+
+
+def test_adjustment_removes_the_spread_the_covariate_explains():
+    """Runs slowed by a factor the probe sees: unadjusted, a 20 % rise hides in the spread;
+    adjusted, it is found, and the same runs with no change raise no alarm."""
+    rng = random.Random(5)
+    found = alarms = plain_found = 0
+    for _ in range(200):
+        slow = [[rng.choice((0.0, 0.2, 0.5)) for _ in range(5)] for _ in range(2)]
+        probe = [[s + rng.gauss(0, 0.03) for s in side] for side in slow]
+        before = [10 * (1 + s) * math.exp(rng.gauss(0, 0.03)) for s in slow[0]]
+        after = [12 * (1 + s) * math.exp(rng.gauss(0, 0.03)) for s in slow[1]]
+        same = [10 * (1 + s) * math.exp(rng.gauss(0, 0.03)) for s in slow[1]]
+        found += stats.change(before, [0.0] * 5, after, [0.0] * 5, 0.95, tuple(probe))["rise_significant"]
+        plain_found += stats.change(before, [0.0] * 5, after, [0.0] * 5, 0.95)["rise_significant"]
+        alarms += stats.change(before, [0.0] * 5, same, [0.0] * 5, 0.95, tuple(probe))["rise_significant"]
+    assert found >= 190 and plain_found < 150 and alarms <= 20
+
+
+def test_adjustment_needs_two_runs_per_side_and_five_in_all():
+    c = stats.change([10.0], [1.0], [11.0, 12.0, 11.5, 11.0], [1.0] * 4, 0.95, ([0.0], [0.1, 0.2, 0.0, 0.3]))
+    assert not c["adjusted"] and c["sampling_only"]
+    c = stats.change([10.0, 11.0], [0.0] * 2, [11.0, 12.0], [0.0] * 2, 0.95, ([0.0, 0.1], [0.1, 0.2]))
+    assert not c["adjusted"]
+    c = stats.change([10.0, 11.0], [0.0] * 2, [11.0, 12.0, 12.5], [0.0] * 3, 0.95, ([0.0, 0.1], [0.1, 0.2, 0.3]))
+    assert c["adjusted"] and c["df"] == 2
+
+
+def test_adjusted_interval_keeps_the_sampling_error_floor():
+    # the covariate explains the runs' spread exactly: the floor (sampling error) still holds
+    z = [0.0, 1.0, 2.0, 3.0, 4.0]
+    c = stats.change([10 + v for v in z], [1.0] * 5, [11 + v for v in z], [1.0] * 5, 0.95, (z, z))
+    assert c["adjusted"] and c["delta"] == pytest.approx(1.0) and c["se"] == pytest.approx(math.sqrt(2 / 5))
+
+
+def _with_probe(p, log2_time, probes=400):
+    return dataclasses.replace(p, meta=dict(p.meta, speed_probe={"probes": probes, "log2_time": log2_time,
+                                                                 "unit": "tsc", "ops": 500}))
+
+
+def test_compare_adjusts_only_when_every_run_has_a_probe():
+    runs = [_with_probe(realistic(seed=s), 12.8 + 0.1 * s) for s in range(6)]
+    cmp = diff.compare(runs[:3], runs[3:])
+    assert cmp["speed_adjusted"] and cmp["total"]["adjusted"] and "adjusted for" in cmp["speed_note"]
+    assert not diff.compare(runs[:3], runs[3:], adjust=False)["speed_adjusted"]
+    few = runs[:5] + [_with_probe(runs[5], 13.0, probes=3)]  # too few probes to say anything
+    cmp = diff.compare(few[:3], few[3:])
+    assert not cmp["speed_adjusted"] and "has no speed probe" in cmp["speed_note"]
+
+
+def _without(p, qualname):
+    """p with the rows whose leaf is `qualname` emptied (no samples, CPU or energy)."""
+    np = pytest.importorskip("numpy")
+    leaf = np.array([bool(st) and p.functions[st[-1][0]].qualname == qualname for st in p.stacks])
+    gone = leaf[p.row_stack]
+    zero = lambda a: np.where(gone, 0, a).astype(a.dtype)
+    return dataclasses.replace(p, row_energy_j={d: zero(e) for d, e in p.row_energy_j.items()},
+                               row_co2_g=zero(p.row_co2_g), row_cpu_ns=zero(p.row_cpu_ns),
+                               row_samples=zero(p.row_samples))
+
+
+def test_a_function_missing_from_a_run_is_not_adjusted():
+    runs = [_with_probe(realistic(seed=s), 12.8 + 0.1 * s) for s in range(6)]
+    # fib not sampled in one AFTER run: its value there is 0, there is no speed to scale
+    cmp = diff.compare(runs[:3], runs[3:5] + [_without(runs[5], "fib")])
+    rows = {r["qualname"]: r for r in cmp["functions"]}
+    assert cmp["speed_adjusted"] and not rows["fib"]["adjusted"] and rows["matmul"]["adjusted"]

@@ -15,7 +15,7 @@ PKG = os.path.join(os.path.dirname(__file__), "..", "..", "pyprof_carbon")
 LAYERS = {
     "_version": 0, "errors": 0, "printable": 0, "counters": 0, "recording": 0, "recording_check": 0,
     "safe_write": 0, "sampling": 0, "named_regions": 0, "privileges": 0, "stats": 0, "_native": 0,
-    "_lazy": 0, "process_stream": 0, "sampling_health": 0,
+    "_lazy": 0, "process_stream": 0, "sampling_health": 0, "speed_probe": 0,
     "native_threads": 2, "running_totals": 4,
     "meters": 1, "sched": 1, "carbon": 1,
     "attributed_profile": 2, "attribution": 2, "diff": 2,
