@@ -27,10 +27,12 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import NamedTuple, Optional
 
@@ -38,6 +40,7 @@ from signal_floor import build, floor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+HANG_S = 300  # a run of one tool longer than this has hung (the longest here take ~20 s)
 PY = sys.executable
 
 
@@ -77,6 +80,13 @@ def tools(rate, tmp, subprocesses=False):
     return t
 
 
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass  # it ended meanwhile
+
+
 def timed(cmd, env=None):
     """Wall seconds, CPU seconds and peak RSS in MB of the process tree (the tool and what it
     runs). The peak is the largest process's, taken by /usr/bin/time: this script's own wait4
@@ -84,11 +94,19 @@ def timed(cmd, env=None):
     with tempfile.NamedTemporaryFile("r") as peak:
         wrap = ["/usr/bin/time", "-f", "%M", "-o", peak.name] if os.access("/usr/bin/time", os.X_OK) else []
         t0 = time.perf_counter()
-        p = subprocess.Popen(wrap + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        p = subprocess.Popen(wrap + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                             start_new_session=True)
+        # a tool that hangs (scalene did once, at the end of a multiprocessing run, 2026-12-04) is
+        # killed with its whole process group, and its row says so
+        hung = threading.Timer(HANG_S, _kill_group, (p.pid,))
+        hung.start()
         _, status, ru = os.wait4(p.pid, 0)
+        hung.cancel()
         wall = time.perf_counter() - t0
         err = p.stderr.read().decode(errors="replace")
         p.stderr.close()
+        if wall >= HANG_S:
+            raise RuntimeError(f"{' '.join(cmd[:4])} ... hung: killed after {HANG_S} s")
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"{' '.join(cmd[:4])} ... failed: {err.strip()[-300:]}")
         kb = int(peak.read().split()[-1]) if wrap else ru.ru_maxrss
