@@ -17,6 +17,7 @@ same signal.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import marshal
 import os
@@ -165,8 +166,10 @@ def abandon(child: Child) -> None:
     discard(child)
 
 
-def wait(child: Child) -> int:
-    """Wait for the program, passing signals on (module docstring); its Popen-style status."""
+@contextlib.contextmanager
+def passing_signals(child: Child):
+    """Signals meant for the program are passed on to it (module docstring) while this is entered:
+    from before its script can start until it has ended."""
     pid = child.process.pid
 
     def forward(signum, frame):
@@ -183,10 +186,15 @@ def wait(child: Child) -> int:
     for sig in (*FORWARDED, *TERMINAL):
         previous[sig] = signal.signal(sig, forward if sig in FORWARDED else terminal)
     try:
-        child.status = child.process.wait()
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def wait(child: Child) -> int:
+    """Wait for the program (inside passing_signals); its Popen-style status."""
+    child.status = child.process.wait()
     return child.status
 
 

@@ -170,22 +170,24 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
     journal = None
     with runner.Finishing() as finishing:  # signals from the program's end until the recording is saved
         try:
-            try:
-                # counted from before its collector's first reading (the eBPF backend's process tree)
-                prof.follow(child.process.pid)
-                runner.configure(child, prof.rate, prof.engine, prof.cadence_ns, prof.program_sources,
-                                 totals_fd=totals.child_fd)
-            except BaseException:
-                runner.abandon(child)
-                raise
-            if drop_to is not None:  # the interpreter it runs may be root's to start, not the user's
-                dropped = f"{_drop_privileges(args.formats or [])}; {helper}"
-            totals.spawned(child)
-            own_cpu = time.process_time()  # this process's work while the program runs is profiling's
-            imports = WarmUp(AFTER_RUN, started=_warm_up_when(child.workdir))
-            if output:  # what a killed profiler leaves for `report` to recover
-                journal = Journal(prof, child.workdir, child.process.pid)
-            status = runner.wait(child)
+            # until then, from before its script can start (configure), signals go to the program
+            with runner.passing_signals(child):
+                try:
+                    # counted from before its collector's first reading (the eBPF backend's process tree)
+                    prof.follow(child.process.pid)
+                    runner.configure(child, prof.rate, prof.engine, prof.cadence_ns, prof.program_sources,
+                                     totals_fd=totals.child_fd)
+                except BaseException:
+                    runner.abandon(child)
+                    raise
+                if drop_to is not None:  # the interpreter it runs may be root's to start, not the user's
+                    dropped = f"{_drop_privileges(args.formats or [])}; {helper}"
+                totals.spawned(child)
+                own_cpu = time.process_time()  # this process's work while the program runs is profiling's
+                imports = WarmUp(AFTER_RUN, started=_warm_up_when(child.workdir))
+                if output:  # what a killed profiler leaves for `report` to recover
+                    journal = Journal(prof, child.workdir, child.process.pid)
+                status = runner.wait(child)
             own_cpu = time.process_time() - own_cpu
             prof.stop_meters()
             prof.release_sched()
