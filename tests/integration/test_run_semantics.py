@@ -59,9 +59,12 @@ def test_uncaught_exception_prints_traceback_exits_1_and_saves(tmp_path):
 
 def _start_and_signal(tmp_path, sig):
     out = tmp_path / "s.pcarbon"
+    # SIGINT at its default, as a shell's foreground job has it: a suite started in the background by
+    # a non-interactive shell inherits SIGINT ignored, and python (and so the program) keeps it so
     p = subprocess.Popen([sys.executable, "-m", "pyprof_carbon", "run", "-q", "-o", str(out),
                           script("spin_until_signal.py")], env=env_for(), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert p.stdout.readline().strip() == "ready"
     time.sleep(0.3)
     p.send_signal(sig)
