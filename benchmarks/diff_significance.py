@@ -119,17 +119,11 @@ def run_cpu_s(path: str):
 
 def speed_adjusted_log_sd(groups, speeds) -> float:
     """pooled_log_sd after removing what the speed probe explains: log CPU time regressed on the
-    probe with one slope fitted within the groups (what `diff`'s adjustment does to the runs)."""
-    pairs = [[(math.log(v), z) for v, z in zip(g, zs)] for g, zs in zip(groups, speeds)
-             if len(g) > 1 and None not in zs]
-    centred = []
-    for g in pairs:
-        my, mz = sum(y for y, _ in g) / len(g), sum(z for _, z in g) / len(g)
-        centred.append([(y - my, z - mz) for y, z in g])
-    sxx = sum(z * z for g in centred for _, z in g)
-    slope = sum(y * z for g in centred for y, z in g) / sxx if sxx > 0 else 0.0
-    ss = sum((y - slope * z) ** 2 for g in centred for y, z in g)
-    df = sum(len(g) - 1 for g in centred) - 1
+    probe with one slope fitted within the groups (stats.common_slope, as `diff`'s adjustment)."""
+    from pyprof_carbon import stats
+    fits = [([math.log(v) for v in g], zs) for g, zs in zip(groups, speeds) if len(g) > 1 and None not in zs]
+    _, ss, _ = stats.common_slope(fits)
+    df = sum(len(ys) - 1 for ys, _ in fits) - 1
     return math.sqrt(ss / df) if df > 0 else float("nan")
 
 

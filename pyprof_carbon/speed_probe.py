@@ -4,7 +4,7 @@ import math
 from typing import Iterable, Optional
 
 OPS = 500            # csrc/speed_probe.h kOps
-BUCKETS_PER_OCTAVE = 16
+BUCKETS_PER_OCTAVE = 16  # csrc/speed_probe.h kBucketsPerOctave
 TRIM = 0.02          # the slowest 2 % of probes: an interrupt or the hypervisor stretched them
 MIN_PROBES = 20      # fewer, and a run's mean says little: diff does not adjust with it
 

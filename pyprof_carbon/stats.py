@@ -119,24 +119,29 @@ def side(values: Sequence[float], sampling_vars: Sequence[float]):
     return mean, max(s2 / n, floor), float(n - 1)
 
 
+def common_slope(groups: Sequence[tuple]):
+    """One slope of y on z fitted within groups ((ys, zs) each: every group's own means removed):
+    (the slope, the residual sum of squares, each group's (mean y, mean z))."""
+    means = [(math.fsum(ys) / len(ys), math.fsum(zs) / len(zs)) for ys, zs in groups]
+    pairs = [(y - my, z - mz) for (ys, zs), (my, mz) in zip(groups, means) for y, z in zip(ys, zs)]
+    sxx = math.fsum(z * z for _, z in pairs)
+    slope = math.fsum(y * z for y, z in pairs) / sxx if sxx > 0 else 0.0
+    return slope, math.fsum((y - slope * z) ** 2 for y, z in pairs), means
+
+
 def adjusted(before: Sequence[float], after: Sequence[float], z_before: Sequence[float],
              z_after: Sequence[float]):
     """Analysis of covariance with one common slope: (before's and after's means, both adjusted to
     the covariate's overall mean, the residual variance of one run, 1/n_before + 1/n_after + the
-    covariate term, degrees of freedom n - 3, the slope). Needs >= 2 runs per side and >= 5."""
-    sides = [(list(before), list(z_before)), (list(after), list(z_after))]
-    means = [(math.fsum(y) / len(y), math.fsum(z) / len(z)) for y, z in sides]
-    sxx = math.fsum((z - mz) ** 2 for (_, zs), (_, mz) in zip(sides, means) for z in zs)
-    sxy = math.fsum((z - mz) * (y - my) for (ys, zs), (my, mz) in zip(sides, means) for y, z in zip(ys, zs))
-    slope = sxy / sxx if sxx > 0 else 0.0
-    ss = math.fsum((y - my - slope * (z - mz)) ** 2 for (ys, zs), (my, mz) in zip(sides, means)
-                   for y, z in zip(ys, zs))
-    n = len(sides[0][0]) + len(sides[1][0])
-    dz = means[1][1] - means[0][1]
-    factor = 1 / len(sides[0][0]) + 1 / len(sides[1][0]) + (dz * dz / sxx if sxx > 0 else 0.0)
-    z_all = math.fsum(z for _, zs in sides for z in zs) / n
-    return (means[0][0] - slope * (means[0][1] - z_all), means[1][0] - slope * (means[1][1] - z_all),
-            ss / (n - 3), factor, float(n - 3), slope)
+    covariate term, degrees of freedom n - 3). Needs >= 2 runs per side and >= 5."""
+    slope, ss, ((my_b, mz_b), (my_a, mz_a)) = common_slope([(before, z_before), (after, z_after)])
+    nb, na = len(before), len(after)
+    n = nb + na
+    sxx = math.fsum((z - mz_b) ** 2 for z in z_before) + math.fsum((z - mz_a) ** 2 for z in z_after)
+    dz = mz_a - mz_b
+    factor = 1 / nb + 1 / na + (dz * dz / sxx if sxx > 0 else 0.0)
+    z_all = (math.fsum(z_before) + math.fsum(z_after)) / n
+    return my_b - slope * (mz_b - z_all), my_a - slope * (mz_a - z_all), ss / (n - 3), factor, float(n - 3)
 
 
 def can_adjust(before: Sequence[float], after: Sequence[float]) -> bool:
@@ -152,7 +157,7 @@ def change(before: Sequence[float], before_vars: Sequence[float],
     per-run values to adjust for (module docstring), used where can_adjust(); `adjusted` says
     whether it was."""
     if covariate is not None and can_adjust(before, after):
-        ma, mb, s2, factor, df, _ = adjusted(before, after, *covariate)
+        ma, mb, s2, factor, df = adjusted(before, after, *covariate)
         floor = math.fsum(before_vars) / len(before) ** 2 + math.fsum(after_vars) / len(after) ** 2
         var = max(s2 * factor, floor)
     else:
