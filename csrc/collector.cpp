@@ -15,21 +15,26 @@
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <system_error>
 
 namespace pyprof {
 
 static std::atomic<Collector*> g_collector{nullptr};
 static volatile sig_atomic_t g_term_caught = 0;
 
-// Calls a Python callable from the collector thread (no lock of ours held); an exception is the
-// callback's own affair: there is no one here to report it to.
 static int on_audit(const char* event, PyObject* args, void*);
 
-static void call_with_gil(PyObject* callable) {
-  PyGILState_STATE st = PyGILState_Ensure();
+// Calls a Python callable from a thread of ours (GIL held, no lock of ours held); an exception is
+// the callback's own affair: there is no one here to report it to.
+static void call_quietly(PyObject* callable) {
   PyObject* r = PyObject_CallNoArgs(callable);
   if (r == nullptr) PyErr_Clear();
   Py_XDECREF(r);
+}
+
+static void call_with_gil(PyObject* callable) {
+  PyGILState_STATE st = PyGILState_Ensure();
+  call_quietly(callable);
   PyGILState_Release(st);
 }
 static pid_t g_term_pid = 0;  // the process whose SIGTERM we catch (a forked child inherits the handler)
@@ -167,26 +172,98 @@ void Collector::run() {
       if (now < next) continue;  // not yet time for the counters
     }
     tick();
-    if (new_threads_ && new_threads_cb_ != nullptr && running_.load(std::memory_order_acquire)) {
-      new_threads_ = false;
-      call_with_gil(new_threads_cb_);
-    }
-    if (flush_cb_ != nullptr && monotonic_ns() >= next_flush_ns_ && running_.load(std::memory_order_acquire)) {
-      next_flush_ns_ = monotonic_ns() + flush_every_ns_;
-      call_with_gil(flush_cb_);
-    }
+    bool names = new_threads_ && new_threads_cb_ != nullptr;
+    bool flush = flush_cb_ != nullptr && monotonic_ns() >= next_flush_ns_;
+    if (names) new_threads_ = false;
+    if (flush) next_flush_ns_ = monotonic_ns() + flush_every_ns_;
+    if (names || flush) hand_to_flusher(names, flush);
     next += cfg_.cadence_ns;
     uint64_t now = monotonic_ns();
     if (now > next) next = now + cfg_.cadence_ns - (now - next) % cfg_.cadence_ns;  // fell behind: skip
   }
 }
 
-void Collector::tick(bool every_source) {
-  if (thread_ && std::this_thread::get_id() == thread_->get_id()) {
-    timespec c;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
-    collector_cpu_ns = collector_cpu_base_ + uint64_t(c.tv_sec) * 1000000000ull + uint64_t(c.tv_nsec);
+static uint64_t own_thread_cpu_ns() {
+  timespec c;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
+  return uint64_t(c.tv_sec) * 1000000000ull + uint64_t(c.tv_nsec);
+}
+
+void Collector::note_own_cpu() {
+  collector_clock_ns_ = own_thread_cpu_ns();
+  collector_cpu_ns = collector_cpu_base_ + collector_clock_ns_ + flusher_cpu_ns_.load(std::memory_order_relaxed);
+}
+
+void Collector::hand_to_flusher(bool names, bool flush) {
+  std::unique_lock<std::mutex> lk(wake_mu_);
+  if (pause_ || !running_.load(std::memory_order_acquire)) return;
+  if (!flusher_) {
+    // Created from this thread, it inherits its mask (every signal blocked). Its tid is known
+    // before the next scan, which would otherwise arm it as one of the program's threads.
+    try {
+      flusher_ = std::make_unique<std::thread>([this] { run_flusher(); });
+    } catch (const std::system_error&) {  // no thread to spare (RLIMIT_NPROC): call them from here
+      lk.unlock();
+      if (names) call_with_gil(new_threads_cb_);
+      if (flush) call_with_gil(flush_cb_);
+      return;
+    }
+    flusher_cv_.wait(lk, [this] { return flusher_tid_.load() != 0; });
   }
+  names_due_ |= names;
+  flush_due_ |= flush;
+  lk.unlock();
+  flusher_cv_.notify_all();
+}
+
+void Collector::run_flusher() {
+  pthread_setname_np(pthread_self(), "pyprof-flush");
+  {
+    std::lock_guard<std::mutex> lk(wake_mu_);
+    flusher_tid_ = int32_t(syscall(SYS_gettid));
+  }
+  flusher_cv_.notify_all();
+  for (;;) {
+    bool names, flush;
+    {
+      std::unique_lock<std::mutex> lk(wake_mu_);
+      flusher_cv_.wait(lk, [this] { return pause_ || !running_.load() || names_due_ || flush_due_; });
+      if (pause_ || !running_.load()) return;
+      names = names_due_;
+      flush = flush_due_;
+      names_due_ = flush_due_ = false;
+    }
+    PyGILState_STATE st = PyGILState_Ensure();
+    bool go_on;
+    {
+      // stop() or pause_thread() may have begun while this thread waited for the GIL (they release
+      // it while they join): the hand-over then takes the results itself.
+      std::lock_guard<std::mutex> lk(wake_mu_);
+      go_on = !pause_ && running_.load();
+    }
+    if (go_on && names && new_threads_cb_ != nullptr) call_quietly(new_threads_cb_);
+    if (go_on && flush && flush_cb_ != nullptr) call_quietly(flush_cb_);
+    PyGILState_Release(st);
+    flusher_cpu_ns_.store(own_thread_cpu_ns(), std::memory_order_relaxed);
+  }
+}
+
+void Collector::join_threads() {
+  wake_cv_.notify_all();
+  flusher_cv_.notify_all();
+  if (thread_ && thread_->joinable()) thread_->join();
+  thread_.reset();
+  // The collector is gone: no one starts a flusher now.
+  if (flusher_ && flusher_->joinable()) flusher_->join();
+  flusher_.reset();
+  collector_cpu_base_ += collector_clock_ns_ + flusher_cpu_ns_.load();  // the next threads' clocks start at zero
+  collector_clock_ns_ = 0;
+  flusher_cpu_ns_ = 0;
+  collector_cpu_ns = collector_cpu_base_;
+}
+
+void Collector::tick(bool every_source) {
+  if (thread_ && std::this_thread::get_id() == thread_->get_id()) note_own_cpu();
   uint64_t now = monotonic_ns();
   uint64_t profiler_cpu = collector_cpu_ns + g_sampler.handler_ns();
   size_t n = cfg_.sources.size();
@@ -214,16 +291,16 @@ void Collector::pause_thread() {
     std::lock_guard<std::mutex> lk(wake_mu_);
     pause_ = true;
   }
-  wake_cv_.notify_all();
-  if (thread_->joinable()) thread_->join();
-  thread_.reset();
-  collector_cpu_base_ = collector_cpu_ns;  // the next thread's CPU clock starts at zero
+  join_threads();
   // join() returns when the kernel clears the thread's tid, a moment before it leaves the
   // thread group that /proc/self/stat counts (what 3.12+ reads for its fork warning): wait for
-  // that too, at most 20 ms.
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d", collector_tid_);
-  for (int i = 0; i < 2000 && access(path, F_OK) == 0; ++i) usleep(10);
+  // that too, at most 20 ms each.
+  for (int32_t tid : {collector_tid_, flusher_tid_.exchange(0)}) {
+    if (tid == 0) continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", tid);
+    for (int i = 0; i < 2000 && access(path, F_OK) == 0; ++i) usleep(10);
+  }
 }
 
 void Collector::resume_thread() {
@@ -405,6 +482,9 @@ void Collector::reset_after_fork() {
   running_ = false;
   pause_ = false;
   thread_.reset();
+  flusher_.reset();
+  flusher_tid_ = 0;
+  names_due_ = flush_due_ = false;
   Collector* self = this;
   g_collector.compare_exchange_strong(self, nullptr);
   g_sampler.reset_after_fork();
@@ -417,7 +497,8 @@ void Collector::reset_after_fork() {
   forget(spawns); forget(children); forget(child_t); forget(child_pid); forget(child_cpu); forget(child_last_);
   track_children_ = false;
   stacks_taken_ = locations_taken_ = codes_taken_ = 0;
-  collector_cpu_ns = collector_cpu_base_ = 0;
+  collector_cpu_ns = collector_cpu_base_ = collector_clock_ns_ = 0;
+  flusher_cpu_ns_ = 0;
   collector_tid_ = 0;
   tick_no_ = reads_ = 0;
   new_threads_ = false;
@@ -494,7 +575,7 @@ void Collector::scan_threads(uint64_t now) {
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     int32_t tid = int32_t(atoi(e->d_name));
-    if (tid == collector_tid_) continue;
+    if (tid == collector_tid_ || tid == flusher_tid_.load()) continue;
     present.insert(tid);
     auto it = live_threads_.find(tid);
     if (it != live_threads_.end()) {
@@ -661,15 +742,15 @@ void Collector::stop() {
     signal(SIGTERM, SIG_DFL);  // from now on a SIGTERM kills as it would have
   if (g_sampler.in_forked_child()) {
     // A child forked while profiling inherited this object but not the collector thread, and
-    // maybe a mutex that thread held: touch neither (the std::thread is leaked, not destroyed).
+    // maybe a mutex that thread held: touch neither (the std::threads are leaked, not destroyed).
     (void)thread_.release();
+    (void)flusher_.release();
     return;
   }
   {
     std::lock_guard<std::mutex> lk(wake_mu_);  // running_ is false: wake the thread now
   }
-  wake_cv_.notify_all();
-  if (thread_ && thread_->joinable()) thread_->join();
+  join_threads();
   // No handler may still write into ring_ once this object can be freed.
   g_sampler.deactivate_and_wait();
   g_sampler.disarm_all();

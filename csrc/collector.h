@@ -1,5 +1,7 @@
 // The collector: a native thread (no GIL) that, on an absolute cadence, reads the counters, drains
 // the sample ring, interns stacks, and arms the sampler on threads that appeared since last tick.
+// It never waits for the GIL: the Python callbacks (on_flush, on_new_threads) run on a second
+// thread of ours, the flusher (see flusher_ below).
 //
 // Code objects: a sample holds raw code pointers. The frame that held each one kept it alive at
 // sample time, but it may be freed before the collector gets there, and its address reused. So a
@@ -98,13 +100,14 @@ class Collector {
   static bool term_caught();
 
   // Threads get their Python names after they start, and a short-lived thread's Thread object may
-  // be gone by the end of the run: when a scan finds new threads, the collector thread calls
+  // be gone by the end of the run: when a scan finds new threads, the flusher thread calls
   // `cb` (a Python callable, new reference kept) with the GIL, holding no lock of ours, so the
   // program's side can note the names of the threads it has now.
   void on_new_threads(struct _object* cb);
 
-  // Around os.fork() (Python's before / after_in_parent fork hooks): the collector thread exits
-  // and a new one starts after the fork, so the program forks a process with no thread of ours
+  // Around os.fork() (Python's before / after_in_parent fork hooks): the collector and flusher
+  // threads exit and a new collector starts after the fork, so the program forks a process with
+  // no thread of ours
   // (CPython 3.12+ warns "multi-threaded, use of fork() may lead to deadlocks" when the process
   // has more than one OS thread, and a child cannot inherit a lock that thread held). Sampling
   // goes on meanwhile; the ring holds what the handler takes. pause_thread() without the GIL.
@@ -121,7 +124,7 @@ class Collector {
   // with the first process of the run.
   void reset_after_fork();
 
-  // Streaming: every `every_ns` the collector thread calls `cb` (a Python callable, new reference
+  // Streaming: every `every_ns` the flusher thread calls `cb` (a Python callable, new reference
   // kept) with the GIL, holding no lock of ours; `cb` calls take_results() and appends what it
   // gets to the process's stream file, so a process that dies without exit work (os._exit,
   // SIGKILL) leaves all but its last interval behind.
@@ -194,6 +197,10 @@ class Collector {
   static void on_code_dying(struct _object* code);  // PyObject*, GIL held
   void start_thread();
   void run();
+  void hand_to_flusher(bool names, bool flush);  // collector thread
+  void run_flusher();
+  void join_threads();  // pause_ set or running_ cleared, both woken: the collector, then the flusher
+  void note_own_cpu();  // collector thread: collector_cpu_ns from both threads' clocks
   void die_of_sigterm();  // collector thread, after a caught SIGTERM
   static void on_sigterm(int);
   void tick(bool every_source = false);
@@ -212,7 +219,18 @@ class Collector {
   std::mutex wake_mu_;                   // with wake_cv_: stop() and pause_thread() wake the thread
   std::condition_variable wake_cv_;
   bool pause_ = false;                   // guarded by wake_mu_
-  uint64_t collector_cpu_base_ = 0;      // CPU of the collector threads that already exited
+  // The flusher: started by the collector when a callback is first due, it takes the GIL and
+  // calls it, so the collector never waits for the GIL. A program's CPU-bound threads pass the GIL
+  // among themselves every 5 ms and a newcomer can wait tens of ms for its turn: a collector
+  // waiting that long would arm no new thread (a short-lived one went unsampled) and read no
+  // counter meanwhile.
+  std::unique_ptr<std::thread> flusher_;
+  std::condition_variable flusher_cv_;   // with wake_mu_
+  bool names_due_ = false, flush_due_ = false;  // guarded by wake_mu_
+  std::atomic<int32_t> flusher_tid_{0};  // scans skip it: its work is the profiler's
+  std::atomic<uint64_t> flusher_cpu_ns_{0};  // the flusher thread's CPU clock after its last call
+  uint64_t collector_clock_ns_ = 0;      // the collector thread's own CPU clock at its last tick
+  uint64_t collector_cpu_base_ = 0;      // CPU of the collector and flusher threads that already exited
   std::atomic<bool> running_{false};
   int32_t collector_tid_ = 0;
   int proc_task_fd_ = -1;

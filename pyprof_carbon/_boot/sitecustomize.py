@@ -147,7 +147,7 @@ def _boot():
         while data:
             data = data[os_write(fd, data):]
 
-    def flush():  # on the collector thread, with the GIL
+    def flush():  # on the flusher thread (csrc/collector.h), with the GIL
         if getpid() == state["pid"] and state["stream"] is not None:
             note_thread_names()
             write({"results": collector.raw_results(), "thread_names": state["names"]})
@@ -242,7 +242,7 @@ def _chain_sitecustomize(sys):
 
 def _thread_names(sys):
     """Python names of the threads whose Thread objects exist now (`threading._dangling` holds
-    every one not yet collected, finished ones too). Called by the collector thread whenever it
+    every one not yet collected, finished ones too). Called by the flusher thread whenever the collector
     finds new threads, and at the hand-over; threads never seen by `threading` keep their OS
     name. Read without threading's lock: the program may hold it while this runs. (A hook in
     every new thread, threading.setprofile, would be seen by the program, and would need

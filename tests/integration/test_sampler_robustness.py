@@ -24,10 +24,17 @@ def function_names(rep):
 
 @pytest.mark.parametrize("engine", ["perf", "timer"])
 def test_threads_started_mid_run_are_sampled(python, tmp_path, engine):
-    rep, _ = run_ok(python, tmp_path, "threads_midrun.py", "--engine", engine, marker="threads done")
-    late = {t["name"] for t in rep["threads"] if t["name"].startswith("late-") and t["energy_j"] > 0}
-    assert len(late) >= 9, sorted(t["name"] for t in rep["threads"])  # 12 threads of ~20 ms CPU each
+    rep, r = run_ok(python, tmp_path, "threads_midrun.py", "--engine", engine, marker="threads done")
     assert rep["meta"]["engine"] == engine
+    cpu = {name: float(s) for name, s in (kv.split("=") for kv in r.stdout.split("threads done")[1].split())}
+    assert len(cpu) == 12
+    sampled = {t["name"]: t["cpu_s"] for t in rep["threads"] if t["energy_j"] > 0}
+    # A thread is armed at the collector's first scan after it starts (10 ms cadence); until then
+    # it runs unsampled, and the CPU after its last sample is unsampled too (4 ms at the timer's
+    # 250 Hz): at worst 14 of its ~20 ms. A collector that waited for the GIL while the program's
+    # threads passed it among themselves armed some threads only as they ended, or never.
+    covered = {name: round(sampled.get(name, 0.0) / s, 2) for name, s in cpu.items()}
+    assert min(covered.values()) >= 0.25, covered
 
 
 def test_fork_and_multiprocessing_children_run_normally(python, tmp_path):

@@ -8,10 +8,16 @@ used = {}
 
 
 def busy(name, seconds):
+    # time.thread_time() is a system call: polled every iteration, it kept the threads in the kernel
+    # so much that perf, which skips overflows there, took 290 samples per CPU-second of the 997
+    # asked, each standing for up to 10 ms of CPU placed over the other thread's turns with the GIL
+    # too (up to 10 % of energy moved between the threads, run to run); polled every ~0.1 ms,
+    # 990 a CPU-second and 0.4-2.6 %.
     end = time.thread_time() + seconds
     x = 0
     while time.thread_time() < end:
-        x += 1
+        for _ in range(2000):
+            x += 1
     used[name] = time.thread_time()
 
 

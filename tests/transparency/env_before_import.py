@@ -9,6 +9,6 @@ try:
 except ImportError:
     print("no numpy")
 else:
-    # the threads OpenBLAS started; a profiler's own collector thread is not the program's
+    # the threads OpenBLAS started; the profiler's own threads are not the program's
     names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
-    print("threads after numpy:", len([n for n in names if n != "pyprof-collect"]))
+    print("threads after numpy:", len([n for n in names if n not in ("pyprof-collect", "pyprof-flush")]))
