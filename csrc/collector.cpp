@@ -1,5 +1,6 @@
 #include "pyframes.h"  // first: it defines Py_BUILD_CORE before Python.h
 #include "collector.h"
+#include "signals.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -129,10 +130,12 @@ std::string Collector::start() {
   return "?";
 }
 
-// The collector thread takes no signal: process-directed ones (SIGINT) go to Python threads.
+// The collector thread (and the flusher it starts) takes no signal but a fault of its own:
+// process-directed ones (SIGINT) go to Python threads.
 void Collector::start_thread() {
   sigset_t all, old;
   sigfillset(&all);
+  for (int fault : kFaultSignals) sigdelset(&all, fault);
   pthread_sigmask(SIG_BLOCK, &all, &old);
   thread_ = std::make_unique<std::thread>([this] { run(); });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -198,7 +201,7 @@ void Collector::hand_to_flusher(bool names, bool flush) {
   std::unique_lock<std::mutex> lk(wake_mu_);
   if (pause_ || !running_.load(std::memory_order_acquire)) return;
   if (!flusher_) {
-    // Created from this thread, it inherits its mask (every signal blocked). Its tid is known
+    // Created from this thread, it inherits its mask (start_thread). Its tid is known
     // before the next scan, which would otherwise arm it as one of the program's threads.
     try {
       flusher_ = std::make_unique<std::thread>([this] { run_flusher(); });

@@ -361,7 +361,7 @@ void Sampler::configure(Engine engine, uint64_t period_ns, SampleRing* ring) {
       // Every asynchronous signal waits while the handler runs (~tens of µs): no other library's
       // handler can nest on ours and fault while we walk (its crash would look like ours).
       sigfillset(&sa.sa_mask);
-      for (int sync : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&sa.sa_mask, sync);
+      for (int fault : kFaultSignals) sigdelset(&sa.sa_mask, fault);
       sigaction(signo_, &sa, nullptr);
     }
   }

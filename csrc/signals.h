@@ -57,6 +57,12 @@ inline bool read_sigblk(int32_t tid, uint64_t* mask) {
   return true;
 }
 
+// Signals the kernel raises on the very thread that faults (a bad read, an illegal instruction, a
+// seccomp trap). If that thread blocks the signal, the kernel resets it to the default action and
+// the process dies with no handler run: the fault guard of the observer's reads would never catch.
+// So no thread of ours blocks these, and no handler of ours defers them.
+constexpr int kFaultSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT, SIGSYS};
+
 inline bool mask_has(uint64_t mask, int sig) { return sig >= 1 && sig <= 64 && ((mask >> (sig - 1)) & 1); }
 
 }  // namespace pyprof

@@ -255,6 +255,36 @@ def test_real_crash_is_not_swallowed(python, tmp_path, with_faulthandler):
         assert "Fatal Python error: Segmentation fault" in r.stderr, r.stderr
 
 
+def test_our_threads_take_their_own_faults_and_no_other_signal(python, tmp_path):
+    """The collector and flusher threads block every signal (process-directed ones go to the
+    program's threads) except those the kernel raises on a faulting thread: with SIGSEGV blocked,
+    a fault in the observer's guarded read of a thread state being freed killed the process instead
+    of reaching the guard (the kernel resets a blocked fault signal to its default)."""
+    path = write(tmp_path, "masks.py", """
+        import os, threading, time
+        t = threading.Thread(target=burn, args=(2_000_000,))
+        t.start(); t.join()
+        time.sleep(0.2)  # a flush (every 50 ms) has started the flusher
+        for tid in os.listdir("/proc/self/task"):
+            comm = open(f"/proc/self/task/{tid}/comm").read().strip()
+            blk = next(l.split()[1] for l in open(f"/proc/self/task/{tid}/status") if l.startswith("SigBlk:"))
+            print("mask", comm, blk)
+        print("masks ok")
+    """)
+    r, _ = run_cli(python, tmp_path, path, "--engine", "observer")
+    ok(r, "masks ok")
+    masks = {line.split()[1]: int(line.split()[2], 16) for line in r.stdout.splitlines() if line.startswith("mask ")}
+    assert {"pyprof-collect", "pyprof-flush"} <= set(masks), masks
+
+    def blocked(mask, sig):
+        return bool(mask >> (sig - 1) & 1)
+    for name in ("pyprof-collect", "pyprof-flush"):
+        for fault in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE):
+            assert not blocked(masks[name], fault), (name, fault, hex(masks[name]))
+        for other in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGRTMAX):
+            assert blocked(masks[name], other), (name, other, hex(masks[name]))
+
+
 def test_closerange_keeps_the_recording_and_warns(python, tmp_path):
     """os.closerange(3, 65536) (daemonizing code): sampling goes on on new perf fds, the fd numbers
     the program reuses are never closed by the profiler, and the recording is saved with a warning."""
