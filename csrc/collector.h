@@ -107,9 +107,8 @@ class Collector {
 
   // Around os.fork() (Python's before / after_in_parent fork hooks): the collector and flusher
   // threads exit and a new collector starts after the fork, so the program forks a process with
-  // no thread of ours
-  // (CPython 3.12+ warns "multi-threaded, use of fork() may lead to deadlocks" when the process
-  // has more than one OS thread, and a child cannot inherit a lock that thread held). Sampling
+  // no thread of ours (CPython 3.12+ warns "multi-threaded, use of fork() may lead to deadlocks"
+  // when the process has more than one OS thread, and a child cannot inherit a lock one held). Sampling
   // goes on meanwhile; the ring holds what the handler takes. pause_thread() without the GIL.
   void pause_thread();
   void resume_thread();
