@@ -122,7 +122,7 @@ def speed_adjusted_log_sd(groups, speeds) -> float:
     probe with one slope fitted within the groups (stats.common_slope, as `diff`'s adjustment)."""
     from pyprof_carbon import stats
     fits = [([math.log(v) for v in g], zs) for g, zs in zip(groups, speeds) if len(g) > 1 and None not in zs]
-    _, ss, _ = stats.common_slope(fits)
+    _, ss, _, _ = stats.common_slope(fits)
     df = sum(len(ys) - 1 for ys, _ in fits) - 1
     return math.sqrt(ss / df) if df > 0 else float("nan")
 

@@ -121,12 +121,13 @@ def side(values: Sequence[float], sampling_vars: Sequence[float]):
 
 def common_slope(groups: Sequence[tuple]):
     """One slope of y on z fitted within groups ((ys, zs) each: every group's own means removed):
-    (the slope, the residual sum of squares, each group's (mean y, mean z))."""
+    (the slope, the residual sum of squares, the within-group sum of squares of z, each group's
+    (mean y, mean z))."""
     means = [(math.fsum(ys) / len(ys), math.fsum(zs) / len(zs)) for ys, zs in groups]
     pairs = [(y - my, z - mz) for (ys, zs), (my, mz) in zip(groups, means) for y, z in zip(ys, zs)]
     sxx = math.fsum(z * z for _, z in pairs)
     slope = math.fsum(y * z for y, z in pairs) / sxx if sxx > 0 else 0.0
-    return slope, math.fsum((y - slope * z) ** 2 for y, z in pairs), means
+    return slope, math.fsum((y - slope * z) ** 2 for y, z in pairs), sxx, means
 
 
 def adjusted(before: Sequence[float], after: Sequence[float], z_before: Sequence[float],
@@ -134,10 +135,9 @@ def adjusted(before: Sequence[float], after: Sequence[float], z_before: Sequence
     """Analysis of covariance with one common slope: (before's and after's means, both adjusted to
     the covariate's overall mean, the residual variance of one run, 1/n_before + 1/n_after + the
     covariate term, degrees of freedom n - 3). Needs >= 2 runs per side and >= 5."""
-    slope, ss, ((my_b, mz_b), (my_a, mz_a)) = common_slope([(before, z_before), (after, z_after)])
+    slope, ss, sxx, ((my_b, mz_b), (my_a, mz_a)) = common_slope([(before, z_before), (after, z_after)])
     nb, na = len(before), len(after)
     n = nb + na
-    sxx = math.fsum((z - mz_b) ** 2 for z in z_before) + math.fsum((z - mz_a) ** 2 for z in z_after)
     dz = mz_a - mz_b
     factor = 1 / nb + 1 / na + (dz * dz / sxx if sxx > 0 else 0.0)
     z_all = (math.fsum(z_before) + math.fsum(z_after)) / n

@@ -242,9 +242,9 @@ def _chain_sitecustomize(sys):
 
 def _thread_names(sys):
     """Python names of the threads whose Thread objects exist now (`threading._dangling` holds
-    every one not yet collected, finished ones too). Called by the flusher thread whenever the collector
-    finds new threads, and at the hand-over; threads never seen by `threading` keep their OS
-    name. Read without threading's lock: the program may hold it while this runs. (A hook in
+    every one not yet collected, finished ones too). Called by the flusher thread whenever the
+    collector finds new threads, and at the hand-over; threads never seen by `threading` keep their
+    OS name. Read without threading's lock: the program may hold it while this runs. (A hook in
     every new thread, threading.setprofile, would be seen by the program, and would need
     threading imported before the program imports it.)"""
     threading = sys.modules.get("threading")
