@@ -105,9 +105,12 @@ def load_recovered(path):
 
 SIGNAL_LOOP = textwrap.dedent("""
     # Started by the program and left running after it: once the program has ended, it sends
-    # SIGINT to the profiler every millisecond until the profiler has ended.
+    # SIGINT to the profiler every millisecond until the profiler has ended. It tells the program
+    # it is up (a line on its stdout), so the first SIGINT comes within a millisecond of the
+    # program's end, however slowly this interpreter started, and never after the save.
     import os, sys, time
     profiler, program = int(sys.argv[1]), int(sys.argv[2])
+    print("up", flush=True)
     def running(pid):
         try:
             return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -123,8 +126,10 @@ SIGNAL_LOOP = textwrap.dedent("""
 PROGRAM = textwrap.dedent("""
     import os, subprocess, sys
     sum(i * i for i in range(300000))
-    subprocess.Popen([sys.executable, sys.argv[1], str(os.getppid()), str(os.getpid())], start_new_session=True,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={k: v for k, v in os.environ.items() if not k.startswith("PYPROF_CARBON")})
+    loop = subprocess.Popen([sys.executable, sys.argv[1], str(os.getppid()), str(os.getpid())], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("PYPROF_CARBON")})
+    assert loop.stdout.readline() == b"up\\n"
 """)
 
 
