@@ -3,16 +3,19 @@
 
 Runs each workload (CPU-bound, two threads, numpy + Python + a thread, a multiprocessing pool)
 plain and under each tool, alternating (plain, tool, plain, tool, ...) so slow drift of the
-machine hits both sides, and prints per row the median ratios of wall time and of total CPU time
-(user + system of the whole process tree, so a profiler's own process counts), the peak RSS of
+machine hits both sides, and prints per row the median ratios of wall time, of the program's own
+time (each workload times itself from its first line to its end, workloads/own_time.py: what the
+program lost to the tool, without the tool's start-up and its work after the program) and of total
+CPU time (user + system of the whole process tree, so a profiler's own process counts), the peak RSS of
 the tool's process tree (the largest process's, by /usr/bin/time) against plain python's, and the
 achieved sampling rate where the tool's output says it. The tools: pyprof-carbon by default and
 with each scheduler backend (`--sched procfs|perf|ebpf`), and the peers installed by
 benchmarks/install_peers.sh (py-spy, pyinstrument, vmprof, scalene --cpu-only); one that is
 missing or fails here gets a row saying why, and the run goes on. The signal floor
 (signal_floor.py: a C busy loop with an empty handler on the same perf task-clock signal) is
-measured at each rate, and the default run's row gets `over_floor`: its wall ratio over the
-floor's. Then the time `report` takes on a recording of one million samples; first the start-up
+measured at each rate, and the default run's row gets `over_floor`: its own-time ratio over the
+floor's (the floor's loop times itself too: both are the per-sample cost, the fixed cost of a run
+is the start-up section's). Then the time `report` takes on a recording of one million samples; first the start-up
 and fixed cost of `run` on an empty script with each scheduler backend (wall time, how much later
 the program starts, peak RSS of profiler + program, against plain python); last the memory of a
 run against its length (`memory`: a CPU-bound script at 5 kHz for 10, 30 and 60 s).
@@ -20,6 +23,10 @@ run against its length (`memory`: a CPU-bound script at 5 kHz for 10, 30 and 60 
     python benchmarks/overhead.py [--pairs 5] [--quick] [--startup] [--memory]
 
 `--pairs 1 --quick` is a smoke run (small workloads, runs of 3, 6 and 12 s for memory).
+
+The package's bytecode is compiled first (`compiled()`), as `pip install` does: this project's
+environment sets PYTHONDONTWRITEBYTECODE, which would make every run compile the package's sources
+again and charge that to the tool, while the peers run from their installed bytecode.
 """
 from __future__ import annotations
 
@@ -57,8 +64,7 @@ MISSING = "not installed (benchmarks/install_peers.sh)"
 def tools(rate, tmp, subprocesses=False):
     """{row name: Tool, or why it cannot run here}: pyprof-carbon by default and per scheduler
     backend, then each peer."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
-               PYPROF_CARBON_NO_CLOUD_METADATA="1")
+    env = tool_env()
     out = os.path.join(tmp, "bench.pcarbon")
     ours = [PY, "-m", "pyprof_carbon", "run", "-q", "--rate", str(rate), "-o", out]
     t = {f"pyprof-carbon {rate:g} Hz": Tool(ours, env, ("pcarbon", out))}
@@ -88,10 +94,12 @@ def _kill_group(pgid: int) -> None:
 
 
 def timed(cmd, env=None):
-    """Wall seconds, CPU seconds and peak RSS in MB of the process tree (the tool and what it
-    runs). The peak is the largest process's, taken by /usr/bin/time: this script's own wait4
-    would report at least this script's RSS, which every child inherits at fork in ru_maxrss."""
-    with tempfile.NamedTemporaryFile("r") as peak:
+    """Wall seconds, the program's own seconds (workloads/own_time.py), CPU seconds and peak RSS in
+    MB of the process tree (the tool and what it runs). The peak is the largest process's, taken by
+    /usr/bin/time: this script's own wait4 would report at least this script's RSS, which every
+    child inherits at fork in ru_maxrss."""
+    with tempfile.NamedTemporaryFile("r") as peak, tempfile.NamedTemporaryFile("r") as own:
+        env = dict(env or os.environ, BENCH_OWN_TIME=own.name)
         wrap = ["/usr/bin/time", "-f", "%M", "-o", peak.name] if os.access("/usr/bin/time", os.X_OK) else []
         t0 = time.perf_counter()
         p = subprocess.Popen(wrap + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
@@ -110,7 +118,8 @@ def timed(cmd, env=None):
         if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(f"{' '.join(cmd[:4])} ... failed: {err.strip()[-300:]}")
         kb = int(peak.read().split()[-1]) if wrap else ru.ru_maxrss
-    return wall, ru.ru_utime + ru.ru_stime, kb / 1024
+        own_s = float(own.read())
+    return wall, own_s, ru.ru_utime + ru.ru_stime, kb / 1024
 
 
 def achieved_rate(rate_from, plain_cpu_s):
@@ -135,7 +144,7 @@ def bench(workload, args, rates, pairs, floor_exe, subprocesses=False):
         for rate in rates:
             floor_ratio, _ = floor(floor_exe, rate, pairs)
             print(json.dumps({"workload": workload, "tool": f"signal floor {rate:g} Hz",
-                              "wall_ratio": round(floor_ratio, 3)}), flush=True)
+                              "own_time_ratio": round(floor_ratio, 3)}), flush=True)
             for name, tool in tools(rate, tmp, subprocesses).items():
                 if isinstance(tool, str):
                     row = {"workload": workload, "tool": name, "unavailable": tool}
@@ -143,12 +152,13 @@ def bench(workload, args, rates, pairs, floor_exe, subprocesses=False):
                     print(json.dumps(row), flush=True)
                     continue
                 cmd = tool.prefix + script[:1] + ([tool.separator] if tool.separator else []) + script[1:]
-                walls, cpus, plain_rss, rss, plain_cpu = [], [], [], [], []
+                walls, owns, cpus, plain_rss, rss, plain_cpu = [], [], [], [], [], []
                 try:
                     for _ in range(pairs):
-                        pw, pc, pr = timed([PY, *script])
-                        tw, tc, tr = timed(cmd, tool.env)
+                        pw, po, pc, pr = timed([PY, *script])
+                        tw, to, tc, tr = timed(cmd, tool.env)
                         walls.append(tw / pw)
+                        owns.append(to / po)
                         cpus.append(tc / pc)
                         plain_rss.append(pr)
                         rss.append(tr)
@@ -160,12 +170,13 @@ def bench(workload, args, rates, pairs, floor_exe, subprocesses=False):
                     print(json.dumps(row), flush=True)
                     continue
                 row = {"workload": workload, "tool": name, "wall_ratio": round(statistics.median(walls), 3),
+                       "own_time_ratio": round(statistics.median(owns), 3),
                        "cpu_ratio": round(statistics.median(cpus), 3),
                        "peak_rss_mb": round(statistics.median(rss), 1),
                        "plain_rss_mb": round(statistics.median(plain_rss), 1),
                        "achieved_hz": round(rate_got) if rate_got is not None else None}
                 if name == f"pyprof-carbon {rate:g} Hz":  # the default run, against the floor at its rate
-                    row["over_floor"] = round(row["wall_ratio"] / floor_ratio, 3)
+                    row["over_floor"] = round(row["own_time_ratio"] / floor_ratio, 3)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows
@@ -196,10 +207,10 @@ def memory(lengths, rate=5000):
         script, hwm, probe, out = (os.path.join(tmp, n) for n in ("burn.py", "hwm", "probe.json", "m.pcarbon"))
         with open(script, "w") as f:
             f.write(BURN)
-        env = startup_env(tmp)
+        env = tool_env()
         sys.path.insert(0, ROOT)
         from pyprof_carbon.recording import load
-        # the first run, discarded, compiles the bytecode cache (startup_env)
+        # the first run, discarded, warms the page cache
         for seconds, kept in ((1, False), *((s, True) for s in lengths)):
             if os.path.exists(out):
                 os.remove(out)
@@ -261,14 +272,19 @@ STARTED = ("import sys, time\nt = time.monotonic_ns()\n"
            "open(sys.argv[1], 'w').write(f'{t} {hwm}')\n")
 
 
-def startup_env(tmp):
-    """Both sides import compiled modules, as an installed package does: bytecode is written to a
-    cache in `tmp` (this project's environment sets PYTHONDONTWRITEBYTECODE, which would make every
-    run compile the package's sources again and charge that to start-up)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
-               PYPROF_CARBON_NO_CLOUD_METADATA="1", PYTHONPYCACHEPREFIX=os.path.join(tmp, "pycache"))
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
+def compiled() -> None:
+    """The package's and the workloads' bytecode, written next to their sources as `pip install`
+    writes an installed package's (module docstring): run before anything is timed."""
+    import compileall
+    for d in (os.path.join(ROOT, "pyprof_carbon"), os.path.join(HERE, "workloads")):
+        if not compileall.compile_dir(d, quiet=1):
+            raise SystemExit(f"cannot compile {d}")
+
+
+def tool_env():
+    """The environment every run here gets: this checkout's package, no cloud metadata lookup."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])),
+                PYPROF_CARBON_NO_CLOUD_METADATA="1")
 
 
 def startup_once(cmd, stamp, env, probe=None):
@@ -311,14 +327,14 @@ def startup(pairs, backends=("procfs", "perf", "ebpf", "auto")):
         with open(script, "w") as f:
             f.write(STARTED)
         stamp, probe, out = (os.path.join(tmp, n) for n in ("stamp", "probe.json", "r.pcarbon"))
-        env = startup_env(tmp)
+        env = tool_env()
         plain = [PY, script, stamp]
 
         def tool(b):
             return [PY, os.path.join(HERE, "_startup_probe.py"), probe, "run", "-q", "--sched", b, "-o", out,
                     script, stamp]
 
-        for b in backends:  # warm the bytecode cache and the page cache
+        for b in backends:  # warm the page cache
             startup_once(tool(b), stamp, env, probe)
         startup_once(plain, stamp, env)
         for b in backends:
@@ -350,7 +366,7 @@ def report_time(fmt):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "big.pcarbon")
         big_recording(path)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+        env = tool_env()
         t0 = time.perf_counter()
         subprocess.run([PY, "-m", "pyprof_carbon", "report", path, "--format", fmt, "-o", os.path.join(tmp, "out")],
                        check=True, env=env, capture_output=True)
@@ -368,6 +384,7 @@ def main():
     print(f"# {time.strftime('%Y-%m-%d')} {os.uname().nodename} python {sys.version.split()[0]} "
           f"cpus {os.cpu_count()}; median of {pairs} alternating pairs", flush=True)
     lengths = (3, 6, 12) if a.quick else (10, 30, 60)
+    compiled()
     if a.memory:
         memory(lengths)
         return
@@ -379,7 +396,7 @@ def main():
         exe = build(tmp)
         bench("cpu_bound.py", [scale], [997, 10000], pairs, exe)
         bench("threaded.py", ["40" if a.quick else "100"], [997], pairs, exe)
-        bench("numpy_mixed.py", ["40" if a.quick else "100"], [997], pairs, exe)
+        bench("numpy_mixed.py", ["80" if a.quick else "200"], [997], pairs, exe)
         # every process profiled (pyprof-carbon's default; py-spy with --subprocesses)
         bench("multiprocessing_pool.py", ["30"] if a.quick else ["100"], [997], pairs, exe, subprocesses=True)
     for fmt in ("text", "json", "collapsed"):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
 import os
 from typing import Dict, List, Optional
@@ -117,6 +116,7 @@ def lookup(code: str) -> Region:
         display.setdefault(reg.code.lower(), reg.code)
     for reg in t["country"].values():
         display.setdefault(reg.name.lower(), reg.name)
+    import difflib  # only for this error: not on every run's start-up path
     close = difflib.get_close_matches(code.strip().lower(), list(display), n=5, cutoff=0.6)
     close = [display[c] for c in close]
     hint = f"; close matches: {', '.join(close)}" if close else ""

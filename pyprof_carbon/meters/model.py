@@ -25,7 +25,6 @@ import csv
 import functools
 import math
 import os
-import platform
 import re
 from typing import Dict, List, Optional, Tuple
 
@@ -210,7 +209,7 @@ class ModelMeter(Meter):
         self.ram_note = f"estimated: {ram_how} = {self.ram_w:.3g} W (CodeCarbon 3.x DIMM model), constant"
 
     def _ram(self) -> Tuple[float, str]:
-        arm = platform.machine().lower().startswith(("arm", "aarch"))
+        arm = os.uname().machine.lower().startswith(("arm", "aarch"))
         per, floor = (DIMM_W_ARM, 3.0) if arm else (DIMM_W, 2 * DIMM_W)
         if "hypervisor" in self.info.get("flags", "").split():
             self.ram_dimms = self.ram_gb / VM_HOST_DIMM_GB

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import struct
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -46,9 +45,9 @@ Opener = Callable[[int, int, int], int]  # (attr.type, attr.config, cpu) -> fd; 
 def perf_event_open(type_: int, config: int, cpu: int) -> int:
     """perf_event_open(&attr, pid=-1, cpu, group_fd=-1, FD_CLOEXEC): a system-wide counting event
     on one CPU, enabled at once (attr.disabled = 0), plain 8-byte reads (read_format = 0)."""
-    nr = SYSCALL_NR.get(platform.machine().lower())
+    nr = SYSCALL_NR.get(os.uname().machine.lower())
     if nr is None:
-        raise OSError(errno.ENOSYS, f"perf_event_open syscall number unknown on {platform.machine()}")
+        raise OSError(errno.ENOSYS, f"perf_event_open syscall number unknown on {os.uname().machine}")
     attr = ctypes.create_string_buffer(struct.pack("=IIQ", type_, PERF_ATTR_SIZE_VER0, config),
                                        PERF_ATTR_SIZE_VER0)
     libc = ctypes.CDLL(None, use_errno=True)

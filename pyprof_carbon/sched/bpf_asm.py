@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import re
 import struct
 from typing import Dict, List, Optional, Tuple
@@ -45,9 +44,9 @@ def _syscall(which: int, *args) -> int:
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
         _libc.syscall.restype = ctypes.c_long
-    numbers = SYSCALLS.get(platform.machine())
+    numbers = SYSCALLS.get(os.uname().machine)
     if numbers is None:
-        raise OSError(errno.ENOSYS, f"no bpf() system call number known for {platform.machine()}")
+        raise OSError(errno.ENOSYS, f"no bpf() system call number known for {os.uname().machine}")
     r = _libc.syscall(ctypes.c_long(numbers[which]), *args)
     if r < 0:
         e = ctypes.get_errno()

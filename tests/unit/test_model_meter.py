@@ -31,7 +31,8 @@ def write(tmp_path, model, mem_kb, vm=False, siblings=None):
 
 @pytest.fixture(autouse=True)
 def x86(monkeypatch):
-    monkeypatch.setattr(model_mod.platform, "machine", lambda: "x86_64")
+    real = os.uname()
+    monkeypatch.setattr(model_mod.os, "uname", lambda: os.uname_result((*real[:4], "x86_64")))
 
 
 # /proc/cpuinfo `model name` lines as the kernel prints them, and the CodeCarbon row each must find.
