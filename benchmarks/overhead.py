@@ -13,7 +13,7 @@ with each scheduler backend (`--sched procfs|perf|ebpf`), and the peers installe
 benchmarks/install_peers.sh (py-spy, pyinstrument, vmprof, scalene --cpu-only); one that is
 missing or fails here gets a row saying why, and the run goes on. The signal floor
 (signal_floor.py: a C busy loop with an empty handler on the same perf task-clock signal) is
-measured at each rate, and the default run's row gets `over_floor`: its own-time ratio over the
+measured at each rate (the fastest of three times the pairs of runs), and the default run's row gets `over_floor`: its own-time ratio over the
 floor's (the floor's loop times itself too: both are the per-sample cost, the fixed cost of a run
 is the start-up section's). Then the time `report` takes on a recording of one million samples; first the start-up
 and fixed cost of `run` on an empty script with each scheduler backend (wall time, how much later
@@ -142,7 +142,10 @@ def bench(workload, args, rates, pairs, floor_exe, subprocesses=False):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for rate in rates:
-            floor_ratio, _ = floor(floor_exe, rate, pairs)
+            # the fastest of three times the pairs of runs (signal_floor.ratio: why the fastest):
+            # every default row is divided by it, and a run takes ~1.5 s. Medians of 5 pairs put
+            # it at 1.075x at 997 Hz and 1.019x at 10 kHz in one run, 1.8x in another (2026-12-04)
+            floor_ratio, _ = floor(floor_exe, rate, 3 * pairs)
             print(json.dumps({"workload": workload, "tool": f"signal floor {rate:g} Hz",
                               "own_time_ratio": round(floor_ratio, 3)}), flush=True)
             for name, tool in tools(rate, tmp, subprocesses).items():
