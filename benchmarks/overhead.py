@@ -5,20 +5,21 @@ Runs each workload (CPU-bound, two threads, numpy + Python + a thread, a multipr
 plain and under each tool, alternating (plain, tool, plain, tool, ...) so slow drift of the
 machine hits both sides, and prints per row the median ratios of wall time, of the program's own
 time (each workload times itself from its first line to its end, workloads/own_time.py: what the
-program lost to the tool, without the tool's start-up and its work after the program) and of total
-CPU time (user + system of the whole process tree, so a profiler's own process counts), the peak RSS of
-the tool's process tree (the largest process's, by /usr/bin/time) against plain python's, and the
-achieved sampling rate where the tool's output says it. The tools: pyprof-carbon by default and
-with each scheduler backend (`--sched procfs|perf|ebpf`), and the peers installed by
-benchmarks/install_peers.sh (py-spy, pyinstrument, vmprof, scalene --cpu-only); one that is
-missing or fails here gets a row saying why, and the run goes on. The signal floor
-(signal_floor.py: a C busy loop with an empty handler on the same perf task-clock signal) is
-measured at each rate (the fastest of three times the pairs of runs), and the default run's row gets `over_floor`: its own-time ratio over the
-floor's (the floor's loop times itself too: both are the per-sample cost, the fixed cost of a run
-is the start-up section's). Then the time `report` takes on a recording of one million samples; first the start-up
-and fixed cost of `run` on an empty script with each scheduler backend (wall time, how much later
-the program starts, peak RSS of profiler + program, against plain python); last the memory of a
-run against its length (`memory`: a CPU-bound script at 5 kHz for 10, 30 and 60 s).
+program lost to the tool, without the tool's start-up and its work after the program) and of
+total CPU time (user + system of the whole process tree, so a profiler's own process counts), the
+peak RSS of the tool's process tree (the largest process's, by /usr/bin/time) against plain
+python's, and the achieved sampling rate where the tool's output says it. The tools:
+pyprof-carbon by default and with each scheduler backend (`--sched procfs|perf|ebpf`), and the
+peers installed by benchmarks/install_peers.sh (py-spy, pyinstrument, vmprof, scalene
+--cpu-only); one that is missing or fails here gets a row saying why, and the run goes on. The
+signal floor (signal_floor.py: a C busy loop with an empty handler on the same perf task-clock
+signal) is measured at each rate (the fastest of three times the pairs of runs), and the default
+run's row gets `over_floor`: its own-time ratio over the floor's (the floor's loop times itself
+too: both are the per-sample cost; the fixed cost of a run is the start-up section's). Then the
+time `report` takes on a recording of one million samples; first the start-up and fixed cost of
+`run` on an empty script with each scheduler backend (wall time, how much later the program
+starts, peak RSS of profiler + program, against plain python); last the memory of a run against
+its length (`memory`: a CPU-bound script at 5 kHz for 10, 30 and 60 s).
 
     python benchmarks/overhead.py [--pairs 5] [--quick] [--startup] [--memory]
 
