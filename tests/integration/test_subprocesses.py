@@ -8,6 +8,7 @@ import json
 import os
 import textwrap
 
+import numpy as np
 import pytest
 
 from fakes.powercap import FakePowercap, FakeRaplWriter
@@ -122,13 +123,18 @@ def check_pool(tmp_path, python, how, options=(), env=None):
     burn_cpu = sum(f["self_cpu_s"] for f in rep["functions"] if f["name"] == "burn")
     assert burn_cpu >= 0.8 * sum(p["cpu_s"] for p in workers)
     assert sum(p["energy_j"] for p in procs) == pytest.approx(attributed(rep) - self_energy(rep, "[not sampled]"), rel=1e-6)
-    # at least 90 % of the machine's energy lands on the tree's stacks, scaled by the tree's part
-    # of the machine's busy CPU time (1 on a quiet machine; others' work is theirs, not the tree's)
-    sched = recording.load(str(tmp_path / "run.pcarbon")).sched
-    tree_part = min(1.0, float(sched.process_cpu_ns[-1] - sched.process_cpu_ns[0])
-                    / float(sched.machine_busy_ns[-1] - sched.machine_busy_ns[0]))
-    measured = sum(rep["measured_j"].values())
-    assert attributed(rep) >= 0.9 * tree_part * measured, (attributed(rep), measured, tree_part)
+    # The machine's energy lands on the tree's stacks as the tree's CPU time (children included,
+    # the profiler's own threads not: they are charged their marginal energy apart) is a part of
+    # the machine's busy CPU time, interval by interval. A whole-run ratio of the two, the tree's
+    # profiler CPU in it, fell below 0.9 on a fresh clone when signals cost the most (the
+    # profiler's threads and handlers took 13-15 % of the tree's CPU here).
+    rec = recording.load(str(tmp_path / "run.pcarbon"))
+    t, cpu, busy = rec.sched.t_ns, rec.sched.process_cpu_ns - rec.sched.profiler_cpu_ns, rec.sched.machine_busy_ns
+    energy = sum(np.diff(np.interp(t, e.t_ns, e.energy_j)) for e in rec.energy.values())
+    share = np.clip(np.diff(cpu) / np.maximum(np.diff(busy), 1), 0.0, 1.0)
+    expected = float((energy * share).sum())
+    assert expected > 0.5 * sum(rep["measured_j"].values())  # the tree ran the machine most of the run
+    assert attributed(rep) >= 0.97 * expected, (attributed(rep), expected)
     return rep
 
 
@@ -188,8 +194,6 @@ def test_version_1_recordings_still_load(tmp_path):
     filled in from its `pid`."""
     import io
     import zipfile
-    import numpy as np
-    from pyprof_carbon import recording
     from synthetic import recording as synthetic
     path = str(tmp_path / "v1.pcarbon")
     synthetic().save(path)
