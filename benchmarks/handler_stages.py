@@ -11,8 +11,8 @@ Builds the sampler six times, each with the sample handler cut off after one mor
 and runs the overhead benchmark's pure-Python CPU-bound workload (workloads/cpu_bound.py) under
 `pyprof-carbon run --rate R` with each, alternating with plain python and with the C floor of
 benchmarks/signal_floor.c (a C busy loop, the same perf task-clock signal, an empty handler).
-The program times its own loop (perf_counter around it), so the profiler's start-up and end are
-not in the ratios: what is left is what sampling costs the program while it runs.
+The program times itself from its first line to its end (workloads/own_time.py), so the
+profiler's start-up and end are not in the ratios: what is left is what sampling costs the program while it runs.
 
     python benchmarks/handler_stages.py [--rate 10000] [--pairs 5] [--scale 20]
 """
@@ -32,16 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 STAGES = (0, 1, 2, 3, 4, 5)
 
-# the overhead benchmark's CPU-bound workload, timed from inside: its main() between two clock reads
-WORKLOAD = f'''"""handler_stages workload: times cpu_bound.main and prints the seconds."""
-import sys, time
-sys.path.insert(0, {os.path.join(HERE, "workloads")!r})
-from cpu_bound import main
-
-t0 = time.perf_counter()
-main(int(sys.argv[1]))
-print(f"{{time.perf_counter() - t0:.6f}}", file=sys.stderr)
-'''
+# the overhead benchmark's CPU-bound workload, which times itself (workloads/own_time.py)
+WORKLOAD = os.path.join(HERE, "workloads", "cpu_bound.py")
 
 
 def build(stage: int, tmp: str) -> str:
@@ -57,10 +49,13 @@ def build(stage: int, tmp: str) -> str:
 
 
 def own_seconds(cmd, env=None) -> float:
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr[-500:]}")
-    return float(r.stderr.strip().splitlines()[-1].split()[0])
+    """The workload's own time under `cmd` (workloads/own_time.py)."""
+    with tempfile.NamedTemporaryFile("r") as own:
+        r = subprocess.run(cmd, env=dict(env or os.environ, BENCH_OWN_TIME=own.name), capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {r.stderr[-500:]}")
+        return float(own.read())
 
 
 def main():
@@ -70,19 +65,16 @@ def main():
     ap.add_argument("--scale", type=int, default=20, help="cpu_bound.py's scale (20: about 0.7 s)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        script = os.path.join(tmp, "workload.py")
-        with open(script, "w") as f:
-            f.write(WORKLOAD)
         exe = signal_floor.build(tmp)
         libs = {k: build(k, tmp) for k in STAGES}
         ratio = {k: [] for k in STAGES}
         floor_runs = ([], [], [])  # one pair per round, interleaved with the runs above
         for _ in range(a.pairs):
-            plain = own_seconds([sys.executable, script, str(a.scale)])
+            plain = own_seconds([sys.executable, WORKLOAD, str(a.scale)])
             for k in STAGES:
                 env = dict(os.environ, PYTHONPATH=libs[k], PYPROF_CARBON_NO_CLOUD_METADATA="1")
                 got = own_seconds([sys.executable, "-m", "pyprof_carbon", "run", "-q", "--rate", str(a.rate),
-                                   "-o", os.path.join(tmp, "r.pcarbon"), script, str(a.scale)], env)
+                                   "-o", os.path.join(tmp, "r.pcarbon"), WORKLOAD, str(a.scale)], env)
                 ratio[k].append(got / plain)
             for kept, got in zip(floor_runs, signal_floor.runs(exe, a.rate, 1)):
                 kept.extend(got)
@@ -92,7 +84,7 @@ def main():
         for k in STAGES:
             r = statistics.median(ratio[k])
             step = "" if prev is None else f", +{(r - prev) * 1e6 / a.rate:.2f} us per sample over stage {k - 1}"
-            print(f"stage {k}: program's loop {r:.3f}x plain python ({r / f:.3f}x the C floor){step}")
+            print(f"stage {k}: program's own time {r:.3f}x plain python ({r / f:.3f}x the C floor){step}")
             prev = r
 
 
