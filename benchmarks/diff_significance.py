@@ -109,7 +109,7 @@ def run_cpu_s(path: str):
     """(the program's CPU time in one recording (the `cpu` metric's total, before its factor), its
     speed probe's mean log2 time or None)."""
     sys.path.insert(0, ROOT)  # this checkout's package, as the runs use (env())
-    from pyprof_carbon.recording import load
+    from pyprof_carbon import load
     rec = load(path)
     s = rec.sched
     probe = rec.meta.get("speed_probe")

@@ -82,7 +82,7 @@ def run(cmd):
 
 def light_share(path):
     """light's share of the CPU time of the samples whose leaf is light or heavy; samples; meta."""
-    from pyprof_carbon.recording import load
+    from pyprof_carbon import load
     rec = load(path)
     names = [f.qualname for f in rec.functions]
     cpu = {"light": 0, "heavy": 0}

@@ -132,7 +132,7 @@ def achieved_rate(rate_from, plain_cpu_s):
     kind, path = rate_from
     if kind == "pcarbon":
         sys.path.insert(0, ROOT)
-        from pyprof_carbon.recording import load
+        from pyprof_carbon import load
         return load(path).meta["rate_hz"]["achieved"]
     with open(path) as f:  # py-spy raw: "frame;frame;... COUNT" per line
         return sum(int(line.rsplit(" ", 1)[1]) for line in f if line.strip()) / plain_cpu_s
@@ -213,7 +213,7 @@ def memory(lengths, rate=5000):
             f.write(BURN)
         env = tool_env()
         sys.path.insert(0, ROOT)
-        from pyprof_carbon.recording import load
+        from pyprof_carbon import load
         # the first run, discarded, warms the page cache
         for seconds, kept in ((1, False), *((s, True) for s in lengths)):
             if os.path.exists(out):

@@ -11,7 +11,7 @@ if not _sys.platform.startswith("linux"):  # say so before the native module's i
 
 from ._version import __version__  # noqa: E402
 
-__all__ = ["Profiler", "profile", "region", "current", "__version__"]
+__all__ = ["Profiler", "profile", "region", "current", "load", "__version__"]
 
 
 def current():
@@ -20,6 +20,14 @@ def current():
     A dict: energy_j, energy_kind, co2_g, cpu_s, duration_s, domains (running_totals.py)."""
     from .running_totals import current as totals_so_far
     return totals_so_far()
+
+
+def load(path: str):
+    """The Recording at `path`, whatever `run` left there: a saved recording (`run -q` saves the
+    run unconverted: it is converted now), or a killed run's working directory (cut short). A bad
+    file raises errors.UserError with one line saying why."""
+    from .journal import load_any
+    return load_any(path)
 
 
 def __getattr__(name):

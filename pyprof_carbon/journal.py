@@ -5,7 +5,13 @@ recovery of a run from that directory.
 (process_stream.py). Those streams alone cannot make a recording: the meaning of the raw readings
 (which counter is which domain, units, wraparound, the scheduler backend's arithmetic) and the
 run's settings live in the profiler's process. So the profiler keeps a journal there too,
-`profiler.stream`, in the same checksummed chunks:
+`profiler.stream`, in the same checksummed chunks. Where that meaning is plain data (every meter
+but NVML, no privileged helper: Profiler.arithmetic), the journal is that one chunk,
+
+    {"run": JSON of Profiler.arithmetic()}
+
+and a recovery converts everything the streams hold with it (unconverted.convert). Otherwise the
+energy has to be converted while the run goes on:
 
     {"run": JSON of {"settings": Profiler.settings(), "domains": [...]}}
     {"energy": {domain: {t_ns, j, share}}, "timeline": {t_ns, busy, proc, prof},
@@ -16,15 +22,15 @@ previous one (the journal reads the first process's stream as it grows, process_
 When the recording is saved the directory is removed. If the profiler was killed (SIGKILL, the
 OOM killer) the directory stays, and `report OUT.pcarbon` (or `report OUT.pcarbon.partial`)
 rebuilds the recording from it with the same code a finished run uses (profiler.assemble): the
-samples up to each process's last chunk, the energy up to the journal's last chunk, marked
-`cut_short`. `run` refuses to start over such a directory, so nothing recoverable is overwritten.
+samples up to each process's last chunk (and with checkpoints, the energy up to the journal's last
+chunk, the samples after it left out), marked `cut_short`. `run` refuses to start over such a
+directory, so nothing recoverable is overwritten.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-import tempfile
 import threading
 import time
 from typing import Optional
@@ -33,13 +39,15 @@ from ._lazy import numpy as np
 
 from . import process_stream
 from .errors import UserError
-from .recording import Domain, EnergySeries, Recording, SchedTimeline
+from .recording import Domain, EnergySeries, Recording, SchedTimeline, checked
 
 NAME = "profiler.stream"
 SUFFIX = ".partial"
 INTERVAL_S = 0.25  # a killed profiler loses this much of the readings (more on a long run: _loop)
 KILLED = ("the profiler was killed before it finished: recovered from its working directory, up to the "
           "profiler's last checkpoint ({} samples after it are left out: no energy was converted for them)")
+KILLED_CONVERTED = ("the profiler was killed before it finished: recovered from its working directory, with "
+                    "everything its processes had streamed (their last moments, up to 50 ms each, are missing)")
 
 
 def workdir_for(output: str) -> str:
@@ -61,13 +69,17 @@ class Journal:
         self.profiler = profiler
         self.fd = os.open(os.path.join(workdir, NAME),
                           os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        arithmetic = profiler.arithmetic()
         # as JSON: the settings hold numpy numbers (a baseline's watts), which marshal refuses
-        self._write({"run": json.dumps({"settings": profiler.settings(), "domains": [
+        self._write({"run": json.dumps(arithmetic or {"settings": profiler.settings(), "domains": [
             dataclasses.asdict(d) for m in profiler.meters for d in m.domains()]}, default=_plain)})
+        self._stop = threading.Event()
+        self._thread = None
+        if arithmetic is not None:
+            return  # the recovery converts what the streams hold with it: nothing to checkpoint
         self._tail = process_stream.Tail(os.path.join(workdir, process_stream.stream_name(first_pid)))
         self._t, self._raw = [], []
         self._done = {"timeline": 0}  # rows already written, per series
-        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="pyprof-carbon journal", daemon=True)
         self._thread.start()
 
@@ -114,7 +126,8 @@ class Journal:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         os.close(self.fd)
 
 
@@ -133,15 +146,18 @@ def find(path: str) -> Optional[str]:
 
 
 def load_any(path: str) -> Recording:
-    """`report`'s and `diff`'s loader: a saved recording, or the run a killed profiler left at `path`."""
+    """`report`'s and `diff`'s loader: a saved recording (converted, or a run saved unconverted:
+    unconverted.py), or the run a killed profiler left at `path`."""
+    from . import unconverted
     from .recording import load
     workdir = find(path)
-    return recover(workdir) if workdir is not None else load(path)
+    if workdir is not None:
+        return recover(workdir)
+    return unconverted.load(path) if unconverted.is_unconverted(path) else load(path)
 
 
 def recover(workdir: str) -> Recording:
     """The recording of a killed run from its working directory, checked as a saved one is."""
-    from .recording import load
     try:
         with open(os.path.join(workdir, NAME), "rb") as f:
             chunks, _, _ = process_stream.decode(f.read())
@@ -153,19 +169,20 @@ def recover(workdir: str) -> Recording:
     if not streams or streams[0].process.get("how") != "first" or not streams[0].parts:
         raise UserError(f"{workdir}: the program left no samples: nothing to recover")
     try:
-        rec = _rebuild(chunks, streams)
+        header = json.loads(chunks[0]["run"])
+        if "meters" in header:  # the meters' arithmetic (Profiler.arithmetic): every sample converts
+            from .unconverted import convert
+            rec = convert(header, streams)
+            rec.meta["cut_short"] = KILLED_CONVERTED
+        else:
+            rec = _rebuild(header, chunks, streams)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
         raise UserError(f"{workdir}: cannot recover the run: {type(e).__name__}: {e}") from None
-    # through a file and the loader: whatever the directory held is checked like any recording
-    with tempfile.TemporaryDirectory(prefix="pyprof-carbon-recover-") as tmp:
-        path = os.path.join(tmp, "recovered.pcarbon")
-        rec.save(path)
-        return load(path)
+    return checked(rec, workdir)  # whatever the directory held is checked like any recording
 
 
-def _rebuild(chunks, streams) -> Recording:
+def _rebuild(header, chunks, streams) -> Recording:
     from .profiler import achieved_rate, assemble, decoded
-    header = json.loads(chunks[0]["run"])
     columns = {name: [] for name, _ in TIMELINE}
     series, sched = {}, None
     for c in chunks[1:]:

@@ -22,13 +22,13 @@ across parts). A stream without its `end` chunk belongs to a process that exited
 """
 from __future__ import annotations
 
+import array
 import dataclasses
 import marshal
 import os
 import zlib
 from typing import Dict, List, Optional
 
-from ._lazy import numpy as np
 
 MAGIC = b"PCS1"
 HEADER = 12
@@ -198,7 +198,9 @@ class Joiner:
         self._owned = False  # out's arrays and lists are ours to grow (not the first part's)
 
     def add(self, part: dict) -> None:
-        offsets = np.frombuffer(part["stack_offsets"], dtype=np.int64)
+        # int64 in the machine's order, as the collector wrote them (not numpy: a run saved
+        # unconverted reads its streams without it, unconverted.py)
+        offsets = memoryview(part["stack_offsets"]).cast("q")
         flat = int(offsets[-1]) if len(offsets) else 0
         if self.out is None:
             self.out, self._flat = dict(part), flat
@@ -215,7 +217,7 @@ class Joiner:
                 out[key] = list(out[key])
         for key in CONCATENATED:
             out[key] += part[key]
-        out["stack_offsets"] += (offsets[1:] + self._flat).tobytes()
+        out["stack_offsets"] += array.array("q", [o + self._flat for o in offsets[1:]]).tobytes()
         self._flat += flat
         for key in LISTS:
             out[key].extend(part[key])

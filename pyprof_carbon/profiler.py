@@ -28,6 +28,7 @@ from .process_stream import ProcessStream
 from .recording import NO_PYTHON_FRAME, FunctionInfo, Recording
 from .sampling import DEFAULT_RATE, ENGINES
 from .sampling_health import sampling_stats, sampling_warnings
+from .sched.base import online_cpus
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 TRUNCATED = FunctionInfo("[truncated]", "[truncated]", "", 0)
@@ -223,15 +224,32 @@ class Profiler:
         handed over)."""
         self.stop_meters()
         try:
-            if not streams or streams[0].process.get("how") != "first" or not streams[0].parts:
+            if not first_process_streamed(streams):
                 return None
             rec = self._recording(streams)
             if exit_status is not None:
-                rec.meta["exit_status"] = exit_status
-                rec.meta["processes"][0]["exit_status"] = exit_status
+                with_exit_status(rec, exit_status)
             return rec
         finally:
             self._close()
+
+    def close(self) -> None:
+        """Stop the meters and close everything, building no recording: the run is saved
+        unconverted (arithmetic(), unconverted.py)."""
+        self.stop_meters()
+        self._close()
+
+    def arithmetic(self) -> Optional[dict]:
+        """Everything but the streams that building the run's recording needs, as plain data (JSON),
+        so that a run can be saved unconverted and converted where it is read (unconverted.py):
+        the settings, the domains, each meter's arithmetic (Meter.arithmetic) and the scheduler
+        backend's name and CPUs. None when the readings alone cannot be converted later: a meter
+        polls from Python (NVML), or the privileged helper read some counters (sudo)."""
+        meters = [m.arithmetic() for m in self.meters]
+        if self._helper is not None or any(a is None for a in meters):
+            return None
+        return {"settings": self.settings(), "domains": [dataclasses.asdict(d) for m in self.meters for d in m.domains()],
+                "meters": meters, "sched": {"backend": self.sched.name, "ncpu": online_cpus()}}
 
     def _close(self):
         if self._sched_closing is not None:
@@ -282,15 +300,42 @@ class Profiler:
                         processes, {s.pid for s in streams})
 
 
+def with_exit_status(rec: Recording, status: int) -> None:
+    """The program's exit status (Popen-style) in the recording: the run's, and its first process's."""
+    rec.meta["exit_status"] = status
+    rec.meta["processes"][0]["exit_status"] = status
+
+
+def first_process_streamed(streams: Sequence[ProcessStream]) -> bool:
+    """Whether the run's first process handed over samples (else there is nothing to record: it
+    died before its sampler started, or before its first samples were handed over)."""
+    return bool(streams) and streams[0].process.get("how") == "first" and bool(streams[0].parts)
+
+
 def decoded(streams: Sequence[ProcessStream]) -> list:
     """(stream, its decoded raw results) of each process that streamed any, the first process first."""
     return [(s, decode_raw_results(process_stream.joined(s.parts))) for s in streams if s.parts]
 
 
-def assemble(settings: dict, domains, energy, timeline, processes: list, profiled: set) -> Recording:
+def about_run(start_unix: float) -> dict:
+    """The meta of a run that its data does not give: this tool, this machine, a new run id
+    (taken when the run ends: a run saved unconverted keeps them for whoever converts it)."""
+    import platform  # here, not at the top: `run` imports this module before the program starts
+    import uuid
+    from .meters.model import cpu_model, ram_total_gb
+    return {"tool_version": __version__, "run_id": str(uuid.uuid4()), "python": platform.python_version(),
+            "python_implementation": platform.python_implementation(),
+            "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start_unix)),
+            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
+            "os": os_description(), "hostname": platform.node()}
+
+
+def assemble(settings: dict, domains, energy, timeline, processes: list, profiled: set,
+             about: Optional[dict] = None) -> Recording:
     """The Recording of a run: its settings (Profiler.settings), the energy and scheduler timeline
     its meters made of the first process's readings, and what every process streamed (`decoded`;
-    `profiled`: the pids of every process that left a stream)."""
+    `profiled`: the pids of every process that left a stream); `about`: about_run() of the run
+    (None: taken now)."""
     first, r = processes[0]
     columns = {k: slice(*v) for k, v in settings["columns"].items()}
     if r["tick_raw"].shape[1] != max((c.stop for c in columns.values()), default=0):
@@ -322,15 +367,10 @@ def assemble(settings: dict, domains, energy, timeline, processes: list, profile
         else:  # a child reads no counters; its rate is judged with the whole run's
             warnings += [f"process {s.pid}: {w}" for w in
                          sampling_warnings(raw["stats"], mine, {}, raw["tick_raw"][:0], {}, 0.0)]
-    import platform  # here, not at the top: `run` imports this module before the program starts
-    import uuid
-    from .meters.model import cpu_model, ram_total_gb
     start_unix = float(first.process.get("start_unix_s", time.time()))
     meta = {
-        "tool_version": __version__, "run_id": str(uuid.uuid4()),
-        "command": settings["command"], "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start_unix)),
+        **(about or about_run(start_unix)),
+        "command": settings["command"],
         "start_unix_s": start_unix,
         "start_monotonic_ns": int(timeline.t_ns[0]) if len(timeline.t_ns) else 0,
         "duration_s": duration, "engine": engine_used,
@@ -340,9 +380,7 @@ def assemble(settings: dict, domains, energy, timeline, processes: list, profile
         "lost_cpu_s": stats["lost_cpu_ns"] / 1e9, "handler_s": stats["handler_ns"] / 1e9,
         "collector_cpu_s": stats["collector_cpu_ns"] / 1e9,
         "threads": threads, "processes": table, "meter_notes": settings["meter_notes"],
-        "baseline_w": settings["baseline_w"],
-        "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "ram_total_gb": ram_total_gb(),
-        "os": os_description(), "hostname": platform.node(), "pid": first.pid,
+        "baseline_w": settings["baseline_w"], "pid": first.pid,
         "regions": sorted(regions, key=lambda g: g["start_ns"]),
         "sampling": sampling_stats(r["stats"]),
         "speed_probe": speed_probe.summarize([raw["stats"]["probe_hist"] for _, raw in processes

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._lazy import numpy as np
@@ -176,17 +177,19 @@ class Recording:
             np.savez_compressed(f, **arrays)
 
 
-def load(path: str) -> Recording:
-    """Read a recording; any fault in the file is one UserError naming the file and the fault."""
+def load(path: str, shown_as: Optional[str] = None) -> Recording:
+    """Read a recording; any fault in the file is one UserError naming the file (`shown_as`, if
+    given) and the fault."""
     from . import recording_check
+    name = shown_as or path
     try:
         meta, funcs, z = recording_check.read(path)
     except FileNotFoundError:
-        raise UserError(f"no such recording: {path}") from None
+        raise UserError(f"no such recording: {name}") from None
     except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+        raise UserError(f"cannot read {name}: {e.strerror or e}") from None
     except recording_check.Invalid as e:
-        raise UserError(invalid_message(path, str(e))) from None
+        raise UserError(invalid_message(name, str(e))) from None
     functions = [FunctionInfo(*f) for f in funcs]
     off, func, line = z["stack_offsets.npy"].tolist(), z["stack_func.npy"].tolist(), z["stack_line.npy"].tolist()
     stacks = [tuple(zip(func[off[i]:off[i + 1]], line[off[i]:off[i + 1]])) for i in range(len(off) - 1)]
@@ -201,6 +204,16 @@ def load(path: str) -> Recording:
                           z["sched_prof_ns.npy"], ncpu=sm["ncpu"], backend=sm["backend"],
                           resolution_note=sm.get("resolution_note", ""))
     return Recording(meta, functions, stacks, samples, domains, energy, sched)
+
+
+def checked(rec: Recording, source: str) -> Recording:
+    """`rec`, which our code built from the parts of a run in `source` (what the errors name),
+    read back through a file: every check a saved recording gets."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="pyprof-carbon-check-") as tmp:
+        path = os.path.join(tmp, "checked.pcarbon")
+        rec.save(path)
+        return load(path, shown_as=source)
 
 
 def invalid_message(path: str, what: str) -> str:

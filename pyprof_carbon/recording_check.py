@@ -8,6 +8,7 @@ the size of a zip bomb, or a report with silently wrong numbers.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -15,9 +16,9 @@ import stat
 import struct
 import zipfile
 import zlib
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
-import numpy as np
+from ._lazy import numpy as np  # a run saved unconverted is written without it (unconverted.py)
 
 from . import speed_probe
 
@@ -35,6 +36,7 @@ MAX_NCPU = 1 << 20
 MAX_UNIX_S = 253402300799.0       # 9999-12-31: the last instant a datetime can show
 
 INTEGER, FLOAT, BYTES = "integer", "float", "bytes"
+UNCONVERTED = "run.json"  # the header member of a run saved unconverted (unconverted.py)
 
 
 class Invalid(Exception):
@@ -44,6 +46,17 @@ class Invalid(Exception):
 def read(path: str) -> Tuple[dict, list, Dict[str, np.ndarray]]:
     """(meta, functions rows, arrays by member name without .npy), all checked.
     Raises FileNotFoundError / OSError for a file that cannot be opened, Invalid for a bad one."""
+    with archive(path) as (z, infos):
+        if "meta.json.npy" not in infos and UNCONVERTED in infos:
+            raise Invalid("it is a run saved unconverted (`run -q`): `pyprof-carbon report` reads it, "
+                          "and pyprof_carbon.journal.load_any")
+        return _read_archive(z, infos)
+
+
+@contextlib.contextmanager
+def archive(path: str) -> Iterator[Tuple[zipfile.ZipFile, Dict[str, zipfile.ZipInfo]]]:
+    """The zip archive at `path` and its members by name, every size claim checked (the first
+    checks of read(), shared with unconverted.py). Raises as read() does."""
     if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the open, a device never end
         raise Invalid("it is not a regular file")
     with open(path, "rb") as f:
@@ -55,7 +68,7 @@ def read(path: str) -> Tuple[dict, list, Dict[str, np.ndarray]]:
                 NotImplementedError, IndexError, KeyError, struct.error) as e:  # OSError: a seek before the start
             raise Invalid(f"not a zip archive ({_why(e)})") from None
         with z:
-            return _read_archive(z)
+            yield z, _member_table(z)
 
 
 def _why(e: BaseException) -> str:
@@ -63,8 +76,7 @@ def _why(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
 
 
-def _read_archive(z: zipfile.ZipFile):
-    infos = _member_table(z)
+def _read_archive(z: zipfile.ZipFile, infos: Dict[str, zipfile.ZipInfo]):
     meta = _json_member(z, infos, "meta.json")
     functions = _json_member(z, infos, "functions.json")
     check_meta(meta)

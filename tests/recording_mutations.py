@@ -22,17 +22,27 @@ from pcrun import env_for
 TINY_SCRIPT = "def f():\n    return sum(i * i for i in range(100000))\nfor _ in range(3):\n    f()\n"
 
 
-def make_real_recording(directory: str) -> str:
-    """A small recording of a real run; a synthetic one where the sampler is not built."""
-    path = os.path.join(directory, "good.pcarbon")
+def make_real_recording(directory: str, unconverted: bool = False) -> str:
+    """A small recording of a real run (`unconverted`: as `run -q` saves it, else converted, the
+    format the mutations here know); a synthetic one where the sampler is not built."""
+    path = os.path.join(directory, "good-unconverted.pcarbon" if unconverted else "good.pcarbon")
+    raw = os.path.join(directory, "raw.pcarbon")
     script = os.path.join(directory, "tiny.py")
     with open(script, "w") as f:
         f.write(TINY_SCRIPT)
-    r = subprocess.run([sys.executable, "-m", "pyprof_carbon", "run", "-q", "--baseline", "0.05", "-o", path,
+    r = subprocess.run([sys.executable, "-m", "pyprof_carbon", "run", "-q", "--baseline", "0.05", "-o", raw,
                         script], env=env_for(), capture_output=True, text=True, timeout=120)
-    if r.returncode != 0 or not os.path.exists(path):
+    if r.returncode != 0 or not os.path.exists(raw):
+        if unconverted:
+            raise RuntimeError(f"run -q failed: {r.stderr[-500:]}")
         from synthetic import recording
         recording(n_samples=200).save(path)
+        return path
+    if unconverted:
+        os.rename(raw, path)
+    else:
+        from pyprof_carbon.journal import load_any
+        load_any(raw).save(path)
     return path
 
 

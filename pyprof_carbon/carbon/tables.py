@@ -59,11 +59,7 @@ def _tables() -> Dict[str, Dict[str, Region]]:
         subs[r["code"].upper()] = Region(
             code=r["code"], name=r["name"], g_per_kwh=float(r["g_per_kwh"]), year=int(r["year"]),
             source=_cite(r["source"]), kind="subregion", country=r["country"])
-    world = {}
-    for r in _read("world.csv"):
-        world[r["code"].upper()] = Region(code=r["code"], name=r["name"],
-                                          g_per_kwh=float(r["g_per_kwh"]), year=int(r["year"]),
-                                          source=_cite(r["source"]), kind="world")
+    world = _world_table()
     grids = {**countries, **subs}
     cloud: Dict[str, Region] = {}
     for r in _read("cloud_regions.csv"):
@@ -81,8 +77,16 @@ def _tables() -> Dict[str, Dict[str, Region]]:
             "world": world, "cloud": cloud}
 
 
+@functools.lru_cache(maxsize=1)
+def _world_table() -> Dict[str, Region]:
+    return {r["code"].upper(): Region(code=r["code"], name=r["name"], g_per_kwh=float(r["g_per_kwh"]),
+                                      year=int(r["year"]), source=_cite(r["source"]), kind="world")
+            for r in _read("world.csv")}
+
+
 def world() -> Region:
-    return _tables()["world"]["WORLD"]
+    # its own small table: a run with no region given (the default) reads none of the others
+    return _world_table()["WORLD"]
 
 
 def _find(code: str) -> Optional[Region]:

@@ -25,9 +25,10 @@ from ..sampling import DEFAULT_RATE, ENGINES
 from .options import add_report_options, bounded_int, finite_float, intensity_from_args
 
 MAX_RUNS = 10_000  # --repeat and --warmup
-# what turns the run into files, loaded while the program runs (_lazy.WarmUp)
-AFTER_RUN = ("numpy", "numpy.ma", "pyprof_carbon.output", "pyprof_carbon.render.text",
-             "pyprof_carbon.meters.model", "platform", "uuid")  # numpy.ma: np.unique's, saving the recording
+# what turns the run into a recording, loaded while the program runs (_lazy.WarmUp)
+AFTER_RUN = ("numpy", "pyprof_carbon.output", "pyprof_carbon.meters.model", "platform", "uuid")
+# and what attributing and rendering it add (numpy.ma: np.unique's): ~15 ms a -q run does not wait for
+AFTER_RUN_ATTRIBUTED = ("numpy.ma", "pyprof_carbon.render.text")
 WARM_UP_AFTER_S = 0.05  # a program's first line runs within a millisecond or two of its stream's start
 
 
@@ -162,6 +163,9 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                         cpu_watts=args.cpu_watts, tdp=args.tdp, command=command, intensity=intensity)
         prof.open()
         helper = prof.separate_privileges() if drop_to is not None else None
+        # nothing shown or rendered, and the meters' arithmetic is plain data: the run is saved as
+        # its raw parts, and numpy (~0.1 s of one CPU) is never imported here (unconverted.py)
+        unconverted = bool(output) and not attributed and prof.arithmetic() is not None
         totals = Server(prof, args.pue)  # answers the program's pyprof_carbon.current()
     except BaseException:
         runner.abandon(child)
@@ -184,7 +188,8 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                     dropped = f"{_drop_privileges(args.formats or [])}; {helper}"
                 totals.spawned(child)
                 own_cpu = time.process_time()  # this process's work while the program runs is profiling's
-                imports = WarmUp(AFTER_RUN, started=_warm_up_when(child.workdir))
+                imports = None if unconverted else WarmUp(AFTER_RUN + (AFTER_RUN_ATTRIBUTED if attributed else ()),
+                                                          started=_warm_up_when(child.workdir))
                 if output:  # what a killed profiler leaves for `report` to recover
                     journal = Journal(prof, child.workdir, child.process.pid)
                 status = runner.wait(child)
@@ -195,30 +200,60 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
             totals.close()  # before finish() closes the meters its thread uses
             if journal is not None:
                 journal.close()
-        imports.join()
+        if imports is not None:
+            imports.join()
+        if unconverted:
+            return _save_unconverted(args, prof, child, status, output, finishing, own_cpu)
         return _save(args, prof, child, status, output, intensity, quiet, finishing, dropped, own_cpu, attributed)
+
+
+def _handed_over(prof, child):
+    try:
+        return runner.handed_over(child)
+    except UserError:
+        prof.finish([])
+        raise
+
+
+def _nothing_recorded(child, status):
+    runner.discard(child)
+    print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before it had handed over "
+          "any samples: nothing was recorded", file=sys.stderr)
+    return status, None
+
+
+def _added_meta(args, own_cpu, dropped) -> dict:
+    """What `run` adds to the recording's meta (the rest comes from the run's parts)."""
+    meta = {"pue": args.pue, "profiler_process_cpu_s": own_cpu, "privileges": dropped}
+    if args.native_threads:
+        meta["native_threads"] = args.native_threads
+    return meta
+
+
+def _save_unconverted(args, prof, child, status, output, finishing, own_cpu):
+    from .. import unconverted
+    from ..profiler import about_run, first_process_streamed
+    streams = _handed_over(prof, child)
+    arithmetic = prof.arithmetic()
+    prof.close()
+    if not first_process_streamed(streams):
+        return _nothing_recorded(child, status)
+    unconverted.save(output, arithmetic, about_run(float(streams[0].process.get("start_unix_s", time.time()))),
+                     _added_meta(args, own_cpu, None), status, streams)
+    runner.discard(child)
+    finishing.sealed()
+    return status, None
 
 
 def _save(args, prof, child, status, output, intensity, quiet, finishing, dropped, own_cpu, attributed):
     from ..output import write_outputs
     from ..render import options_from
-    try:
-        streams = runner.handed_over(child)
-    except UserError:
-        prof.finish([])
-        raise
+    streams = _handed_over(prof, child)
     rec = prof.finish(streams, exit_status=status)
     del streams  # the recording's sample columns are all that stays of them (profiler.merge_processes)
     if rec is None:
-        runner.discard(child)
-        print(f"pyprof-carbon: the program ended ({runner.describe(status)}) before it had handed over "
-              "any samples: nothing was recorded", file=sys.stderr)
-        return status, None
-    rec.meta["pue"] = args.pue
-    rec.meta["profiler_process_cpu_s"] = own_cpu
-    if args.native_threads:
-        rec.meta["native_threads"] = args.native_threads
-    rec.meta["privileges"] = dropped
+        return _nothing_recorded(child, status)
+    rec.meta.update(_added_meta(args, own_cpu, dropped))
     formats = (args.formats or []) if output else []
 
     def saved():  # the recording is complete: its parts can go, and a held signal acts now
@@ -278,7 +313,7 @@ def _drop_privileges(formats) -> Optional[str]:
     if not privileges.would_drop():
         return None
     from ..render import renderer
-    for mod in AFTER_RUN + ("zipfile", "pyprof_carbon.attribution", "pyprof_carbon.carbon",
+    for mod in AFTER_RUN + AFTER_RUN_ATTRIBUTED + ("zipfile", "pyprof_carbon.attribution", "pyprof_carbon.carbon",
                             "pyprof_carbon.journal", "pyprof_carbon.profiler", "json", "tempfile"):
         importlib.import_module(mod)
     for fmt in {"text", *formats}:

@@ -6,7 +6,7 @@ helpers in rapl_common.py.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..counters import CounterSource, Ticks
 from ..recording import Domain, EnergySeries
@@ -52,5 +52,25 @@ class Meter:
         (the model meter derives power from machine utilization)."""
         raise NotImplementedError
 
+    def arithmetic(self) -> Optional[dict]:
+        """How energy() turns the raw columns into joules, as plain data (JSON), for a run saved
+        unconverted (profiler.Profiler.arithmetic): `energy_from` with it gives what energy() does.
+        None: this meter's energy is not in the ticks alone (NVML polls from Python)."""
+        return None
+
     def close(self) -> None:
         """Close whatever open() opened."""
+
+
+# Meter.arithmetic()["kind"] -> the module that converts it (its energy_from_arithmetic)
+ARITHMETIC = {"model": "model", "columns": "rapl_common"}
+
+
+def energy_from(arithmetic: dict, ticks: Ticks, sched) -> Dict[str, EnergySeries]:
+    """A meter's energy from its arithmetic() alone: where a run saved unconverted is read. A
+    value the arithmetic does not hold raises KeyError, TypeError or ValueError."""
+    import importlib
+    module = importlib.import_module(f"{__package__}.{ARITHMETIC[arithmetic['kind']]}")
+    out = module.energy_from_arithmetic(arithmetic, ticks, sched)
+    keep = arithmetic.get("keep")  # select.Subset: some of the meter's domains
+    return out if keep is None else {d: es for d, es in out.items() if d in keep}

@@ -232,11 +232,21 @@ class ModelMeter(Meter):
         return [Domain("package", self.name, False, "cpu", self.cpu_note),
                 Domain("dram", self.name, False, "dram", self.ram_note)]
 
+    def arithmetic(self) -> dict:
+        return {"kind": "model", "p_idle_w": float(self.p_idle), "p_max_w": float(self.p_max),
+                "ncpu": int(self.ncpu), "ram_w": float(self.ram_w)}
+
     def energy(self, ticks: Ticks, sched) -> Dict[str, EnergySeries]:
-        t = sched.t_ns.astype(np.float64)
-        elapsed = (t - t[0]) / 1e9
-        busy_cpu_s = sched.machine_busy_ns.astype(np.float64) / 1e9
-        # E(t) = P_idle * t + (P_max - P_idle) * (busy CPU-seconds / CPUs): the integral of P(u).
-        cpu_j = self.p_idle * elapsed + (self.p_max - self.p_idle) * busy_cpu_s / self.ncpu
-        return {"package": EnergySeries(sched.t_ns, np.maximum.accumulate(cpu_j)),
-                "dram": EnergySeries(sched.t_ns, self.ram_w * elapsed)}
+        return energy_from_arithmetic(self.arithmetic(), ticks, sched)
+
+
+def energy_from_arithmetic(a: dict, ticks: Ticks, sched) -> Dict[str, EnergySeries]:
+    """The model's energy (ModelMeter.arithmetic) of a run's scheduler timeline."""
+    p_idle, p_max, ncpu, ram_w = (float(a[k]) for k in ("p_idle_w", "p_max_w", "ncpu", "ram_w"))
+    t = sched.t_ns.astype(np.float64)
+    elapsed = (t - t[0]) / 1e9
+    busy_cpu_s = sched.machine_busy_ns.astype(np.float64) / 1e9
+    # E(t) = P_idle * t + (P_max - P_idle) * (busy CPU-seconds / CPUs): the integral of P(u).
+    cpu_j = p_idle * elapsed + (p_max - p_idle) * busy_cpu_s / ncpu
+    return {"package": EnergySeries(sched.t_ns, np.maximum.accumulate(cpu_j)),
+            "dram": EnergySeries(sched.t_ns, ram_w * elapsed)}

@@ -28,7 +28,8 @@ from ..counters import PREAD_U64, CounterSource, Ticks
 from ..errors import Unavailable
 from ..recording import Domain, EnergySeries
 from .base import Meter
-from .rapl_common import Column, cpuinfo_fields, cpuinfo_path, energy_from_columns, looks_like_vm, nesting_note, rapl_nesting, topology
+from .rapl_common import (Column, columns_arithmetic, cpuinfo_fields, cpuinfo_path, energy_from_columns,
+                          looks_like_vm, nesting_note, rapl_nesting, topology)
 
 # Intel SDM vol. 4, table "MSRs supported by ... RAPL"
 MSR_RAPL_POWER_UNIT = 0x606
@@ -262,6 +263,9 @@ class RaplMsr(Meter):
 
     def sources(self) -> Sequence[CounterSource]:
         return [CounterSource(PREAD_U64, r["fd"], r["addr"], label=f"{r['path']}@{r['addr']:#x}") for r in self.reads]
+
+    def arithmetic(self) -> dict:
+        return columns_arithmetic(self.name, self.columns)
 
     def energy(self, ticks: Ticks, sched) -> Dict[str, EnergySeries]:
         """Column i is self.reads[i]: bits 31:0 of the MSR, unwrapped at 2^32 by modular

@@ -26,7 +26,8 @@ from ..counters import READ_U64, CounterSource, Ticks
 from ..errors import Unavailable
 from ..recording import Domain, EnergySeries
 from .base import Meter
-from .rapl_common import Column, energy_from_columns, looks_like_vm, nesting_note, rapl_nesting, topology
+from .rapl_common import (Column, columns_arithmetic, energy_from_columns,
+                          looks_like_vm, nesting_note, rapl_nesting, topology)
 
 DEFAULT_ROOT = "/sys/bus/event_source/devices/power"
 # perf event name -> (domain, Domain.kind); gpu is PP1 (uncore / integrated graphics)
@@ -209,6 +210,9 @@ class RaplPerf(Meter):
 
     def sources(self) -> Sequence[CounterSource]:
         return [CounterSource(READ_U64, e["fd"], label=f"power/{e['event']}/ cpu {e['cpu']}") for e in self.events]
+
+    def arithmetic(self) -> dict:
+        return columns_arithmetic(self.name, self.columns)
 
     def energy(self, ticks: Ticks, sched) -> Dict[str, EnergySeries]:
         """Column i is self.events[i]: the 64-bit count (modular difference), times its .scale;

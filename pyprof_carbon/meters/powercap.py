@@ -29,7 +29,7 @@ from ..counters import TEXT_U64, CounterSource, Ticks, read_source
 from ..errors import Unavailable
 from ..recording import Domain, EnergySeries
 from .base import Meter
-from .rapl_common import Column, energy_from_columns, looks_like_vm, rapl_nesting
+from .rapl_common import Column, columns_arithmetic, energy_from_columns, looks_like_vm, rapl_nesting
 
 DEFAULT_ROOT = "/sys/class/powercap"
 ZONE_RE = re.compile(r"^(intel-rapl|intel-rapl-mmio):(\d+)(?::(\d+))?$")
@@ -225,6 +225,9 @@ class RaplPowercap(Meter):
 
     def sources(self) -> Sequence[CounterSource]:
         return [CounterSource(TEXT_U64, z["fd"], label=z["energy_path"]) for z in self.zones]
+
+    def arithmetic(self) -> dict:
+        return columns_arithmetic(self.name, self.columns)
 
     def energy(self, ticks: Ticks, sched) -> Dict[str, EnergySeries]:
         """Column i of `ticks.of(name)` is zone i of `self.zones` (sources() order); each zone's

@@ -139,6 +139,19 @@ class Column:
         return cum * self.j_per_count, nbad
 
 
+def columns_arithmetic(owner: str, columns: Sequence[Column]) -> dict:
+    """A RAPL meter's Meter.arithmetic(): its columns (energy_from_arithmetic reads it)."""
+    return {"kind": "columns", "owner": owner,
+            "columns": [[c.domain, c.label, float(c.j_per_count), None if c.wrap is None else float(c.wrap),
+                         None if c.mask is None else int(c.mask)] for c in columns]}
+
+
+def energy_from_arithmetic(a: dict, ticks: Ticks, sched) -> Dict[str, EnergySeries]:
+    columns = [Column(str(d), str(label), float(j), None if w is None else float(w), None if m is None else int(m))
+               for d, label, j, w, m in a["columns"]]
+    return energy_from_columns(ticks, str(a["owner"]), columns)[0]
+
+
 def energy_from_columns(ticks: Ticks, owner: str, columns: Sequence[Column]) -> Tuple[Dict[str, EnergySeries], Dict[str, int]]:
     """Sum each domain's columns (sockets, cores) into one cumulative series per domain."""
     raw = ticks.of(owner)

@@ -95,6 +95,10 @@ class Subset(Meter):
     def energy(self, ticks: Ticks, sched) -> Dict[str, EnergySeries]:
         return {k: v for k, v in self.inner.energy(ticks, sched).items() if k in self.keep}
 
+    def arithmetic(self) -> Optional[dict]:
+        inner = self.inner.arithmetic()
+        return None if inner is None else dict(inner, keep=list(self.keep))
+
     def close(self) -> None:
         self.inner.close()
 

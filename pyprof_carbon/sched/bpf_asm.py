@@ -327,17 +327,22 @@ def struct_member_offset(struct_name: str, member: str, path: str = BTF_VMLINUX)
     struct_off, member_off = name_offset(struct_name), name_offset(member)
     if struct_off < 0 or member_off < 0:
         return None
-    key, found = struct.pack("<I", struct_off), set()
-    i = data.find(key, types, types_end)
-    while i >= 0:
-        if (i - types) % 4 == 0 and i + 12 <= types_end:
-            info = struct.unpack_from("<I", data, i + 4)[0]
-            kind, vlen, bitfields = (info >> 24) & 0x1F, info & 0xFFFF, info >> 31
-            if kind == BTF_KIND_STRUCT and i + 12 * (vlen + 1) <= types_end:
-                for j in range(vlen):  # struct btf_member: name_off, type, offset (bits)
-                    name, _type, bits = struct.unpack_from("<III", data, i + 12 * (j + 1))
-                    bits = bits & 0xFFFFFF if bitfields else bits
-                    if name == member_off and bits % 8 == 0:
-                        found.add(bits // 8)
-        i = data.find(key, i + 1, types_end)
+    # struct btf_type: name_off, info (vlen in bits 0-15, kind in 24-28, kflag 31), size: searched
+    # for as the name's offset followed by a struct's info (the name's offset alone is also every
+    # member's and typedef's of that name: ~100 hits, 2.5x the time)
+    record = re.compile(re.escape(struct.pack("<I", struct_off)) + b"..\x00["
+                        + bytes([BTF_KIND_STRUCT, BTF_KIND_STRUCT | 0x80]) + b"]", re.DOTALL)
+    found = set()
+    for m in record.finditer(data, types, types_end):
+        i = m.start()
+        if (i - types) % 4 or i + 12 > types_end:
+            continue
+        info = struct.unpack_from("<I", data, i + 4)[0]
+        kind, vlen, bitfields = (info >> 24) & 0x1F, info & 0xFFFF, info >> 31
+        if kind == BTF_KIND_STRUCT and i + 12 * (vlen + 1) <= types_end:
+            for j in range(vlen):  # struct btf_member: name_off, type, offset (bits)
+                name, _type, bits = struct.unpack_from("<III", data, i + 12 * (j + 1))
+                bits = bits & 0xFFFFFF if bitfields else bits
+                if name == member_off and bits % 8 == 0:
+                    found.add(bits // 8)
     return found.pop() if len(found) == 1 else None

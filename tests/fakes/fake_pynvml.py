@@ -124,3 +124,42 @@ def nvmlDeviceGetProcessUtilization(handle, lastSeenTimeStamp: int):
 def nvmlDeviceGetComputeRunningProcesses(handle):
     d = _dev(handle)
     return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in d.processes]
+
+
+_SHIM = '''"""pynvml for this test: the fake module, one H200 at {watts} W, the program using 60 of 80 SM-%."""
+import os, sys
+sys.path.insert(0, {tests!r})
+from fakes import fake_pynvml as _fake
+from fakes.fake_pynvml import *  # noqa: F401,F403
+
+
+class _ProgramUtilization(dict):
+    """SM-% per pid: the profiled program (the profiler's newest child process, started after
+    this import) 60, another process 20."""
+
+    def items(self):
+        kids = []
+        for p in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = open(f"/proc/{{p}}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+                kids.append(int(p))
+        return [(max(kids) if kids else os.getpid(), 60), (4242, 20)]
+
+
+_fake.reset([_fake.FakeGpu("NVIDIA H200", watts={watts}, utilization=_ProgramUtilization())])
+'''
+
+
+def pynvml_shim(directory: str, watts: float) -> str:
+    """A directory holding a `pynvml` module for a profiled run (put it first on PYTHONPATH): this
+    fake, one H200 drawing `watts`, the profiler's newest child (the program) using 60 of its
+    80 SM-%. Returns the directory."""
+    import os
+    os.makedirs(directory, exist_ok=True)
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(directory, "pynvml.py"), "w") as out:
+        out.write(_SHIM.format(watts=watts, tests=tests))
+    return directory

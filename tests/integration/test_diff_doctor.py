@@ -43,7 +43,7 @@ def test_doctor_explains_every_meter_and_backend():
 def test_repeated_runs_carry_a_speed_probe_and_diff_adjusts_for_it(tmp_path):
     """Every run records the sample handler's speed probe; `diff` over repeated runs adjusts for
     it and says so, and does not with --no-speed-adjust (docs/diff.md)."""
-    from pyprof_carbon import recording, speed_probe
+    from pyprof_carbon import load, speed_probe
     script = tmp_path / "loop.py"
     script.write_text("s = 0\nfor i in range(1_500_000):\n    s += i * i % 7\n")
     for side in ("a", "b"):
@@ -52,7 +52,7 @@ def test_repeated_runs_carry_a_speed_probe_and_diff_adjusts_for_it(tmp_path):
             out = tmp_path / side / f"run-{k}.pcarbon"
             r = pc(["run", "-q", "-o", str(out), str(script)])
             assert r.returncode == 0, r.stderr
-            probe = recording.load(str(out)).meta["speed_probe"]
+            probe = load(str(out)).meta["speed_probe"]
             assert probe["probes"] >= speed_probe.MIN_PROBES and 6 < probe["log2_time"] < 24, probe
             assert probe["unit"] in ("tsc", "monotonic ns") and probe["ops"] == speed_probe.OPS
     r = pc(["diff", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "json"])

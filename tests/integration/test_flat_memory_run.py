@@ -5,7 +5,7 @@ profiler's side of the same promise is tests/unit/test_flat_memory.py."""
 import json
 
 from pcrun import pc, script
-from pyprof_carbon.recording import load
+from pyprof_carbon import load
 
 SAMPLE_BYTES = 8 + 8 + 4 + 2 + 4 + 4 + 1  # t, CPU time, tid, cpu, stack, nvcsw, native
 

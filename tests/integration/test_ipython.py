@@ -59,7 +59,7 @@ def test_cell_magic(ip, tmp_path):
     # IPython's own frames above the cell are gone: the cell's module is the root of every stack
     roots = {res.recording.functions[s[0][0]].qualname for s in res.recording.stacks if s}
     assert roots <= {"<module>"}, roots
-    from pyprof_carbon.recording import load
+    from pyprof_carbon import load
     assert load(str(tmp_path / "cell.pcarbon")).n_samples == res.recording.n_samples
     assert repr(res).startswith("<pyprof-carbon profile: ")
 

@@ -7,10 +7,11 @@ import stat
 
 import pytest
 
+from fakes.fake_pynvml import pynvml_shim
 from fakes.msr import FakeMsr, FakeMsrWriter
 from fakes.powercap import FakePowercap, FakeRaplWriter
 from pcrun import ROOT, pc, script, shared_tmp
-from pyprof_carbon.recording import load
+from pyprof_carbon import load
 
 WORK = script("cpu_spin.py")
 
@@ -124,43 +125,13 @@ def _sudo_run(tmp_path):
     assert rep["totals"]["energy_j"]["total"] > 0  # the scheduler backend kept working as the user
 
 
-NVML_SHIM = '''"""pynvml for this test: the fake module, one H200 at {watts} W, the program using 60 of 80 SM-%."""
-import os, sys
-sys.path.insert(0, {tests!r})
-from fakes import fake_pynvml as _fake
-from fakes.fake_pynvml import *  # noqa: F401,F403
-
-
-class _ProgramUtilization(dict):
-    """SM-% per pid: the profiled program (the profiler's newest child process, started after
-    this import) 60, another process 20."""
-
-    def items(self):
-        kids = []
-        for p in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                stat = open(f"/proc/{{p}}/stat").read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
-                kids.append(int(p))
-        return [(max(kids) if kids else os.getpid(), 60), (4242, 20)]
-
-
-_fake.reset([_fake.FakeGpu("NVIDIA H200", watts={watts}, utilization=_ProgramUtilization())])
-'''
-
-
 def test_nvml_run_measures_gpu_and_charges_its_share(tmp_path):
     """`run --meter nvml` with a fake pynvml on the path: the device's energy is measured, and
     this process's share of it (75 % from per-process utilization) goes to its samples."""
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    (shim / "pynvml.py").write_text(NVML_SHIM.format(watts=300.0, tests=tests))
+    shim = pynvml_shim(str(tmp_path / "shim"), watts=300.0)
     out = str(tmp_path / "gpu.pcarbon")
     r = pc(["run", "-q", "--meter", "nvml", "--meter", "model", "--engine", "wall", "--format", "json",
-            "-o", out, WORK, "0.6"], env={"PYTHONPATH": str(shim) + os.pathsep + ROOT}, cwd=str(tmp_path))
+            "-o", out, WORK, "0.6"], env={"PYTHONPATH": shim + os.pathsep + ROOT}, cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
     rec = load(out)
     with open(str(tmp_path / "gpu.json")) as f:

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from pcrun import interpreters, native_error, pc
-from pyprof_carbon import recording
+from pyprof_carbon import load
 
 PYTHONS = [pytest.param(p, id=os.path.basename(os.path.dirname(os.path.dirname(p))) or p) for p in interpreters()]
 
@@ -46,7 +46,7 @@ def test_samples_inside_a_library_call_are_marked(tmp_path, python):
     out = tmp_path / "z.pcarbon"
     r = pc(["run", "-q", "-o", str(out), str(prog)], python=python, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
-    rec = recording.load(str(out))
+    rec = load(str(out))
     leaf = [rec.functions[rec.stacks[k][-1][0]].name for k in rec.samples["stack"]]
     marked = rec.samples["native"].astype(bool)
     in_compress = [m for m, f in zip(marked, leaf) if f == "compress"]

@@ -17,7 +17,7 @@ import pytest
 from pcrun import ROOT, pc
 
 sys.path.insert(0, ROOT)
-from pyprof_carbon import recording  # noqa: E402
+from pyprof_carbon import load  # noqa: E402
 
 TWO_FUNCTIONS = """
     import time
@@ -117,7 +117,7 @@ def profile(python, tmp_path, body, engine, rate, name):
            python=python, cwd=str(tmp_path), timeout=180)
     assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     assert "Traceback" not in r.stderr, r.stderr
-    rec = recording.load(out)
+    rec = load(out)
     assert rec.meta["engine"] == engine
     return r, rec
 

@@ -14,8 +14,11 @@ import sys
 import textwrap
 import time
 
+import pytest
+
+from fakes.fake_pynvml import pynvml_shim
 from pcrun import ROOT, env_for, pc
-from pyprof_carbon.recording import load
+from pyprof_carbon import load
 
 # Burns CPU; writes its pid, then (every ~20 ms of CPU) its own CPU time so far: what it had
 # measured when it was killed is the last line.
@@ -41,11 +44,19 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def test_kill_9_of_the_run_leaves_a_recording_report_renders(tmp_path):
+@pytest.mark.parametrize("meter", ["model", "nvml"])
+def test_kill_9_of_the_run_leaves_a_recording_report_renders(tmp_path, meter):
+    """`model`: the journal holds the meters' arithmetic and the recovery converts every sample;
+    `nvml` (a fake device; its energy is polled from Python, not in the streams): the journal
+    converts the energy as the run goes, and the recovery keeps what its last checkpoint covers."""
     script, progress, out = tmp_path / "burn.py", tmp_path / "progress.txt", str(tmp_path / "run.pcarbon")
     script.write_text(BURN)
-    run = subprocess.Popen([sys.executable, "-m", "pyprof_carbon", "run", "-q", "-o", out, str(script),
-                            str(progress)], cwd=str(tmp_path), env=env_for(), stdout=subprocess.DEVNULL,
+    meters, env = ["--meter", "model"], env_for()
+    if meter == "nvml":
+        meters = ["--meter", "nvml", *meters]
+        env["PYTHONPATH"] = pynvml_shim(str(tmp_path / "shim"), watts=300.0) + os.pathsep + env["PYTHONPATH"]
+    run = subprocess.Popen([sys.executable, "-m", "pyprof_carbon", "run", "-q", *meters, "-o", out, str(script),
+                            str(progress)], cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
     time.sleep(3.0)  # how long the run lasts; no assertion depends on it
     run.kill()
@@ -67,6 +78,7 @@ def test_kill_9_of_the_run_leaves_a_recording_report_renders(tmp_path):
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["meta"]["cut_short"].startswith("the profiler was killed")
+    assert ("last checkpoint" in rep["meta"]["cut_short"]) == (meter == "nvml"), rep["meta"]["cut_short"]
     # the samples are those of the seconds the program ran: their CPU time (the sampler's count
     # times its period, and the scheduler's timeline) is what the program measured of itself,
     # less the moments after the profiler's last checkpoint and the interpreter's start-up

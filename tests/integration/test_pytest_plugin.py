@@ -22,7 +22,7 @@ def imported_once():
     the native sampler cannot be imported twice, so one measured block here imports them all."""
     from pyprof_carbon.attribution import attribute
     from pyprof_carbon.pytest_plugin import EnergyPlugin  # noqa: F401
-    from pyprof_carbon.recording import load  # noqa: F401
+    from pyprof_carbon import load  # noqa: F401
     from pyprof_carbon.render import svg  # noqa: F401
     import pyprof_carbon
     with pyprof_carbon.profile(sched="procfs") as p:
@@ -124,7 +124,7 @@ def test_energy_save_keeps_one_recording_per_test(pytester, tmp_path):
     files = sorted(os.listdir(save))
     assert files == ["test_work.py_test_heavy.pcarbon", "test_work.py_test_light.pcarbon",
                      "test_work.py_test_medium.pcarbon"]
-    from pyprof_carbon.recording import load
+    from pyprof_carbon import load
     rec = load(str(save / files[0]))
     assert rec.meta["command"] == ["pytest", "test_work.py::test_heavy"] and rec.sched.backend == "procfs"
     from pyprof_carbon.attribution import attribute

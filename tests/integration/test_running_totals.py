@@ -33,7 +33,7 @@ def test_current_under_run(tmp_path):
     # CPU time: the program's (less the profiler's) per the run's timeline, which also counts what
     # no sample covers (the report's cpu_s is sampled time, and current()'s own calls are the
     # profiler's work, not in any sample)
-    from pyprof_carbon.recording import load
+    from pyprof_carbon import load
     sched = load(str(out)).sched
     program_cpu_s = (sched.process_cpu_ns[-1] - sched.profiler_cpu_ns[-1]) / 1e9
     assert got["second"]["cpu_s"] <= program_cpu_s * 1.001

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pcrun import backend_unavailable, pc, report_json, script
-from pyprof_carbon import recording
+from pyprof_carbon import load
 from pyprof_carbon.attribution import attribute
 from pyprof_carbon.errors import Unavailable
 
@@ -31,7 +31,7 @@ def run(request, tmp_path_factory):
     assert r.returncode == 0, r.stderr
     with open(probe) as f:
         used = json.load(f)
-    return name, rec_path, recording.load(rec_path), used
+    return name, rec_path, load(rec_path), used
 
 
 def test_timeline_shape(run):

@@ -13,7 +13,7 @@ import pytest
 
 from fakes.powercap import FakePowercap, FakeRaplWriter
 from pcrun import interpreters, native_error, pc
-from pyprof_carbon import recording
+from pyprof_carbon import load
 
 PYTHONS = [pytest.param(p, id=os.path.basename(os.path.dirname(os.path.dirname(p))) or p) for p in interpreters()]
 
@@ -128,7 +128,7 @@ def check_pool(tmp_path, python, how, options=(), env=None):
     # the machine's busy CPU time, interval by interval. A whole-run ratio of the two, the tree's
     # profiler CPU in it, fell below 0.9 on a fresh clone when signals cost the most (the
     # profiler's threads and handlers took 13-15 % of the tree's CPU here).
-    rec = recording.load(str(tmp_path / "run.pcarbon"))
+    rec = load(str(tmp_path / "run.pcarbon"))
     t, cpu, busy = rec.sched.t_ns, rec.sched.process_cpu_ns - rec.sched.profiler_cpu_ns, rec.sched.machine_busy_ns
     energy = sum(np.diff(np.interp(t, e.t_ns, e.energy_j)) for e in rec.energy.values())
     share = np.clip(np.diff(cpu) / np.maximum(np.diff(busy), 1), 0.0, 1.0)
@@ -208,7 +208,7 @@ def test_version_1_recordings_still_load(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         for name, data in members.items():
             z.writestr(name, data)
-    back = recording.load(path)
+    back = load(path)
     assert back.meta["format_version"] == 1
     pid = meta.get("pid", 0)
     assert [p["pid"] for p in back.meta["processes"]] == [pid]

@@ -83,8 +83,9 @@ def test_raw_programs_read_pids_through_the_task_pointers():
     assert (0x79, 0x61, 8, 0) in exit_     # BPF_LDX_MEM(BPF_DW, R1, R6, 8): group_dead
 
 
-def btf_blob(members, struct_name="task_struct", pad_types=b""):
-    """A minimal BTF: an INT type, then `struct_name` with `members` ((name, bit offset)...)."""
+def btf_blob(members, struct_name="task_struct", pad_types=b"", kflag=False):
+    """A minimal BTF: an INT type, then `struct_name` with `members` ((name, bit offset)...);
+    `kflag`: the struct has bitfields (member offsets in the low 24 bits, sizes above)."""
     import struct as st
     strings = b"\0int\0" + struct_name.encode() + b"\0" + b"".join(n.encode() + b"\0" for n, _ in members)
     off = {"int": 1, struct_name: 5}
@@ -93,9 +94,9 @@ def btf_blob(members, struct_name="task_struct", pad_types=b""):
         off[n] = pos
         pos += len(n) + 1
     types = pad_types + st.pack("<III", off["int"], 1 << 24, 4) + st.pack("<I", 0x20)  # INT, 32 bits
-    types += st.pack("<III", off[struct_name], (4 << 24) | len(members), 4096)
+    types += st.pack("<III", off[struct_name], (kflag << 31) | (4 << 24) | len(members), 4096)
     for n, bits in members:
-        types += st.pack("<III", off[n], 1, bits)
+        types += st.pack("<III", off[n], 1, bits | ((3 << 24) if kflag else 0))
     hdr = st.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
     return hdr + types + strings
 
@@ -107,6 +108,8 @@ def test_struct_member_offset_from_btf(tmp_path):
     assert A.struct_member_offset("task_struct", "tgid", str(p)) == 1268
     assert A.struct_member_offset("task_struct", "comm", str(p)) is None  # no such member
     assert A.struct_member_offset("mm_struct", "pid", str(p)) is None
+    p.write_bytes(btf_blob([("state", 0), ("pid", 1264 * 8)], kflag=True))
+    assert A.struct_member_offset("task_struct", "pid", str(p)) == 1264
     p.write_bytes(b"\0" * 64)
     assert A.struct_member_offset("task_struct", "pid", str(p)) is None  # not BTF
     assert A.struct_member_offset("task_struct", "pid", str(tmp_path / "absent")) is None

@@ -1,5 +1,6 @@
 """Resolution order: --carbon-intensity, --intensity-file, --region, env, pyproject.toml, world."""
 import argparse
+import sys
 
 import pytest
 
@@ -106,6 +107,15 @@ def test_intensity_file_source(tmp_path):
     s = intensity_from_args(parse("--intensity-file", str(f), "--region", "de"), str(tmp_path), NO_CLOUD)
     assert s.origin == f"--intensity-file {f}" and s.code == "DE" and s.country == "DE"
     assert list(s.g_per_kwh_at([10, 3700])) == [100.0, 200.0]
+
+
+def test_a_pyproject_that_does_not_name_our_table_is_not_parsed(tmp_path, monkeypatch):
+    # invalid TOML that cannot set our region: the run goes on with the next source, and tomllib
+    # (~10 ms of a run's start-up) is not even imported
+    (tmp_path / "pyproject.toml").write_text('[project\nname = "x"\n[tool.other]\nregion = "FR"\n')
+    monkeypatch.delitem(sys.modules, "tomllib", raising=False)
+    assert intensity_from_args(parse(), str(tmp_path), NO_CLOUD).origin == "world average"
+    assert "tomllib" not in sys.modules
 
 
 def test_tiny_pyproject_parser_for_python_310():

@@ -20,7 +20,7 @@ LAYERS = {
     "meters": 1, "sched": 1, "carbon": 1,
     "attributed_profile": 2, "attribution": 2, "diff": 2,
     "render": 3,
-    "profiler": 4, "output": 4, "runner": 4, "journal": 4,
+    "profiler": 4, "output": 4, "runner": 4, "journal": 4, "unconverted": 4,
     "commands": 5, "cli": 5, "__main__": 5, "ipython": 5, "pytest_plugin": 5, "_boot": 5,
 }
 NAMES = ["core", "devices and carbon", "attribution", "render", "api", "commands"]
