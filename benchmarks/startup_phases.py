@@ -4,8 +4,8 @@ profiler's steps timed from inside, against plain python on the same script.
 Each run of the tool here is `python startup_phases.py --inside run -q -o OUT empty.py`: this file
 then times the profiler's own steps (its imports, starting the program's interpreter, the carbon
 intensity, opening the meters and the scheduler backend, configuring the program, waiting for it,
-what follows until the recording is saved, the interpreter's exit) on CLOCK_MONOTONIC, which the
-empty script also reads for its first line. The outer run adds the time from the launch to the
+reading the streams, closing, saving the run unconverted, the interpreter's exit) on
+CLOCK_MONOTONIC, which the empty script also reads for its first line. The outer run adds the time from the launch to the
 profiler's first line (its interpreter's start-up) and to the end of the whole run. Prints when
 each step began and ended, in ms from the launch (medians over `--runs` runs), with plain python's
 launch-to-first-line and whole run alongside; compiles the package's bytecode first, as
@@ -44,9 +44,11 @@ def inside(argv, marks_path):
         setattr(owner, name, wrapper)
 
     def profiler_steps():
-        from pyprof_carbon import profiler
+        from pyprof_carbon import profiler, unconverted
         timed(profiler.Profiler, "open", "open meters and scheduler backend")
-        timed(profiler.Profiler, "finish", "read the streams into a recording")
+        timed(runner, "handed_over", "read the streams")
+        timed(profiler.Profiler, "close", "close meters and scheduler backend")
+        timed(unconverted, "save", "save the run unconverted")
 
     marks.append(("imports done", time.monotonic()))
     timed(runner, "start", "start the program's interpreter")
