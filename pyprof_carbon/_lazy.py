@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import threading
 import types
+from collections.abc import Sequence as SequenceABC
 from typing import Callable, Sequence
 
 
@@ -65,3 +66,25 @@ class WarmUp:
     def join(self) -> None:
         self._ended.set()
         self._thread.join()
+
+
+class LazyChoices(SequenceABC):
+    """An option's choices, `load()`ed when first used: when the option is given (argparse checks
+    `in`), or the help or an error lists them. The command line's choices have their homes in
+    modules that import the data model (attribution.POLICIES, render.FORMATS...), which `run`
+    need not load before the program starts. argparse reads no choices while a parser is built
+    when the option names a metavar; the help lists them with %(choices)s."""
+
+    def __init__(self, load: Callable[[], Sequence[str]]):
+        self._load, self._values = load, None
+
+    def _all(self) -> tuple:
+        if self._values is None:
+            self._values = tuple(self._load())
+        return self._values
+
+    def __getitem__(self, i):
+        return self._all()[i]
+
+    def __len__(self) -> int:
+        return len(self._all())

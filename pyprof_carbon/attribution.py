@@ -42,10 +42,10 @@ from .attributed_profile import FunctionInfo, Profile
 from .recording import total_domains
 from .recording import Recording
 
-POLICIES = ("share", "active", "dynamic")
+POLICIES = ("share", "active", "dynamic")  # the default first (the command line's help says so)
 SPLITS = ("power", "cpu")
-DEFAULT_POLICY = "share"
-DEFAULT_SPLIT = "power"
+DEFAULT_POLICY = POLICIES[0]
+DEFAULT_SPLIT = SPLITS[0]
 OUTSIDE_REGIONS = "(outside any region)"
 POWER_ITERATIONS = 4  # EM steps of power_weights; the estimate moves < 0.1 % after the third here
 MIN_WEIGHT = 1e-3     # a function estimated at zero power still takes energy where it ran alone

@@ -40,26 +40,14 @@ from ._lazy import numpy as np
 from . import process_stream
 from .errors import UserError
 from .recording import Domain, EnergySeries, Recording, SchedTimeline, checked
+from .runner import workdir_for
 
 NAME = "profiler.stream"
-SUFFIX = ".partial"
 INTERVAL_S = 0.25  # a killed profiler loses this much of the readings (more on a long run: _loop)
 KILLED = ("the profiler was killed before it finished: recovered from its working directory, up to the "
           "profiler's last checkpoint ({} samples after it are left out: no energy was converted for them)")
 KILLED_CONVERTED = ("the profiler was killed before it finished: recovered from its working directory, with "
                     "everything its processes had streamed (their last moments, up to 50 ms each, are missing)")
-
-
-def workdir_for(output: str) -> str:
-    return output + SUFFIX
-
-
-def check_no_leftover(output: str) -> None:
-    """Before a run: a working directory left by a killed run at this output is not overwritten."""
-    d = workdir_for(output)
-    if os.path.lexists(d):
-        raise UserError(f"{d} holds a run that was cut short: render it with `pyprof-carbon report {output}`, "
-                        f"then remove it")
 
 
 class Journal:

@@ -45,7 +45,6 @@ import signal
 import threading
 from typing import List, Optional, Sequence
 
-from . import process_stream
 from ._lazy import numpy as np
 
 FLUSH_NS = 50_000_000  # the helper hands its readings over this often
@@ -107,6 +106,7 @@ class Helper:
         self._thread.start()
 
     def _receive(self) -> None:
+        from . import process_stream  # loaded by start_helper
         data = b""
         while True:
             part = os.read(self._readings, 1 << 16)
@@ -152,6 +152,7 @@ def start_helper(owners: Sequence, sources: Sequence[tuple], held: List[int], ca
     """Fork the privileged helper for `owners` (the meters and scheduler backend whose sources are
     `held`, the indices of the descriptor-holding ones among `sources`); call as root, before any
     other thread of ours runs."""
+    from . import _native, process_stream  # noqa: F401 (imported here, not in the forked helper)
     commands_r, commands_w = os.pipe()
     readings_r, readings_w = os.pipe()
     pid = os.fork()
@@ -172,7 +173,7 @@ def start_helper(owners: Sequence, sources: Sequence[tuple], held: List[int], ca
 def _helper(owners, sources, cadence_ns: int, commands: int, readings: int) -> None:
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_IGN)
-    from . import _native
+    from . import _native, process_stream  # loaded by start_helper, before the fork
     collector = _native.Collector(0, "auto", cadence_ns, list(sources))
 
     def send():

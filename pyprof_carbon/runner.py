@@ -18,17 +18,14 @@ same signal.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import marshal
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from typing import List, Optional, Sequence
 
-from . import process_stream
 from .errors import UserError
 
 BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
@@ -38,12 +35,31 @@ FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 TERMINAL = (signal.SIGINT, signal.SIGQUIT)
 
 
-@dataclasses.dataclass
+WORKDIR_SUFFIX = ".partial"
+
+
+def workdir_for(output: str) -> str:
+    """The run's working directory for output `output` (the journal's too: journal.py)."""
+    return output + WORKDIR_SUFFIX
+
+
+def check_no_leftover(output: str) -> None:
+    """Before a run: a working directory left by a killed run at this output is not overwritten."""
+    d = workdir_for(output)
+    if os.path.lexists(d):
+        raise UserError(f"{d} holds a run that was cut short: render it with `pyprof-carbon report {output}`, "
+                        f"then remove it")
+
+
 class Child:
-    process: subprocess.Popen
-    workdir: str  # where every profiled process of the run writes its stream (process_stream.py)
-    status: Optional[int] = None  # as Popen.returncode: negative = killed by that signal
-    setup: Optional[object] = None  # until configure(): the socket its bootstrap waits on (start)
+    """The program's process. (Not a dataclass: this module is imported before the program
+    starts, and dataclasses imports inspect, ~5 ms of the program's start-up.)"""
+
+    def __init__(self, process: subprocess.Popen, workdir: str, setup: Optional[object] = None):
+        self.process = process
+        self.workdir = workdir  # where every profiled process of the run writes its stream (process_stream.py)
+        self.status: Optional[int] = None  # as Popen.returncode: negative = killed by that signal
+        self.setup = setup  # until configure(): the socket its bootstrap waits on (start)
 
 
 def check_target(script: Optional[str], module: Optional[str]) -> None:
@@ -84,7 +100,7 @@ def start(command: List[str], workdir: Optional[str] = None, drop_to: Optional[t
     scheduler backend, and its bootstrap waits for them (`configure`) before it starts the sampler
     and before the script's first line; `abandon` ends it there when the run cannot go on.
     `workdir`: where the run's processes stream (created here, and refused when it exists:
-    journal.workdir_for); None: a temporary directory. `drop_to` (uid, gid): under sudo, the
+    workdir_for); None: a temporary directory. `drop_to` (uid, gid): under sudo, the
     program's process becomes that user first thing in its bootstrap, before its sampler starts
     and before the script file is opened. `subprocesses`: the Python processes the program starts
     are profiled too (the bootstrap stays in their environment).
@@ -95,6 +111,7 @@ def start(command: List[str], workdir: Optional[str] = None, drop_to: Optional[t
     running unmeasured. Processes the program starts are left alone, as python leaves them."""
     import socket
     if workdir is None:
+        import tempfile
         workdir = tempfile.mkdtemp(prefix="pyprof-carbon-")
     else:
         try:
@@ -210,11 +227,12 @@ def _in_terminal_foreground() -> bool:
     return False
 
 
-def handed_over(child: Child) -> List[process_stream.ProcessStream]:
+def handed_over(child: Child) -> list:
     """What the run's processes streamed, the program's own first (empty when it died before
     its sampler started); raises UserError when its sampler could not start. The working
     directory stays until the recording is saved (`discard`): a profiler killed before then leaves
     it for `report` to recover (journal.py)."""
+    from . import process_stream
     streams = process_stream.read_all(child.workdir)
     if streams and streams[0].process.get("how") == "first" and streams[0].error and not streams[0].parts:
         discard(child)

@@ -19,7 +19,8 @@ def register(sub) -> None:
 
 def meter_rows(opener=None) -> list:
     from ..errors import Unavailable
-    from ..meters.select import METERS, open_meter
+    from ..meters import METERS
+    from ..meters.select import open_meter
     opener = opener or (lambda name: open_meter(name))
     rows = []
     for name in METERS:

@@ -6,25 +6,42 @@ import math
 import os
 from typing import List, Mapping, Optional
 
-from ..attribution import DEFAULT_POLICY, DEFAULT_SPLIT, POLICIES, SPLITS
-from ..native_threads import MODES as NATIVE_MODES
-from ..render import ALIASES, FORMATS
+from .._lazy import LazyChoices
 
-FORMAT_CHOICES = sorted(FORMATS) + sorted(ALIASES)
+
+def _formats():
+    from ..render import ALIASES, FORMATS
+    return sorted(FORMATS) + sorted(ALIASES)
+
+
+def _policies():  # the default first (attribution.py keeps them in that order)
+    from ..attribution import POLICIES
+    return POLICIES
+
+
+def _splits():
+    from ..attribution import SPLITS
+    return SPLITS
+
+
+def _native_modes():
+    from ..native_threads import MODES
+    return MODES
 
 
 def add_report_options(p: argparse.ArgumentParser) -> None:
-    """Rendering and carbon options, shared by `run` and `report`."""
-    p.add_argument("--format", dest="formats", action="append", choices=FORMAT_CHOICES, metavar="FORMAT",
-                   help=f"output format, repeatable: {', '.join(FORMAT_CHOICES)}")
-    p.add_argument("--attribution", choices=POLICIES, default=None,
-                   help=f"how machine energy is handed to the process (default: the run's, else {DEFAULT_POLICY}; "
-                        "see docs/attribution.md)")
-    p.add_argument("--split", choices=SPLITS, default=None,
+    """Rendering and carbon options, shared by `run` and `report`. Their choices load when used
+    (_lazy.LazyChoices): `run` parses its command line before the program starts."""
+    p.add_argument("--format", dest="formats", action="append", choices=LazyChoices(_formats), metavar="FORMAT",
+                   help="output format, repeatable: %(choices)s")
+    p.add_argument("--attribution", choices=LazyChoices(_policies), default=None, metavar="POLICY",
+                   help="how machine energy is handed to the process: %(choices)s (default: the run's, else the "
+                        "first; see docs/attribution.md)")
+    p.add_argument("--split", choices=LazyChoices(_splits), default=None, metavar="SPLIT",
                    help="inside a meter interval, weigh samples by their function's estimated power "
-                        f"(power) or by CPU time alone (cpu); default: the run's, else {DEFAULT_SPLIT} "
+                        "(power) or by CPU time alone (cpu); default: the run's, else the first of %(choices)s "
                         "(docs/attribution.md)")
-    p.add_argument("--native-threads", choices=NATIVE_MODES, default=None,
+    p.add_argument("--native-threads", choices=LazyChoices(_native_modes), default=None, metavar="MODE",
                    help="threads that run no Python code (BLAS, OpenMP pools): charged to the Python stack that "
                         "set them working (caller, default) or shown apart (separate); docs/attribution.md")
     p.add_argument("--lines", action="store_true", help="text: add the hottest source lines")

@@ -12,14 +12,14 @@ import sys
 import time
 from typing import List, Optional, Tuple
 
+# Only what parsing the command line and starting the program's interpreter need: its start-up
+# runs while this process imports the rest (the profiler, the meters, the backends) and opens them.
 from .. import runner
 from .._lazy import WarmUp
-from ..meters.select import METERS
+from ..meters import METERS
 from ..sched import BACKENDS
-from ..sched.base import online_cpus
 from ..errors import UserError
-from ..journal import Journal, check_no_leftover, workdir_for
-from ..process_stream import is_stream_name
+from ..runner import check_no_leftover, workdir_for
 from ..safe_write import check_output_path
 from ..sampling import DEFAULT_RATE, ENGINES
 from .options import add_report_options, bounded_int, finite_float, intensity_from_args
@@ -191,6 +191,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                 imports = None if unconverted else WarmUp(AFTER_RUN + (AFTER_RUN_ATTRIBUTED if attributed else ()),
                                                           started=_warm_up_when(child.workdir))
                 if output:  # what a killed profiler leaves for `report` to recover
+                    from ..journal import Journal
                     journal = Journal(prof, child.workdir, child.process.pid)
                 status = runner.wait(child)
             own_cpu = time.process_time() - own_cpu
@@ -274,6 +275,7 @@ def _warm_up_when(workdir: str):
     after a short program's end, where the whole run waits for them. On a single CPU they would
     hold back the program's first line: they wait until it has run a while (or ended), never
     loading in the program's own process either way (tests/integration/test_startup_imports.py)."""
+    from ..sched.base import online_cpus
     if online_cpus() > 1:
         return lambda: True
     return _running_for(workdir, WARM_UP_AFTER_S)
@@ -282,6 +284,7 @@ def _warm_up_when(workdir: str):
 def _running_for(workdir: str, seconds: float):
     """A predicate: the program's first process has streamed for `seconds` (its stream file
     appears in `workdir` as its bootstrap starts the sampler, just before the script's first line)."""
+    from ..process_stream import is_stream_name
     seen = []
 
     def check() -> bool:

@@ -17,13 +17,9 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from ..counters import Ticks
 from ..errors import Unavailable, UserError
 from ..recording import Domain, EnergySeries
+from . import CPU_ORDER, GPU_ORDER, METERS
 from .base import Meter
 
-# name -> (module, class); `auto` tries the CPU meters in this order, then NVML, then the model.
-METERS = {"rapl-perf": ("perf_pmu", "RaplPerf"), "rapl-msr": ("msr", "RaplMsr"),
-          "rapl-powercap": ("powercap", "RaplPowercap"), "nvml": ("nvml", "Nvml"), "model": ("model", "ModelMeter")}
-CPU_ORDER = ("rapl-perf", "rapl-msr", "rapl-powercap")
-GPU_ORDER = ("nvml",)
 
 
 class Passed(NamedTuple):

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import importlib
 
+from typing import TYPE_CHECKING
+
 from ..errors import Unavailable, UserError
-from .base import SchedBackend
+
+if TYPE_CHECKING:  # base imports the data model: `run` reads BACKENDS before the program starts
+    from .base import SchedBackend
 
 # name -> (module, class); `auto` tries them in this order (most exact first).
 BACKENDS = {"ebpf": ("ebpf", "EbpfBackend"), "perf": ("perf", "PerfSchedBackend"),
