@@ -17,6 +17,7 @@ Version 1 (one process, no s_pid, no process table) still loads: `load` fills bo
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -181,15 +182,8 @@ def load(path: str, shown_as: Optional[str] = None) -> Recording:
     """Read a recording; any fault in the file is one UserError naming the file (`shown_as`, if
     given) and the fault."""
     from . import recording_check
-    name = shown_as or path
-    try:
+    with read_errors(shown_as or path):
         meta, funcs, z = recording_check.read(path)
-    except FileNotFoundError:
-        raise UserError(f"no such recording: {name}") from None
-    except OSError as e:
-        raise UserError(f"cannot read {name}: {e.strerror or e}") from None
-    except recording_check.Invalid as e:
-        raise UserError(invalid_message(name, str(e))) from None
     functions = [FunctionInfo(*f) for f in funcs]
     off, func, line = z["stack_offsets.npy"].tolist(), z["stack_func.npy"].tolist(), z["stack_line.npy"].tolist()
     stacks = [tuple(zip(func[off[i]:off[i + 1]], line[off[i]:off[i + 1]])) for i in range(len(off) - 1)]
@@ -204,6 +198,23 @@ def load(path: str, shown_as: Optional[str] = None) -> Recording:
                           z["sched_prof_ns.npy"], ncpu=sm["ncpu"], backend=sm["backend"],
                           resolution_note=sm.get("resolution_note", ""))
     return Recording(meta, functions, stacks, samples, domains, energy, sched)
+
+
+@contextlib.contextmanager
+def read_errors(name: str, invalid: tuple = ()):
+    """Any fault reading the recording file `name` as one UserError: it is missing, unreadable, or
+    not to be trusted (recording_check.Invalid, and the exceptions in `invalid`)."""
+    from . import recording_check
+    try:
+        yield
+    except FileNotFoundError:
+        raise UserError(f"no such recording: {name}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {name}: {e.strerror or e}") from None
+    except recording_check.Invalid as e:
+        raise UserError(invalid_message(name, str(e))) from None
+    except invalid as e:
+        raise UserError(invalid_message(name, f"{type(e).__name__}: {e}")) from None
 
 
 def checked(rec: Recording, source: str) -> Recording:

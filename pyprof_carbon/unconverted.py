@@ -34,7 +34,7 @@ from typing import List
 from . import process_stream, recording_check
 from .errors import UserError
 from .process_stream import ProcessStream
-from .recording import Recording, checked, invalid_message
+from .recording import Recording, checked, read_errors
 
 FORMAT = "pyprof-carbon-unconverted-run"
 VERSION = 1
@@ -78,7 +78,10 @@ def is_unconverted(path: str) -> bool:
 
 def load(path: str) -> Recording:
     """The recording of the run saved at `path`, converted now and checked as a saved one is."""
-    try:
+    # a file that lies in any way surfaces as one of these while it is read and converted
+    lies = (zipfile.BadZipFile, zlib.error, KeyError, TypeError, ValueError, IndexError, AttributeError,
+            RecursionError, ZeroDivisionError, OverflowError, EOFError)
+    with read_errors(path, lies):
         with recording_check.archive(path) as (z, infos):  # sizes checked before anything inflates
             header = _value(json.loads(z.read(infos[HEADER])))
             if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -88,15 +91,6 @@ def load(path: str) -> Recording:
                                  f"pyprof-carbon reads version {VERSION}")
             streams = [_stream(z, infos, i, p) for i, p in enumerate(header["processes"])]
         rec = convert(header, streams)
-    except FileNotFoundError:
-        raise UserError(f"no such recording: {path}") from None
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
-    except recording_check.Invalid as e:
-        raise UserError(invalid_message(path, str(e))) from None
-    except (zipfile.BadZipFile, zlib.error, KeyError, TypeError, ValueError, IndexError, AttributeError,
-            RecursionError, ZeroDivisionError, OverflowError, EOFError) as e:
-        raise UserError(invalid_message(path, f"{type(e).__name__}: {e}")) from None
     return checked(rec, path)
 
 

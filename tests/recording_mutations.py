@@ -139,3 +139,18 @@ def assert_ok_or_invalid(result, *paths) -> bool:
     assert re.fullmatch(rf"pyprof-carbon: error: ({names}) is not a valid pyprof-carbon recording: [^\n]+\n",
                         err), err
     return True
+
+
+def refused(path, good, why=None):
+    """Every command that reads a recording (report text and json, diff on either side, against
+    the good recording `good`) refuses `path` with the one line; returns the reason."""
+    lines = []
+    for argv in (["report", path, "--format", "text"], ["report", path, "--format", "json"],
+                 ["diff", good, path], ["diff", path, good]):
+        res = cli(argv)
+        assert assert_ok_or_invalid(res, path), f"{argv} accepted a bad file"
+        lines.append(res[2])
+    reason = lines[0].split("recording: ", 1)[1].strip()
+    if why:
+        assert why in reason, reason
+    return reason

@@ -9,28 +9,14 @@ import pytest
 from pyprof_carbon import recording_check
 from pyprof_carbon.errors import UserError
 from pyprof_carbon.recording import VERSION, load
-from recording_mutations import (assert_ok_or_invalid, cli, json_member, load_npy, make_real_recording,
-                                 members, npy, npy_header_claiming, read_json_member, write_members,
+from recording_mutations import (cli, json_member, load_npy, make_real_recording,
+                                 members, npy, npy_header_claiming, read_json_member, refused, write_members,
                                  zip_bomb)
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
     return make_real_recording(str(tmp_path_factory.mktemp("good")))
-
-
-def refused(path, good, why=None):
-    """Every command that reads a recording refuses `path` with the one line; returns the reason."""
-    lines = []
-    for argv in (["report", path, "--format", "text"], ["report", path, "--format", "json"],
-                 ["diff", good, path], ["diff", path, good]):
-        res = cli(argv)
-        assert assert_ok_or_invalid(res, path), f"{argv} accepted a bad file"
-        lines.append(res[2])
-    reason = lines[0].split("recording: ", 1)[1].strip()
-    if why:
-        assert why in reason, reason
-    return reason
 
 
 def mutated(tmp_path, good, name="bad.pcarbon", **changes):

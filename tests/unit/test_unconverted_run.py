@@ -2,7 +2,6 @@
 recording, the meters' arithmetic survives its trip through JSON, and a bad file is the one line
 of error and exit 2 from every command that reads it, as a converted recording's is."""
 import json
-import zipfile
 
 import numpy as np
 import pytest
@@ -19,26 +18,12 @@ from pyprof_carbon.meters.msr import RaplMsr
 from pyprof_carbon.meters.powercap import RaplPowercap
 from pyprof_carbon.meters.select import Subset
 from pyprof_carbon.recording import SchedTimeline, load as load_converted
-from recording_mutations import assert_ok_or_invalid, cli, make_real_recording, members, write_members
+from recording_mutations import assert_ok_or_invalid, cli, make_real_recording, members, refused, write_members
 
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
     return make_real_recording(str(tmp_path_factory.mktemp("unconverted")), unconverted=True)
-
-
-def refused(path, good, why=None):
-    """report (text, json) and diff (either side) refuse `path` with the one line; the reason."""
-    lines = []
-    for argv in (["report", path, "--format", "text"], ["report", path, "--format", "json"],
-                 ["diff", good, path], ["diff", path, good]):
-        res = cli(argv)
-        assert assert_ok_or_invalid(res, path), f"{argv} accepted a bad file"
-        lines.append(res[2])
-    reason = lines[0].split("recording: ", 1)[1].strip()
-    if why:
-        assert why in reason, reason
-    return reason
 
 
 def header_of(path):
