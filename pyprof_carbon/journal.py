@@ -53,11 +53,11 @@ KILLED_CONVERTED = ("the profiler was killed before it finished: recovered from 
 class Journal:
     """The profiler's side of the working directory (module docstring)."""
 
-    def __init__(self, profiler, workdir: str, first_pid: int):
+    def __init__(self, profiler, workdir: str, first_pid: int, arithmetic: Optional[dict]):
+        """`arithmetic`: profiler.arithmetic() (None: the journal converts as the run goes)."""
         self.profiler = profiler
         self.fd = os.open(os.path.join(workdir, NAME),
                           os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        arithmetic = profiler.arithmetic()
         # as JSON: the settings hold numpy numbers (a baseline's watts), which marshal refuses
         self._write({"run": json.dumps(arithmetic or {"settings": profiler.settings(), "domains": [
             dataclasses.asdict(d) for m in profiler.meters for d in m.domains()]}, default=_plain)})
@@ -154,7 +154,8 @@ def recover(workdir: str) -> Recording:
         raise UserError(f"cannot read {workdir}: {e.strerror or e}") from None
     if not chunks or not isinstance(chunks[0].get("run"), str):
         raise UserError(f"{workdir}: the profiler's journal has no header: nothing to recover")
-    if not streams or streams[0].process.get("how") != "first" or not streams[0].parts:
+    from .profiler import first_process_streamed
+    if not first_process_streamed(streams):
         raise UserError(f"{workdir}: the program left no samples: nothing to recover")
     try:
         header = json.loads(chunks[0]["run"])

@@ -248,8 +248,8 @@ class Profiler:
         meters = [m.arithmetic() for m in self.meters]
         if self._helper is not None or any(a is None for a in meters):
             return None
-        return {"settings": self.settings(), "domains": [dataclasses.asdict(d) for m in self.meters for d in m.domains()],
-                "meters": meters, "sched": {"backend": self.sched.name, "ncpu": online_cpus()}}
+        return {"settings": self.settings(),
+                "domains": [dataclasses.asdict(d) for m in self.meters for d in m.domains()], "meters": meters, "sched": {"backend": self.sched.name, "ncpu": online_cpus()}}
 
     def _close(self):
         if self._sched_closing is not None:

@@ -49,7 +49,7 @@ def read(path: str) -> Tuple[dict, list, Dict[str, np.ndarray]]:
     with archive(path) as (z, infos):
         if "meta.json.npy" not in infos and UNCONVERTED in infos:
             raise Invalid("it is a run saved unconverted (`run -q`): `pyprof-carbon report` reads it, "
-                          "and pyprof_carbon.journal.load_any")
+                          "and pyprof_carbon.load")
         return _read_archive(z, infos)
 
 

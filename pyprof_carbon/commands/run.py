@@ -165,7 +165,8 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
         helper = prof.separate_privileges() if drop_to is not None else None
         # nothing shown or rendered, and the meters' arithmetic is plain data: the run is saved as
         # its raw parts, and numpy (~0.1 s of one CPU) is never imported here (unconverted.py)
-        unconverted = bool(output) and not attributed and prof.arithmetic() is not None
+        arithmetic = prof.arithmetic()
+        unconverted = bool(output) and not attributed and arithmetic is not None
         totals = Server(prof, args.pue)  # answers the program's pyprof_carbon.current()
     except BaseException:
         runner.abandon(child)
@@ -192,7 +193,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
                                                           started=_warm_up_when(child.workdir))
                 if output:  # what a killed profiler leaves for `report` to recover
                     from ..journal import Journal
-                    journal = Journal(prof, child.workdir, child.process.pid)
+                    journal = Journal(prof, child.workdir, child.process.pid, arithmetic)
                 status = runner.wait(child)
             own_cpu = time.process_time() - own_cpu
             prof.stop_meters()
@@ -204,7 +205,7 @@ def _profile_once(args, module, script, script_args, command, intensity, output,
         if imports is not None:
             imports.join()
         if unconverted:
-            return _save_unconverted(args, prof, child, status, output, finishing, own_cpu)
+            return _save_unconverted(args, prof, arithmetic, child, status, output, finishing, own_cpu)
         return _save(args, prof, child, status, output, intensity, quiet, finishing, dropped, own_cpu, attributed)
 
 
@@ -231,11 +232,10 @@ def _added_meta(args, own_cpu, dropped) -> dict:
     return meta
 
 
-def _save_unconverted(args, prof, child, status, output, finishing, own_cpu):
+def _save_unconverted(args, prof, arithmetic, child, status, output, finishing, own_cpu):
     from .. import unconverted
     from ..profiler import about_run, first_process_streamed
     streams = _handed_over(prof, child)
-    arithmetic = prof.arithmetic()
     prof.close()
     if not first_process_streamed(streams):
         return _nothing_recorded(child, status)

@@ -21,7 +21,6 @@ from . import CPU_ORDER, GPU_ORDER, METERS
 from .base import Meter
 
 
-
 class Passed(NamedTuple):
     """A meter `auto` passed over (or could not open): (name, reason, fix)."""
     meter: str
