@@ -139,10 +139,12 @@ class Tail:
         return chunks
 
 
-def read(path: str) -> Optional[ProcessStream]:
+def read(path: str, add_results=None) -> Optional[ProcessStream]:
     """The stream in `path` up to its last complete, intact chunk; None when not even the process
     header is there (the process died at its first instant). Its results parts are joined as they
-    are read (`parts` holds one): a run's samples are in memory once, as compact arrays' bytes."""
+    are read (`parts` holds one): a run's samples are in memory once, as compact arrays' bytes.
+    `add_results`: a callable that takes each results part as it is read instead (`parts` then
+    stays empty; unconverted.save writes them out as they come)."""
     damaged: list = []
     with open(path, "rb") as f:
         chunks = _file_chunks(f, damaged)
@@ -157,7 +159,7 @@ def read(path: str) -> Optional[ProcessStream]:
             if "error" in c:
                 s.error = str(c["error"])
             if isinstance(c.get("results"), dict):
-                results.add(c["results"])
+                (add_results or results.add)(c["results"])
             if isinstance(c.get("thread_names"), dict):
                 s.thread_names.update(c["thread_names"])
             if isinstance(c.get("regions"), list):
@@ -169,16 +171,24 @@ def read(path: str) -> Optional[ProcessStream]:
     return s
 
 
-def read_all(workdir: str) -> List[ProcessStream]:
-    """Every process's stream in a run's working directory, in the order the processes started."""
-    streams = []
+def stream_paths(workdir: str) -> List[str]:
+    """The stream files in a run's working directory, in the order their processes started (the
+    program's own first); a file without even its process header is left out."""
+    found = []
     for name in os.listdir(workdir):
         if is_stream_name(name):
-            s = read(os.path.join(workdir, name))
-            if s is not None:
-                streams.append(s)
-    streams.sort(key=lambda s: (s.process.get("how") != "first", s.process.get("start_unix_s", 0.0), s.pid))
-    return streams
+            path = os.path.join(workdir, name)
+            with open(path, "rb") as f:
+                first = next(_file_chunks(f, []), None)
+            if first is not None and isinstance(first.get("process"), dict):
+                p = first["process"]
+                found.append(((p.get("how") != "first", p.get("start_unix_s", 0.0), p.get("pid", 0)), path))
+    return [path for _, path in sorted(found)]
+
+
+def read_all(workdir: str) -> List[ProcessStream]:
+    """Every process's stream in a run's working directory, in the order the processes started."""
+    return [s for s in map(read, stream_paths(workdir)) if s is not None]
 
 
 CONCATENATED = ("t_ns", "cpu_ns", "tid", "cpu", "stack", "nvcsw", "native", "stack_locs", "loc_code", "loc_lasti",
@@ -196,12 +206,14 @@ class Joiner:
         self.out: Optional[dict] = None
         self._flat = 0  # stack locations so far: where the next part's stack offsets start
         self._owned = False  # out's arrays and lists are ours to grow (not the first part's)
+        self.nbytes = 0  # of out's arrays
 
     def add(self, part: dict) -> None:
         # int64 in the machine's order, as the collector wrote them (not numpy: a run saved
         # unconverted reads its streams without it, unconverted.py)
         offsets = memoryview(part["stack_offsets"]).cast("q")
         flat = int(offsets[-1]) if len(offsets) else 0
+        self.nbytes += sum(len(part[key]) for key in CONCATENATED) + len(part["stack_offsets"])
         if self.out is None:
             self.out, self._flat = dict(part), flat
             return

@@ -13,9 +13,18 @@ same code a finished run uses (profiler.assemble). A zip archive (deflated), mem
                   "exit_status": the program's (Popen-style),
                   "processes": [{"process", "engine", "error", "complete", "damaged",
                                  "thread_names": [[tid, name]...], "regions",
-                                 "results": the raw results but their arrays, "arrays": [their names]}...]}
-    p<i>/<name>  each array of process i's raw results (process_stream.CONCATENATED, stack_offsets)
-                 as the collector wrote it: machine order, the dtype profiler.decode_raw_results gives
+                                 "batches": [{"results": raw results but their arrays,
+                                              "arrays": [[name, bytes]...]}...]}...]}
+    p<i>/<j>     batch j of process i: its arrays (process_stream.CONCATENATED, stack_offsets) one
+                 after the other, as the collector wrote them: machine order, the dtypes
+                 profiler.decode_raw_results gives
+
+A batch is consecutive results parts of one process joined (process_stream.Joiner), about
+BATCH_BYTES of arrays; the reader joins the batches the same way. The profiler's process holds one
+batch at a time, never the run's samples: its memory at the end does not grow with the run's length.
+
+Version 1 held each process's results as one part: "results" and "arrays" (their names) in
+run.json, each array its own member p<i>/<name>. It is still read.
 
 The raw results hold tuples, bytes and dicts keyed by numbers, which JSON lacks: `_plain` writes
 them tagged ({"$t": [...]}, {"$b": base64}, {"$d": [[key, value]...]}) and `_value` reads them back.
@@ -27,6 +36,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import time
 import zipfile
 import zlib
 from typing import List
@@ -37,34 +47,77 @@ from .process_stream import ProcessStream
 from .recording import Recording, checked, read_errors
 
 FORMAT = "pyprof-carbon-unconverted-run"
-VERSION = 1
+VERSION = 2
 HEADER = recording_check.UNCONVERTED
+BATCH_BYTES = 1 << 20  # the arrays of one process the save holds at most (and one member's size)
 
 
-def save(path: str, arithmetic: dict, about: dict, meta: dict, exit_status: int,
-         streams: List[ProcessStream]) -> None:
-    """Write the run at `path` (atomically; a failure is a UserError): Profiler.arithmetic(),
-    profiler.about_run(), what `run` adds to the meta, the program's exit status (Popen-style) and
-    what its processes handed over."""
+class Unrecorded(Exception):
+    """The run's first process handed over no samples: nothing was written. `error`: why its
+    sampler could not start, when it said."""
+
+    def __init__(self, error: str):
+        super().__init__(error)
+        self.error = error
+
+
+def save(path: str, arithmetic: dict, meta: dict, exit_status: int, workdir: str) -> None:
+    """Write the run whose processes streamed into `workdir` at `path` (atomically; a failure is
+    a UserError): Profiler.arithmetic(), what `run` adds to the meta and the program's exit status
+    (Popen-style). The streams are copied batch by batch (_Batches): the memory this takes does not
+    grow with the run. Raises Unrecorded, having written nothing, when the first process handed
+    over no samples."""
+    from .profiler import about_run
     from .safe_write import atomic_writer
-    processes, arrays = [], {}
-    for i, s in enumerate(streams):
-        results = process_stream.joined(s.parts) or {}
-        names = sorted(k for k, v in results.items() if isinstance(v, (bytes, bytearray)))
-        arrays.update({f"p{i}/{k}": results[k] for k in names})
-        processes.append({"process": s.process, "engine": s.engine, "error": s.error, "complete": s.complete,
-                          "damaged": s.damaged, "thread_names": [[int(t), n] for t, n in s.thread_names.items()],
-                          "regions": s.regions, "arrays": names,
-                          "results": {k: v for k, v in results.items() if k not in names}})
-    header = {"format": FORMAT, "version": VERSION, **arithmetic, "about": about, "meta": meta,
-              "exit_status": exit_status, "processes": processes}
+    processes = []
     try:
         with atomic_writer(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(HEADER, json.dumps(_plain(header)))
-            for name, data in arrays.items():
-                z.writestr(name, bytes(data))
+            for stream_path in process_stream.stream_paths(workdir):
+                batches = _Batches(z, len(processes))
+                s = process_stream.read(stream_path, add_results=batches.add)
+                batches.flush()
+                if not processes and (s is None or s.process.get("how") != "first" or not batches.saved):
+                    first = s is not None and s.process.get("how") == "first"
+                    raise Unrecorded(s.error or "" if first else "")
+                if s is not None:
+                    processes.append({"process": s.process, "engine": s.engine, "error": s.error,
+                                      "complete": s.complete, "damaged": s.damaged,
+                                      "thread_names": [[int(t), n] for t, n in s.thread_names.items()],
+                                      "regions": s.regions, "batches": batches.saved})
+            if not processes:
+                raise Unrecorded("")
+            about = about_run(float(processes[0]["process"].get("start_unix_s", time.time())))
+            z.writestr(HEADER, json.dumps(_plain({"format": FORMAT, "version": VERSION, **arithmetic, "about": about,
+                                                  "meta": meta, "exit_status": exit_status,
+                                                  "processes": processes})))
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+class _Batches:
+    """One process's results parts as they are read, joined into batches of about BATCH_BYTES of
+    arrays; each batch is written out as one member (p<i>/<j>) once full, and dropped."""
+
+    def __init__(self, z: zipfile.ZipFile, i: int):
+        self.z, self.i = z, i
+        self.saved: list = []  # per batch written: its results but their arrays, its arrays' names and sizes
+        self.joiner = process_stream.Joiner()
+
+    def add(self, part: dict) -> None:
+        self.joiner.add(part)
+        if self.joiner.nbytes >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        results, self.joiner = self.joiner.out, process_stream.Joiner()
+        if results is None:
+            return
+        names = sorted(k for k, v in results.items() if isinstance(v, (bytes, bytearray)))
+        with self.z.open(f"p{self.i}/{len(self.saved)}", "w") as member:
+            for name in names:
+                member.write(results[name])
+        self.saved.append({"results": {k: v for k, v in results.items() if k not in names},
+                           "arrays": [[name, len(results[name])] for name in names]})
 
 
 def is_unconverted(path: str) -> bool:
@@ -86,22 +139,36 @@ def load(path: str) -> Recording:
             header = _value(json.loads(z.read(infos[HEADER])))
             if not isinstance(header, dict) or header.get("format") != FORMAT:
                 raise ValueError("run.json is not an unconverted run's header")
-            if header.get("version") != VERSION:
-                raise ValueError(f"unconverted run version {header.get('version')!r}: this version of "
-                                 f"pyprof-carbon reads version {VERSION}")
-            streams = [_stream(z, infos, i, p) for i, p in enumerate(header["processes"])]
+            version = header.get("version")
+            if version not in (1, VERSION):
+                raise ValueError(f"unconverted run version {version!r}: this version of pyprof-carbon "
+                                 f"reads versions 1 to {VERSION}")
+            streams = [_stream(z, infos, i, p, version) for i, p in enumerate(header["processes"])]
         rec = convert(header, streams)
     return checked(rec, path)
 
 
-def _stream(z: zipfile.ZipFile, infos: dict, i: int, p: dict) -> ProcessStream:
-    results = dict(p["results"])
-    for name in p["arrays"]:
-        results[str(name)] = z.read(infos[f"p{i}/{name}"])
-    return ProcessStream(process=dict(p["process"]), engine=p["engine"], error=p["error"],
-                         parts=[results] if results else [],
+def _stream(z: zipfile.ZipFile, infos: dict, i: int, p: dict, version: int = VERSION) -> ProcessStream:
+    if version == 1:  # one part per process, each array its own member p<i>/<name>
+        results = dict(p["results"], **{str(name): z.read(infos[f"p{i}/{name}"]) for name in p["arrays"]})
+        parts = [results] if results else []
+    else:
+        parts = [_batch(z.read(infos[f"p{i}/{j}"]), batch, f"p{i}/{j}") for j, batch in enumerate(p["batches"])]
+    return ProcessStream(process=dict(p["process"]), engine=p["engine"], error=p["error"], parts=parts,
                          thread_names={int(t): str(n) for t, n in p["thread_names"]},
                          regions=list(p["regions"]), complete=bool(p["complete"]), damaged=str(p["damaged"]))
+
+
+def _batch(data: bytes, batch: dict, member: str) -> dict:
+    """A batch's results: its arrays cut from its member's `data` by their sizes."""
+    results, at = dict(batch["results"]), 0
+    for name, size in batch["arrays"]:
+        if not isinstance(size, int) or size < 0:
+            raise ValueError(f"an array in {member} claims {size!r} bytes")
+        results[str(name)], at = data[at:at + size], at + size
+    if at != len(data):
+        raise ValueError(f"the arrays do not fill their member {member}")
+    return results
 
 
 def convert(header: dict, streams: List[ProcessStream]) -> Recording:

@@ -234,13 +234,14 @@ def _added_meta(args, own_cpu, dropped) -> dict:
 
 def _save_unconverted(args, prof, arithmetic, child, status, output, finishing, own_cpu):
     from .. import unconverted
-    from ..profiler import about_run, first_process_streamed
-    streams = _handed_over(prof, child)
     prof.close()
-    if not first_process_streamed(streams):
+    try:
+        unconverted.save(output, arithmetic, _added_meta(args, own_cpu, None), status, child.workdir)
+    except unconverted.Unrecorded as e:
+        if e.error:  # its sampler could not start (as runner.handed_over says it)
+            runner.discard(child)
+            raise UserError(e.error) from None
         return _nothing_recorded(child, status)
-    unconverted.save(output, arithmetic, about_run(float(streams[0].process.get("start_unix_s", time.time()))),
-                     _added_meta(args, own_cpu, None), status, streams)
     runner.discard(child)
     finishing.sealed()
     return status, None

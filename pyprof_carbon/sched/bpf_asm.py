@@ -304,6 +304,17 @@ BTF_VMLINUX = "/sys/kernel/btf/vmlinux"
 BTF_MAGIC, BTF_KIND_STRUCT = 0xEB9F, 4
 
 
+def _mapped(f):
+    """The file's bytes, mapped where the kernel lets its BTF be (since 6.16: the pages are the
+    kernel's own, and only those searched are touched; 2-3 ms less than reading its 5 MB here),
+    else read."""
+    import mmap
+    try:
+        return mmap.mmap(f.fileno(), os.fstat(f.fileno()).st_size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+    except (OSError, ValueError, OverflowError):  # an older kernel (EPERM), an empty or odd file
+        return f.read()
+
+
 def struct_member_offset(struct_name: str, member: str, path: str = BTF_VMLINUX) -> Optional[int]:
     """The byte offset of `member` in the kernel's `struct struct_name`, from its BTF (include/
     uapi/linux/btf.h), or None when there is no BTF or no single answer. The struct's record is
@@ -311,7 +322,7 @@ def struct_member_offset(struct_name: str, member: str, path: str = BTF_VMLINUX)
     a tenth of a second in Python); a record starts at a multiple of 4 and says its kind."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = _mapped(f)
         magic, _version, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from("<HBBIIIII", data)
     except (OSError, struct.error):
         return None

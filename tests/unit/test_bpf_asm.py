@@ -3,6 +3,8 @@
 parser: no root or kernel needed."""
 import struct
 
+import pytest
+
 from pyprof_carbon.sched import bpf_asm as A
 from pyprof_carbon.sched import ebpf
 
@@ -101,7 +103,14 @@ def btf_blob(members, struct_name="task_struct", pad_types=b"", kflag=False):
     return hdr + types + strings
 
 
-def test_struct_member_offset_from_btf(tmp_path):
+@pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "read"])
+def test_struct_member_offset_from_btf(tmp_path, monkeypatch, mapped):
+    if not mapped:  # a kernel before 6.16 refuses to map its BTF (EPERM): the file is read instead
+        import mmap
+
+        def refused(*args, **kwargs):
+            raise PermissionError(1, "Operation not permitted")
+        monkeypatch.setattr(mmap, "mmap", refused)
     p = tmp_path / "vmlinux"
     p.write_bytes(btf_blob([("state", 0), ("pid", 1264 * 8), ("tgid", 1268 * 8)]))
     assert A.struct_member_offset("task_struct", "pid", str(p)) == 1264
@@ -112,4 +121,6 @@ def test_struct_member_offset_from_btf(tmp_path):
     assert A.struct_member_offset("task_struct", "pid", str(p)) == 1264
     p.write_bytes(b"\0" * 64)
     assert A.struct_member_offset("task_struct", "pid", str(p)) is None  # not BTF
+    p.write_bytes(b"")
+    assert A.struct_member_offset("task_struct", "pid", str(p)) is None
     assert A.struct_member_offset("task_struct", "pid", str(tmp_path / "absent")) is None

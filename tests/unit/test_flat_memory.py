@@ -3,12 +3,14 @@ stream is read once into compact columns, which become the recording's without f
 and attribution's per-sample steps work in chunks. Measured with tracemalloc, which sees numpy's
 arrays and Python's bytes alike, on a synthetic stream of many 50 ms parts: deterministic, and
 each bound is well above what the code needs now and well below what a copy too many costs."""
+import json
 import os
 import tracemalloc
+import zipfile
 
 import numpy as np
 
-from pyprof_carbon import process_stream
+from pyprof_carbon import process_stream, unconverted
 from pyprof_carbon.attribution import attribute
 from pyprof_carbon.profiler import decoded, merge_processes
 from synthetic import recording
@@ -78,6 +80,33 @@ def test_reading_a_stream_holds_its_samples_once(tmp_path):
     # would be twice this
     assert per_sample < 1.5 * RAW_BYTES, per_sample
     assert os.path.getsize(path) > n * RAW_BYTES  # the whole file was not what was held
+
+
+def test_saving_a_run_unconverted_holds_one_batch_of_it(tmp_path, monkeypatch):
+    """`run -q` copies the streams into its file batch by batch: what the profiler holds at the end
+    is one batch, whatever the run's length; read back, the batches join into the stream's parts."""
+    write_stream(str(tmp_path / process_stream.stream_name(7)))
+    n, batch = PARTS * PER_PART, 256 << 10
+    monkeypatch.setattr(unconverted, "BATCH_BYTES", batch)
+    out = str(tmp_path / "run.pcarbon")
+    from pyprof_carbon.profiler import about_run  # imported before tracing, as a run has it by then
+    about_run(0.0)
+    _, per_sample = peak_per_sample(lambda: unconverted.save(out, {}, {}, 0, str(tmp_path)), n)
+    # a batch, the joiner's growth slack and the zip's buffers; the run's columns are 12x a batch
+    assert per_sample * n < 4 * batch + (256 << 10) < n * RAW_BYTES / 2, per_sample * n
+    with zipfile.ZipFile(out) as z:
+        header = unconverted._value(json.loads(z.read(unconverted.HEADER)))
+        batches = header["processes"][0]["batches"]
+        sizes = [sum(size for _, size in b["arrays"]) for b in batches]
+        # each batch closes with the part that fills it
+        assert len(sizes) > 10 and all(batch <= s < batch + 2 * PER_PART * RAW_BYTES for s in sizes[:-1]), sizes
+        saved = unconverted._stream(z, {i.filename: i for i in z.infolist()}, 0, header["processes"][0])
+    expected = process_stream.read(str(tmp_path / process_stream.stream_name(7))).parts[0]
+    got = process_stream.joined(saved.parts)
+    assert got.keys() == expected.keys()
+    for key in got:
+        assert (bytes(got[key]) == bytes(expected[key]) if isinstance(got[key], (bytes, bytearray))
+                else got[key] == expected[key]), key
 
 
 def test_merging_a_stream_copies_no_sample_column(tmp_path):

@@ -30,10 +30,26 @@ def header_of(path):
     return json.loads(members(path)[unconverted.HEADER])
 
 
-def with_header(tmp_path, good, header, name="bad.pcarbon"):
-    items = members(good)
+def with_header(tmp_path, good, header, name="bad.pcarbon", items=None):
+    items = items or members(good)
     items[unconverted.HEADER] = json.dumps(header).encode()
     return write_members(str(tmp_path / name), items)
+
+
+def first_batch(good):
+    """(the header, the first process's first batch's arrays by name)."""
+    h, data, at, arrays = header_of(good), members(good)["p0/0"], 0, {}
+    for name, size in h["processes"][0]["batches"][0]["arrays"]:
+        arrays[name], at = data[at:at + size], at + size
+    return h, arrays
+
+
+def with_first_batch(tmp_path, good, header, arrays, name):
+    """The good file with the first batch's arrays (and their sizes in the header) replaced."""
+    header["processes"][0]["batches"][0]["arrays"] = [[k, len(v)] for k, v in arrays.items()]
+    items = members(good)
+    items["p0/0"] = b"".join(arrays.values())
+    return with_header(tmp_path, good, header, name, items)
 
 
 # ---- the good file ----------------------------------------------------------------------------
@@ -41,7 +57,7 @@ def with_header(tmp_path, good, header, name="bad.pcarbon"):
 def test_run_q_saves_the_run_unconverted_and_it_reads_as_a_recording(good):
     assert unconverted.is_unconverted(good)
     names = set(members(good))
-    assert unconverted.HEADER in names and "p0/t_ns" in names and "meta.json.npy" not in names
+    assert unconverted.HEADER in names and "p0/0" in names and "meta.json.npy" not in names
     rec = pyprof_carbon.load(good)
     assert rec.n_samples > 0 and rec.meta["samples"] == rec.n_samples
     assert rec.meta["exit_status"] == 0 and rec.meta["processes"][0]["exit_status"] == 0
@@ -53,6 +69,22 @@ def test_run_q_saves_the_run_unconverted_and_it_reads_as_a_recording(good):
     assert rec.meta["run_id"] == again.meta["run_id"] and rec.meta["hostname"] == header_of(good)["about"]["hostname"]
     assert np.array_equal(rec.samples["t_ns"], again.samples["t_ns"])
     assert cli(["report", good, "--format", "json"])[0] == 0 and cli(["diff", good, good])[0] == 0
+
+
+def test_version_1_still_reads(tmp_path, good):
+    """Version 1 held one part per process, each array its own member p<i>/<name>."""
+    h, arrays = first_batch(good)
+    assert len(h["processes"]) == 1 and len(h["processes"][0]["batches"]) == 1
+    p = h["processes"][0]
+    p["results"], p["arrays"] = p["batches"][0]["results"], list(arrays)
+    del p["batches"]
+    h["version"] = 1
+    items = {k: v for k, v in members(good).items() if k != "p0/0"}
+    items.update({f"p0/{name}": data for name, data in arrays.items()})
+    old, new = pyprof_carbon.load(with_header(tmp_path, good, h, "v1.pcarbon", items)), pyprof_carbon.load(good)
+    assert old.n_samples == new.n_samples and old.functions == new.functions
+    assert np.array_equal(old.samples["t_ns"], new.samples["t_ns"])
+    assert np.array_equal(old.energy["package"].energy_j, new.energy["package"].energy_j)
 
 
 def test_the_converted_reader_names_the_loader_that_reads_it(good):
@@ -115,22 +147,27 @@ def test_not_json_and_not_ours(tmp_path, good):
     refused(with_header(tmp_path, good, dict(header_of(good), format="something else"), "b.pcarbon"), good,
             "not an unconverted run")
     refused(with_header(tmp_path, good, dict(header_of(good), version=99), "c.pcarbon"), good, "version 99")
+    refused(with_header(tmp_path, good, dict(header_of(good), version=1), "e.pcarbon"), good)  # not laid out as 1
     refused(with_header(tmp_path, good, [1, 2], "d.pcarbon"), good)
 
 
-@pytest.mark.parametrize("change", ["no processes", "no codes", "bad thread names", "bad base64", "bad meter",
+@pytest.mark.parametrize("change", ["no processes", "no batches", "negative size", "no codes", "bad thread names", "bad base64", "bad meter",
                                     "bad backend", "columns out of range", "codes cut"])
 def test_a_header_that_lies(tmp_path, good, change):
     h = header_of(good)
     p = h["processes"][0]
     if change == "no processes":
         h["processes"] = []
+    elif change == "no batches":
+        p["batches"] = []
+    elif change == "negative size":
+        p["batches"][0]["arrays"][0][1] = -8
     elif change == "no codes":
-        del p["results"]["codes"]
+        del p["batches"][0]["results"]["codes"]
     elif change == "bad thread names":
         p["thread_names"] = [[1, 2, 3]]
     elif change == "bad base64":
-        p["results"]["stats"] = {"$b": "not base64!"}
+        p["batches"][0]["results"]["stats"] = {"$b": "not base64!"}
     elif change == "bad meter":
         h["meters"][0]["kind"] = "perpetual motion"
     elif change == "bad backend":
@@ -138,20 +175,23 @@ def test_a_header_that_lies(tmp_path, good, change):
     elif change == "columns out of range":
         h["settings"]["columns"] = {k: [900, 999] for k in h["settings"]["columns"]}
     else:  # the stacks name code objects that are not there
-        p["results"]["codes"] = []
+        p["batches"][0]["results"]["codes"] = []
     refused(with_header(tmp_path, good, h), good)
 
 
 def test_array_members_missing_or_cut(tmp_path, good):
     items = members(good)
-    del items["p0/t_ns"]
-    refused(write_members(str(tmp_path / "a.pcarbon"), items), good, "p0/t_ns")
+    del items["p0/0"]
+    refused(write_members(str(tmp_path / "a.pcarbon"), items), good, "p0/0")
     items = members(good)
-    items["p0/t_ns"] = items["p0/t_ns"][:-3]  # not a whole number of int64
-    refused(write_members(str(tmp_path / "b.pcarbon"), items), good)
-    items = members(good)
-    items["p0/stack"] = np.full(len(items["p0/stack"]) // 4, 2 ** 30, dtype=np.int32).tobytes()
-    refused(write_members(str(tmp_path / "c.pcarbon"), items), good)
+    items["p0/0"] = items["p0/0"][:-3]
+    refused(write_members(str(tmp_path / "b.pcarbon"), items), good, "do not fill their member p0/0")
+    h, arrays = first_batch(good)
+    arrays["t_ns"] = arrays["t_ns"][:-3]  # not a whole number of int64
+    refused(with_first_batch(tmp_path, good, h, arrays, "c.pcarbon"), good)
+    h, arrays = first_batch(good)
+    arrays["stack"] = np.full(len(arrays["stack"]) // 4, 2 ** 30, dtype=np.int32).tobytes()
+    refused(with_first_batch(tmp_path, good, h, arrays, "d.pcarbon"), good)
 
 
 def test_the_size_caps_apply_before_anything_inflates(good, monkeypatch):
