@@ -7,7 +7,8 @@ mid-write leaves a readable prefix:
     b"PCS1" | payload length (u32, little-endian) | CRC-32 of the payload (u32, zlib's) | payload
 
 The payload is a `marshal`led dict (the writer is `_boot/sitecustomize.py`, inside the program's
-interpreter, where nothing but builtins may be imported). In order:
+interpreter, where nothing but builtins may be imported; `_native.write_chunk` frames and writes
+it, csrc/module.cpp). In order:
 
     {"process": {pid, ppid, argv, how, start_unix_s, python}}   how: first | exec | fork
     {"engine": "perf"}                                          once sampling runs
@@ -62,8 +63,8 @@ class ProcessStream:
 
 
 def encode(chunk: dict) -> bytes:
-    """One chunk as written (the profiler's own stream and the privileged helper's pipe; the
-    bootstrap, which may import nothing of ours, frames its chunks the same way)."""
+    """One chunk as written (the journal, the privileged helper's pipe; the bootstrap, which may
+    import nothing of ours, frames its chunks the same way in _native.write_chunk)."""
     payload = marshal.dumps(chunk)
     return MAGIC + len(payload).to_bytes(4, "little") + zlib.crc32(payload).to_bytes(4, "little") + payload
 

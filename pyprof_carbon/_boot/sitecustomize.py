@@ -31,7 +31,6 @@ sequence, tracebacks and the exit status. What this file does, in order:
 """
 
 FLUSH_NS = 50_000_000  # a process ended by os._exit or SIGKILL loses at most this much
-MAGIC = b"PCS1"  # a stream chunk: MAGIC, payload length (u32 LE), CRC-32 of the payload, payload
 
 
 def _boot():
@@ -109,8 +108,8 @@ def _boot():
 
     # What the stream uses is taken now: a program may replace os functions for its own purposes
     # (pyperformance's sphinx benchmark makes os.replace a no-op).
-    getpid, getppid, dumps, crc32 = os.getpid, os.getppid, marshal.dumps, _native.crc32
-    os_open, os_write, os_close, fstat = os.open, os.write, os.close, os.fstat
+    getpid, getppid, dumps, write_chunk = os.getpid, os.getppid, marshal.dumps, _native.write_chunk
+    os_open, os_close, fstat = os.open, os.close, os.fstat
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
     collector = _native.Collector(config["rate"], config["engine"], config["cadence_ns"], sources)
     state = {"pid": getpid(), "stream": None, "path": None, "file": None, "names": {}}
@@ -128,12 +127,9 @@ def _boot():
             return False
         return (st.st_dev, st.st_ino) == state["file"]
 
-    def stream_fd():
-        """Our descriptor of the stream, opened again if the program closed it (os.closerange, as
-        daemons do): a number the program reuses for a file of its own is never written to."""
-        fd = state["stream"]
-        if fd >= 0 and is_stream(fd):
-            return fd
+    def opened():
+        """The stream, opened (again, if the program closed our descriptor: os.closerange, as
+        daemons do)."""
         first = state["file"] is None  # a pid reused within the run starts its own stream
         fd = state["stream"] = os_open(state["path"], flags | (os.O_TRUNC if first else 0), 0o600)
         st = fstat(fd)
@@ -141,11 +137,12 @@ def _boot():
         return fd
 
     def write(chunk):
+        # write_chunk checks that the descriptor is still the stream file (a number the program
+        # reuses for a file of its own is never written to), and keeps the GIL (csrc/module.cpp)
         payload = dumps(chunk)
-        data = MAGIC + len(payload).to_bytes(4, "little") + crc32(payload).to_bytes(4, "little") + payload
-        fd = stream_fd()
-        while data:
-            data = data[os_write(fd, data):]
+        fd = state["stream"]
+        if fd < 0 or not write_chunk(fd, *state["file"], payload):
+            write_chunk(opened(), *state["file"], payload)
 
     def flush():  # on the flusher thread (csrc/collector.h), with the GIL
         if getpid() == state["pid"] and state["stream"] is not None:
@@ -164,10 +161,8 @@ def _boot():
                    "regions": named_regions.stop_keeping() if named_regions else []})
         else:
             write({"error": error, "end": True})
-        try:
-            os_close(stream_fd())
-        except OSError:
-            pass
+        if is_stream(state["stream"]):
+            os_close(state["stream"])
         state["stream"] = None
         if collector.term_caught():  # a SIGTERM that the program's end overtook: die of it now, as
             import signal            # the default action would have done when it came
