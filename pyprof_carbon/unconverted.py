@@ -77,8 +77,8 @@ def save(path: str, arithmetic: dict, meta: dict, exit_status: int, workdir: str
                 s = process_stream.read(stream_path, add_results=batches.add)
                 batches.flush()
                 if not processes and (s is None or s.process.get("how") != "first" or not batches.saved):
-                    first = s is not None and s.process.get("how") == "first"
-                    raise Unrecorded(s.error or "" if first else "")
+                    said = s is not None and s.process.get("how") == "first" and s.error
+                    raise Unrecorded(said or "")
                 if s is not None:
                     processes.append({"process": s.process, "engine": s.engine, "error": s.error,
                                       "complete": s.complete, "damaged": s.damaged,
