@@ -2,8 +2,9 @@
 (issue 2, item 7; issue 14, items 4 and 5).
 
 Runs each workload (CPU-bound, two threads, numpy + Python + a thread, a multiprocessing pool)
-plain and under each tool, alternating (plain, tool, plain, tool, ...) so slow drift of the
-machine hits both sides, and prints per row the median ratios of wall time, of the program's own
+plain and under each tool in pairs (plain, tool) so slow drift of the machine hits both sides,
+every tool's first pair, then every tool's second, and so on, so that it hits every row alike,
+and prints per row the median ratios of wall time, of the program's own
 time (each workload times itself from its first line to its end, workloads/own_time.py: what the
 program lost to the tool, without the tool's start-up and its work after the program) and of
 total CPU time (user + system of the whole process tree, so a profiler's own process counts), the
@@ -66,11 +67,14 @@ def tools(rate, tmp, subprocesses=False):
     """{row name: Tool, or why it cannot run here}: pyprof-carbon by default and per scheduler
     backend, then each peer."""
     env = tool_env()
-    out = os.path.join(tmp, "bench.pcarbon")
-    ours = [PY, "-m", "pyprof_carbon", "run", "-q", "--rate", str(rate), "-o", out]
-    t = {f"pyprof-carbon {rate:g} Hz": Tool(ours, env, ("pcarbon", out))}
+
+    def ours(*sched):  # each row its own recording: its achieved rate is read from its last run's
+        out = os.path.join(tmp, f"bench{'-'.join(('',) + sched)}.pcarbon")
+        return Tool([PY, "-m", "pyprof_carbon", "run", "-q", "--rate", str(rate), "-o", out, *sched], env,
+                    ("pcarbon", out))
+    t = {f"pyprof-carbon {rate:g} Hz": ours()}
     for b in ("procfs", "perf", "ebpf"):
-        t[f"pyprof-carbon {rate:g} Hz --sched {b}"] = Tool(ours + ["--sched", b], env, ("pcarbon", out))
+        t[f"pyprof-carbon {rate:g} Hz --sched {b}"] = ours("--sched", b)
     spy = os.path.join(tmp, "spy.txt")
     t[f"py-spy {rate:g} Hz"] = Tool(["py-spy", "record", "-r", str(int(rate)), "-f", "raw", "-o", spy,
                                      *(["--subprocesses"] if subprocesses else []), "--", PY], rate_from=("raw", spy)) \
@@ -149,35 +153,40 @@ def bench(workload, args, rates, pairs, floor_exe, subprocesses=False):
             floor_ratio, _ = floor(floor_exe, rate, 3 * pairs)
             print(json.dumps({"workload": workload, "tool": f"signal floor {rate:g} Hz",
                               "own_time_ratio": round(floor_ratio, 3)}), flush=True)
-            for name, tool in tools(rate, tmp, subprocesses).items():
+            runnable, why_not, every = {}, {}, tools(rate, tmp, subprocesses)
+            for name, tool in every.items():
                 if isinstance(tool, str):
-                    row = {"workload": workload, "tool": name, "unavailable": tool}
+                    why_not[name] = tool
+                else:
+                    runnable[name] = (tool, tool.prefix + script[:1] + ([tool.separator] if tool.separator else [])
+                                      + script[1:])
+            # The tools' pairs interleaved (every tool's first pair, then every tool's second...):
+            # the machine's drift over the minutes a group takes falls on every row alike. Run tool
+            # by tool, the default row came first, and in the two runs of 2026-12-04 before this it
+            # measured above the identical `--sched ebpf` row (fourth) in 6 groups of 10, by 0.02
+            # on average.
+            pairs_of = {name: [] for name in runnable}
+            for _ in range(pairs):
+                for name, (tool, cmd) in runnable.items():
+                    if name not in why_not:
+                        try:
+                            pairs_of[name].append((timed([PY, *script]), timed(cmd, tool.env)))
+                        except (RuntimeError, OSError, KeyError, ValueError, IndexError) as e:
+                            why_not[name] = str(e)
+            for name in every:
+                if name in why_not:
+                    row = {"workload": workload, "tool": name, "unavailable": why_not[name]}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
                     continue
-                cmd = tool.prefix + script[:1] + ([tool.separator] if tool.separator else []) + script[1:]
-                walls, owns, cpus, plain_rss, rss, plain_cpu = [], [], [], [], [], []
-                try:
-                    for _ in range(pairs):
-                        pw, po, pc, pr = timed([PY, *script])
-                        tw, to, tc, tr = timed(cmd, tool.env)
-                        walls.append(tw / pw)
-                        owns.append(to / po)
-                        cpus.append(tc / pc)
-                        plain_rss.append(pr)
-                        rss.append(tr)
-                        plain_cpu.append(pc)
-                    rate_got = achieved_rate(tool.rate_from, statistics.median(plain_cpu))
-                except (RuntimeError, OSError, KeyError, ValueError, IndexError) as e:
-                    row = {"workload": workload, "tool": name, "unavailable": str(e)}
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-                    continue
-                row = {"workload": workload, "tool": name, "wall_ratio": round(statistics.median(walls), 3),
-                       "own_time_ratio": round(statistics.median(owns), 3),
-                       "cpu_ratio": round(statistics.median(cpus), 3),
-                       "peak_rss_mb": round(statistics.median(rss), 1),
-                       "plain_rss_mb": round(statistics.median(plain_rss), 1),
+                tool, ratios = runnable[name][0], [(t[0] / p[0], t[1] / p[1], t[2] / p[2]) for p, t in pairs_of[name]]
+                rate_got = achieved_rate(tool.rate_from, statistics.median(p[2] for p, _ in pairs_of[name]))
+                row = {"workload": workload, "tool": name,
+                       "wall_ratio": round(statistics.median(r[0] for r in ratios), 3),
+                       "own_time_ratio": round(statistics.median(r[1] for r in ratios), 3),
+                       "cpu_ratio": round(statistics.median(r[2] for r in ratios), 3),
+                       "peak_rss_mb": round(statistics.median(t[3] for _, t in pairs_of[name]), 1),
+                       "plain_rss_mb": round(statistics.median(p[3] for p, _ in pairs_of[name]), 1),
                        "achieved_hz": round(rate_got) if rate_got is not None else None}
                 if name == f"pyprof-carbon {rate:g} Hz":  # the default run, against the floor at its rate
                     row["over_floor"] = round(row["own_time_ratio"] / floor_ratio, 3)
