@@ -174,13 +174,18 @@ def bench(workload, args, rates, pairs, floor_exe, subprocesses=False):
                         except (RuntimeError, OSError, KeyError, ValueError, IndexError) as e:
                             why_not[name] = str(e)
             for name in every:
+                if name not in why_not:
+                    try:
+                        rate_got = achieved_rate(runnable[name][0].rate_from,
+                                                 statistics.median(p[2] for p, _ in pairs_of[name]))
+                    except (OSError, KeyError, ValueError, IndexError) as e:  # as a failed run: the row says why
+                        why_not[name] = str(e)
                 if name in why_not:
                     row = {"workload": workload, "tool": name, "unavailable": why_not[name]}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
                     continue
-                tool, ratios = runnable[name][0], [(t[0] / p[0], t[1] / p[1], t[2] / p[2]) for p, t in pairs_of[name]]
-                rate_got = achieved_rate(tool.rate_from, statistics.median(p[2] for p, _ in pairs_of[name]))
+                ratios = [(t[0] / p[0], t[1] / p[1], t[2] / p[2]) for p, t in pairs_of[name]]
                 row = {"workload": workload, "tool": name,
                        "wall_ratio": round(statistics.median(r[0] for r in ratios), 3),
                        "own_time_ratio": round(statistics.median(r[1] for r in ratios), 3),

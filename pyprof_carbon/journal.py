@@ -28,7 +28,6 @@ directory, so nothing recoverable is overwritten.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import threading
@@ -59,8 +58,7 @@ class Journal:
         self.fd = os.open(os.path.join(workdir, NAME),
                           os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         # as JSON: the settings hold numpy numbers (a baseline's watts), which marshal refuses
-        self._write({"run": json.dumps(arithmetic or {"settings": profiler.settings(), "domains": [
-            dataclasses.asdict(d) for m in profiler.meters for d in m.domains()]}, default=_plain)})
+        self._write({"run": json.dumps(arithmetic or profiler.described(), default=_plain)})
         self._stop = threading.Event()
         self._thread = None
         if arithmetic is not None:

@@ -248,8 +248,13 @@ class Profiler:
         meters = [m.arithmetic() for m in self.meters]
         if self._helper is not None or any(a is None for a in meters):
             return None
+        return {**self.described(), "meters": meters, "sched": {"backend": self.sched.name, "ncpu": online_cpus()}}
+
+    def described(self) -> dict:
+        """The settings and the domains as plain data: what every journal's header holds, and the
+        start of arithmetic()."""
         return {"settings": self.settings(),
-                "domains": [dataclasses.asdict(d) for m in self.meters for d in m.domains()], "meters": meters, "sched": {"backend": self.sched.name, "ncpu": online_cpus()}}
+                "domains": [dataclasses.asdict(d) for m in self.meters for d in m.domains()]}
 
     def _close(self):
         if self._sched_closing is not None:
