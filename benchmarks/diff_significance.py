@@ -1,14 +1,15 @@
 """Acceptance experiment for `diff` with statistics (issue 12, item 2): false alarms and detection.
 
-A CPU-bound workload with two functions (`hot`, 9/10 of the work, and `cold`) is profiled
-with `python -m pyprof_carbon run -o DIR/run-00k.pcarbon --quiet` many times:
+A CPU-bound workload with two functions (`hot`, 9/10 of the work by default (--hot-share), and
+`cold`) is profiled with `python -m pyprof_carbon run --quiet` many times:
   - false alarms: COMPARISONS comparisons of RUNS vs RUNS runs of the unchanged workload;
     `diff --fail-if-increase 5` must exit 0 in at least 9 of 10;
   - detection: the same, the BEFORE groups against runs where `hot` does 25 % more work (the same
     file and function, an argument changes the loop count); `hot` must be flagged significant and
     the gate must exit non-zero in at least 9 of 10.
 Runs of the three groups are interleaved (A, B, C, A, B, C, ...) so slow drift of a busy machine
-hits all of them alike.
+hits all of them alike; `--order blocks` makes each group with one `run --repeat RUNS -o DIR` instead,
+one group after the other, as a user comparing two versions would.
 
 The machine's own noise decides what any test can detect, so the script also measures it: the
 run-to-run spread of the program's CPU time within each group of 5 (standard deviation of its
@@ -20,7 +21,8 @@ simulated ones; when detection is short of 9 in 10 in both, the machine's noise 
 not the test.
 
     python benchmarks/diff_significance.py [--comparisons 10] [--runs 5] [--iterations 4000000]
-                                           [--body arithmetic|objects]
+                                           [--body arithmetic|objects] [--hot-share 0.9]
+                                           [--order interleaved|blocks]
 """
 from __future__ import annotations
 
@@ -63,13 +65,13 @@ def {name}(n):
 
 
 def workload(body: str) -> str:
-    return ('"""diff_significance workload: hot() does 9/10 of the work, times FACTOR (argv[2])."""\n'
+    return ('"""diff_significance workload: hot() does SHARE (argv[3]) of the work, times FACTOR (argv[2])."""\n'
             "import sys\n" + "".join(BODIES[body].format(name=name) for name in ("hot", "cold")) + """
 
 if __name__ == "__main__":
-    n, factor = int(sys.argv[1]), float(sys.argv[2])
-    hot(int(0.9 * n * factor))
-    cold(int(0.1 * n))
+    n, factor, share = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+    hot(int(share * n * factor))
+    cold(int((1 - share) * n))
 """)
 
 
@@ -80,16 +82,19 @@ def env():
     return e
 
 
-def profile(script: str, out: str, n: int, factor: float) -> None:
-    r = subprocess.run([sys.executable, "-m", "pyprof_carbon", "run", "-o", out, "--quiet", script, str(n), str(factor)],
-                       env=env(), capture_output=True, text=True)
+def profile(script: str, out: str, args, factor: float, repeat: int = 1) -> None:
+    """One run into the file `out`, or (`repeat` > 1) `run --repeat` into the folder `out`."""
+    many = ["--repeat", str(repeat)] if repeat > 1 else []
+    r = subprocess.run([sys.executable, "-m", "pyprof_carbon", "run", *many, "-o", out, "--quiet", script,
+                        str(args.iterations), str(factor), str(args.hot_share)], env=env(), capture_output=True, text=True)
     if r.returncode != 0 or not os.path.exists(out):
         raise RuntimeError(f"run failed ({r.returncode}): {r.stderr[-800:]}")
 
 
-def plain_cpu_s(script: str, n: int) -> float:
+def plain_cpu_s(script: str, args) -> float:
     """The unchanged workload's CPU time under plain python: the machine's own noise, no profiler."""
-    p = subprocess.Popen([sys.executable, script, str(n), "1.0"], stdout=subprocess.DEVNULL)
+    p = subprocess.Popen([sys.executable, script, str(args.iterations), "1.0", str(args.hot_share)],
+                         stdout=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"plain run failed: {status}")
@@ -182,6 +187,9 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", type=int, default=4_000_000, help="loop iterations of the workload (~0.45 s here)")
     ap.add_argument("--body", choices=sorted(BODIES), default="arithmetic", help="what the workload's loop does")
     ap.add_argument("--factor", type=float, default=1.25, help="work of hot() in the changed workload")
+    ap.add_argument("--hot-share", type=float, default=0.9, help="hot()'s share of the unchanged workload's work")
+    ap.add_argument("--order", choices=("interleaved", "blocks"), default="interleaved",
+                    help="runs interleaved A, B, C, A, ... or each group made at once with run --repeat")
     ap.add_argument("--limit", type=float, default=5.0, help="--fail-if-increase PCT")
     ap.add_argument("--keep", metavar="DIR", help="keep the recordings here")
     ap.add_argument("--json", metavar="FILE", help="write the results here")
@@ -189,10 +197,10 @@ def main(argv=None) -> int:
     ap.add_argument("--from-json", metavar="FILE", help="no runs: the noise, simulation and alternatives of a --json result")
     ap.add_argument("--simulate-sd", metavar="SD,SD,...",
                     help="no runs: the gate's simulated rates at these run-to-run SDs (of log CPU time), "
-                         "for the change 1 + 0.9 x (FACTOR - 1) with --runs per side")
+                         "for the change 1 + HOT_SHARE x (FACTOR - 1) with --runs per side")
     args = ap.parse_args(argv)
     if args.simulate_sd:
-        ratio = 1 + 0.9 * (args.factor - 1)
+        ratio = 1 + args.hot_share * (args.factor - 1)
         for sd in (float(x) for x in args.simulate_sd.split(",")):
             fa, det = simulated_rates(sd, ratio, args.runs, args.limit, args.simulations)
             print(f"SD {sd:.3f}, x{ratio:.3f}, {args.runs} vs {args.runs} runs: false alarms {100 * fa:.1f}%, "
@@ -217,15 +225,21 @@ def main(argv=None) -> int:
     plain = []  # per comparison, plain python's CPU seconds of the unchanged workload, run between them
     for c in range(args.comparisons):
         dirs = {g: os.path.join(tmp, f"c{c:02d}-{g}") for g in ("A", "B", "C")}
-        for d in dirs.values():
-            os.makedirs(d, exist_ok=True)
+        factors = {"A": 1.0, "B": 1.0, "C": args.factor}
         plain.append([])
-        for k in range(args.runs):
-            for g, factor in (("A", 1.0), ("B", 1.0), ("C", args.factor)):
-                profile(script, os.path.join(dirs[g], f"run-{k:03d}.pcarbon"), args.iterations, factor)
-            plain[-1].append(plain_cpu_s(script, args.iterations))
+        if args.order == "blocks":
+            for g in dirs:
+                profile(script, dirs[g], args, factors[g], repeat=args.runs)
+            plain[-1] += [plain_cpu_s(script, args) for _ in range(args.runs)]
+        else:
+            for d in dirs.values():
+                os.makedirs(d, exist_ok=True)
+            for k in range(args.runs):
+                for g in dirs:
+                    profile(script, os.path.join(dirs[g], f"run-{k + 1:03d}.pcarbon"), args, factors[g])
+                plain[-1].append(plain_cpu_s(script, args))
         for g in cpu:
-            got = [run_cpu_s(os.path.join(dirs[g], f"run-{k:03d}.pcarbon")) for k in range(args.runs)]
+            got = [run_cpu_s(os.path.join(dirs[g], f)) for f in sorted(os.listdir(dirs[g])) if f.endswith(".pcarbon")]
             cpu[g].append([c for c, _ in got])
             speed[g].append([z for _, z in got])
         same_rc, same, same_line = diff(dirs["A"], dirs["B"], args.limit)
@@ -261,7 +275,7 @@ def main(argv=None) -> int:
         "machine": {"cpu": _cpu(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "os": platform.platform()},
         "comparisons": n, "runs_per_side": args.runs, "iterations": args.iterations, "factor": args.factor,
-        "body": args.body,
+        "body": args.body, "hot_share": args.hot_share, "order": args.order,
         "limit_pct": args.limit, "metric": rows[0]["metric"] if rows else None,
         "gate_ok_unchanged": n - false_alarms, "gate_failed_changed": detected, "hot_flagged": flagged,
         "unadjusted": unadjusted, "rows": rows,

@@ -8,7 +8,6 @@ docs/diff.md explains the choices. The differential flame graphs and folded stac
 render/diff.py."""
 from __future__ import annotations
 
-import math
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -19,45 +18,6 @@ from .attributed_profile import Profile, sampling_error
 
 def _key(f: dict):
     return (f["qualname"], f["file"])
-
-
-def by_function(before: Profile, after: Profile) -> List[dict]:
-    """Per function: self and total energy before and after, the change, and its uncertainty."""
-    a = {_key(f): f for f in before.function_table()}
-    b = {_key(f): f for f in after.function_table()}
-    rows = []
-    for k in set(a) | set(b):
-        fa, fb = a.get(k, {}), b.get(k, {})
-        row = {"qualname": k[0], "file": k[1], "line": (fb or fa).get("line", 0)}
-        for what in ("self_energy_j", "total_energy_j", "co2_g", "self_cpu_s"):
-            row[f"{what}_before"] = fa.get(what, 0.0)
-            row[f"{what}_after"] = fb.get(what, 0.0)
-        row["self_delta_j"] = row["self_energy_j_after"] - row["self_energy_j_before"]
-        row["total_delta_j"] = row["total_energy_j_after"] - row["total_energy_j_before"]
-        row["co2_delta_g"] = row["co2_g_after"] - row["co2_g_before"]
-        row["self_delta_err_j"] = math.hypot(fa.get("self_energy_err_j", 0.0), fb.get("self_energy_err_j", 0.0))
-        rows.append(row)
-    rows.sort(key=lambda r: (-abs(r["self_delta_j"]), r["qualname"]))
-    return rows
-
-
-def total_error(p: Profile) -> float:
-    """Sampling error of a profile's total: a total estimated from N samples is known to about
-    1/sqrt(N) of itself (run-to-run variation is not known from one run and is not included)."""
-    t = p.totals()
-    n = t["samples"]
-    return t["energy_j"]["total"] / math.sqrt(n) if n > 0 else 0.0
-
-
-def totals(before: Profile, after: Profile) -> dict:
-    ta, tb = before.totals(), after.totals()
-    ea, eb = ta["energy_j"]["total"], tb["energy_j"]["total"]
-    err = math.hypot(total_error(before), total_error(after))  # the two profiles' errors combined
-    return {"energy_j_before": ea, "energy_j_after": eb, "delta_j": eb - ea, "delta_err_j": err,
-            "delta_pct_err": 100.0 * err / ea if ea > 0 else 0.0,
-            "delta_pct": 100.0 * (eb - ea) / ea if ea > 0 else float("inf") if eb > 0 else 0.0,
-            "co2_g_before": ta["co2_g"], "co2_g_after": tb["co2_g"], "co2_delta_g": tb["co2_g"] - ta["co2_g"],
-            "cpu_s_before": ta["cpu_s"], "cpu_s_after": tb["cpu_s"]}
 
 
 # ---- several runs per side, on one metric ---------------------------------------------------
@@ -135,6 +95,18 @@ def _side_values(rows_per_run, keys, pick):
     return out
 
 
+def total_vars(values: Sequence[float], rows_per_run, n_before: int, n_after: int) -> List[float]:
+    """The total's error within each run, for stats.change's floor. The total is measured, not
+    sampled: its CPU time is the sum of every sample's CPU time (the thread's CPU clock), its energy
+    the meters' readings times the process's share. So with runs enough to measure the spread
+    between them (2 per side), that spread is its whole error: 0 here. With one run on a side
+    there is no spread, and the interval shown is the one a total estimated from N samples would
+    have (1/sqrt(N) of it), labeled as sampling error only."""
+    if n_before >= 2 and n_after >= 2:
+        return [0.0] * len(values)
+    return [t * t / max(sum(r[2] for r in rows), 1) for t, rows in zip(values, rows_per_run)]
+
+
 def compare(before, after, metric: str = "auto", confidence: float = 0.95, adjust: bool = True) -> dict:
     """Totals and per-function (self) changes of AFTER against BEFORE, each one or more Profiles.
 
@@ -165,10 +137,8 @@ def compare(before, after, metric: str = "auto", confidence: float = 0.95, adjus
     functions.sort(key=lambda r: (-abs(r["delta"]), r["qualname"], r["file"]))
     everything = lambda r: [()]
     ta, tb = _side_values(rows_a, [()], everything)[()], _side_values(rows_b, [()], everything)[()]
-    # the total's sampling error, as total_error(): a total estimated from N samples is known to
-    # about 1/sqrt(N) of itself (a function's binomial error would be 0 for the whole)
-    ta = (ta[0], [t * t / max(sum(r[2] for r in rows), 1) for t, rows in zip(ta[0], rows_a)], ta[2])
-    tb = (tb[0], [t * t / max(sum(r[2] for r in rows), 1) for t, rows in zip(tb[0], rows_b)], tb[2])
+    ta = (ta[0], total_vars(ta[0], rows_a, len(before), len(after)), ta[2])
+    tb = (tb[0], total_vars(tb[0], rows_b, len(before), len(after)), tb[2])
     total = stats.change(ta[0], ta[1], tb[0], tb[1], confidence, speed)
     total.update(co2_before=float(np.mean(ta[2])), co2_after=float(np.mean(tb[2])),
                  energy_before=float(np.mean([p.totals()["energy_j"]["total"] for p in before])),

@@ -200,7 +200,20 @@ def gate(cmp: dict, limit: float):
     if tot["pct"] > limit and tot["rise_significant"]:
         return 1, f"pyprof-carbon: FAIL: {what}: rose more than {limit:g}%, a significant rise at {level} (one-sided)"
     why = f"not above {limit:g}%" if tot["pct"] <= limit else f"the rise is not significant at {level} (one-sided)"
-    return 0, f"pyprof-carbon: ok: {what}: {why}"
+    return 0, f"pyprof-carbon: ok: {what}: {why}" + (more_runs_hint(cmp) if tot["pct"] > limit else "")
+
+
+def more_runs_hint(cmp: dict) -> str:
+    """For a rise above the limit that is not significant: about how many runs per side would make
+    a rise of this size significant, at the spread these runs showed. The one-sided margin
+    (change - lower bound) shrinks as 1/sqrt(runs), so n' = n (margin / change)^2 (the t quantile
+    of the larger df a little smaller: a slight overestimate)."""
+    tot = cmp["total"]
+    if cmp["sampling_only"] or tot["delta"] <= 0:
+        return ""
+    runs = min(cmp["runs"])
+    need = math.ceil(runs * ((tot["delta"] - tot["rise_lo"]) / tot["delta"]) ** 2)
+    return f"; about {need} runs per side would tell a rise of this size from this noise" if need > runs else ""
 
 
 def main(args) -> int:

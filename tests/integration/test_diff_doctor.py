@@ -16,16 +16,14 @@ def test_diff_shows_saving_and_gates_increase(tmp_path):
     assert table, r.stdout
     reversed_ = pc(["diff", b, a, "--fail-if-increase", "5"])  # reversed: energy rose
     assert reversed_.returncode == 1, reversed_.stdout + reversed_.stderr
-    from pyprof_carbon.diff import by_function
+    from pyprof_carbon.diff import compare
     from pyprof_carbon.commands.report import profile_from_args
     import argparse
     ns = argparse.Namespace(attribution=None, pue=None, compare=None)
-    rows = by_function(profile_from_args(a, ns), profile_from_args(b, ns))
-    saved = min((row for row in rows if row["qualname"] != "<module>"), key=lambda row: row["total_delta_j"])
+    rows = compare(profile_from_args(a, ns), profile_from_args(b, ns))["functions"]
+    saved = min((row for row in rows if row["qualname"] != "<module>"), key=lambda row: row["delta"])
     assert saved["qualname"] == "total_by_key", saved  # the biggest saving below the script itself
-    tbk = next(row for row in rows if row["qualname"] == "total_by_key")
-    assert tbk["total_delta_j"] < 0  # the function that was optimized saved energy
-
+    assert saved["delta"] < 0 and saved["significant"]  # the function that was optimized saved energy
 
 def test_doctor_explains_every_meter_and_backend():
     r = pc(["doctor", "--format", "json"])

@@ -19,18 +19,31 @@ def pair():
     return realistic(seed=0), realistic(seed=3, scale={"matmul": 0.5, "wait_io": 2.0})
 
 
-def test_by_function_and_totals(pair):
+def test_compare_one_run_per_side(pair):
     before, after = pair
-    rows = diff.by_function(before, after)
-    assert rows[0]["qualname"] == "matmul" and rows[0]["self_delta_j"] < -30
+    c = diff.compare(before, after)
+    rows = c["functions"]
+    assert rows[0]["qualname"] == "matmul" and rows[0]["delta"] < -30 and rows[0]["significant"]
     wait = next(r for r in rows if r["qualname"] == "wait_io")
-    assert wait["self_delta_j"] > 0 and wait["self_delta_err_j"] > 0
-    t = diff.totals(before, after)
-    assert t["delta_j"] == pytest.approx(t["energy_j_after"] - t["energy_j_before"])
-    assert t["delta_err_j"] == pytest.approx(math.hypot(diff.total_error(before), diff.total_error(after)))
-    assert 0 < t["delta_err_j"] < abs(t["delta_j"]) and t["delta_pct"] < -20
-    same = diff.totals(before, before)
-    assert same["delta_j"] == 0 and same["delta_err_j"] > 0
+    assert wait["delta"] > 0 and wait["se"] > 0
+    t = c["total"]
+    assert c["sampling_only"] and t["delta"] == pytest.approx(t["after"] - t["before"])
+    # one run per side: the total's interval is the 1/sqrt(N) of a sampled total, each side's
+    n = lambda p: p.totals()["samples"]
+    se = math.hypot(t["before"] / math.sqrt(n(before)), t["after"] / math.sqrt(n(after)))
+    assert t["se"] == pytest.approx(se, rel=1e-6) and t["pct"] < -20
+    same = diff.compare(before, before)["total"]
+    assert same["delta"] == 0 and same["se"] > 0
+
+
+def test_total_over_runs_has_no_sampling_floor(pair):
+    """The total is measured (CPU clock, meters), not sampled: with 2+ runs per side only their
+    spread makes its interval, however few samples each run has; a function's keeps its floor."""
+    before, after = pair
+    c = diff.compare([before, before], [after, after], adjust=False)
+    assert c["total"]["se"] == 0 and c["total"]["significant"]
+    matmul = next(r for r in c["functions"] if r["qualname"] == "matmul")
+    assert matmul["se"] > 0  # identical runs: the binomial floor is all that is left
 
 
 def test_differential_flame_graph_colors_and_widths(pair):
@@ -94,6 +107,26 @@ def test_cli_text_and_gate(fake_recordings, capsys):
     assert err.startswith("pyprof-carbon: FAIL: energy +49.7%") and "rose more than 5%" in err and "\n" not in err
     # the whole interval must lie above the limit: a rise of +49.7% does not fail a 60% gate
     assert cli.main(["diff", "after.pcarbon", "before.pcarbon", "--fail-if-increase", "60"]) == 0
+
+
+def test_gate_says_how_many_runs_a_rise_needs():
+    """A rise above the limit that the runs' noise hides: the line says how many runs per side
+    would show it (the one-sided margin shrinks as 1/sqrt(n))."""
+    from pyprof_carbon import stats
+    from pyprof_carbon.commands.diff import gate
+    before, after = [10.0, 12.0, 9.0, 11.0, 13.0], [12.0, 14.0, 10.0, 13.0, 11.5]
+    zeros = [0.0] * 5
+    tot = stats.change(before, zeros, after, zeros)
+    assert tot["pct"] > 5 and not tot["rise_significant"]
+    cmp = {"total": tot, "confidence": 0.95, "runs": (5, 5), "metric": "cpu", "sampling_only": False,
+           "speed_adjusted": False}
+    status, line = gate(cmp, 5)
+    need = math.ceil(5 * ((tot["delta"] - tot["rise_lo"]) / tot["delta"]) ** 2)
+    assert status == 0 and need > 5 and line.endswith(f"about {need} runs per side would tell a rise of this size from this noise")
+    # the same runs three times over (15 per side, above the 14 it asks for): significant; twice (10): not
+    more = lambda k: stats.change(before * k, zeros * k, after * k, zeros * k)
+    assert need == 14 and more(3)["rise_significant"] and not more(2)["rise_significant"]
+    assert "runs per side" not in gate(cmp, 50)[1]  # not above the limit: nothing to tell
 
 
 @pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "-1", "five"])
