@@ -212,9 +212,16 @@ def main(argv=None) -> int:
         cpu = {g: [r["cpu_s"][g] for r in old["rows"]] for g in "ABC"}
         noise(cpu, old["runs_per_side"], old["limit_pct"], args.simulations, {})
         return 0
-    tmp = args.keep or tempfile.mkdtemp(prefix="pcdiffsig-")
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        return measure(args, args.keep)
+    with tempfile.TemporaryDirectory(prefix="pcdiffsig-") as tmp:
+        return measure(args, tmp)
+
+
+def measure(args, tmp: str) -> int:
+    """The experiment itself, its recordings in `tmp`; 0 when both targets are met."""
     script = os.path.join(tmp, "workload.py")
-    os.makedirs(tmp, exist_ok=True)
     with open(script, "w") as f:
         f.write(workload(args.body))
     t0 = time.time()
