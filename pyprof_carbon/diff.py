@@ -8,7 +8,7 @@ docs/diff.md explains the choices. The differential flame graphs and folded stac
 render/diff.py."""
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -65,11 +65,35 @@ def speed_for(speed, before: Sequence[float], after: Sequence[float]):
     return speed if speed is not None and min(before) > 0 and min(after) > 0 else None
 
 
-def stack_rows(p: Profile, metric: str, w: float):
-    """(frames as (qualname, file) root -> leaf, value in J on the metric, samples, CO2 g, line of leaf)."""
+def script_file(p: Profile) -> Optional[str]:
+    """The file of the run's script: that of the `<module>` frame at the root of most of its samples
+    (`run script.py` and `run -m package` alike: the profiler's and runpy's frames are not kept)."""
+    counts: Dict[str, int] = {}
+    for stack, _e, _cpu, n, _co2 in p.stack_table():
+        if stack and p.functions[stack[0][0]].qualname == "<module>":
+            f = p.functions[stack[0][0]].file
+            counts[f] = counts.get(f, 0) + n
+    return max(counts, key=counts.get) if counts else None
+
+
+def common_script(before: Sequence[Profile], after: Sequence[Profile]) -> Optional[str]:
+    """The script path every run's own script is keyed as (AFTER's most common, else BEFORE's), so
+    that `before.py` against an edited copy `after.py` matches its functions by name."""
+    for side in (after, before):
+        files = [f for f in map(script_file, side) if f is not None]
+        if files:
+            return max(set(files), key=files.count)
+    return None
+
+
+def stack_rows(p: Profile, metric: str, w: float, script: Optional[str] = None):
+    """(frames as (qualname, file) root -> leaf, value in J on the metric, samples, CO2 g, line of
+    leaf). Frames in the run's own script are keyed with the file `script` (common_script)."""
+    own = script_file(p) if script is not None else None
+    file_of = lambda f: script if own is not None and f.file == own else f.file
     out = []
     for stack, e, cpu, n, co2 in p.stack_table():
-        keys = tuple((p.functions[f].qualname, p.functions[f].file) for f, _ in stack)
+        keys = tuple((p.functions[f].qualname, file_of(p.functions[f])) for f, _ in stack)
         leaf_line = p.functions[stack[-1][0]].line if stack else 0
         out.append((keys, e if metric == "energy" else cpu * w, n, co2, leaf_line))
     return out
@@ -119,8 +143,9 @@ def compare(before, after, metric: str = "auto", confidence: float = 0.95, adjus
     if metric == "auto":
         metric = choose_metric(before + after)
     w = joules_per_cpu_s(before + after) if metric == "cpu" else 1.0
-    rows_a = [stack_rows(p, metric, w) for p in before]
-    rows_b = [stack_rows(p, metric, w) for p in after]
+    script = common_script(before, after)
+    rows_a = [stack_rows(p, metric, w, script) for p in before]
+    rows_b = [stack_rows(p, metric, w, script) for p in after]
     leaf = lambda r: (r[0][-1],) if r[0] else ()
     seen_a = {r[0][-1] for rows in rows_a for r in rows if r[0]}
     seen_b = {r[0][-1] for rows in rows_b for r in rows if r[0]}

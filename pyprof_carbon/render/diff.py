@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import stats
 from ..attributed_profile import Profile, sampling_error
-from ..diff import (METRICS, as_runs, stack_rows, choose_metric, compare, joules_per_cpu_s, sampling_only_note,
+from ..diff import (METRICS, as_runs, stack_rows, choose_metric, common_script, compare, joules_per_cpu_s, sampling_only_note,
                     speed_covariates, speed_for)
 from .svg import svg_document
 from .tree import children_of, fmt_num, frame_name, layout
@@ -52,6 +52,7 @@ class DiffTree:
         if metric == "auto":
             metric = choose_metric(before + after)
         w = joules_per_cpu_s(before + after) if metric == "cpu" else 1.0
+        script = common_script(before, after)
         self.metric = metric
         self.parent, self.name, self.where, self.depth = [-1], ["all"], [""], [0]
         index: Dict[Tuple[int, Tuple[str, str]], int] = {}
@@ -59,7 +60,7 @@ class DiffTree:
         for side, profiles in ((0, before), (1, after)):
             for p in profiles:
                 self_vals: Dict[int, np.ndarray] = {}
-                for keys, v, n, co2, line in stack_rows(p, metric, w):
+                for keys, v, n, co2, line in stack_rows(p, metric, w, script):
                     node = 0
                     for depth, k in enumerate(keys):
                         child = index.get((node, k))

@@ -1,5 +1,6 @@
 """`diff` shows the saving on the right function and gates regressions; `doctor` explains itself."""
 import json
+import os
 
 from pcrun import ROOT, pc
 
@@ -24,6 +25,9 @@ def test_diff_shows_saving_and_gates_increase(tmp_path):
     saved = min((row for row in rows if row["qualname"] != "<module>"), key=lambda row: row["delta"])
     assert saved["qualname"] == "total_by_key", saved  # the biggest saving below the script itself
     assert saved["delta"] < 0 and saved["significant"]  # the function that was optimized saved energy
+    # the two scripts are two files: their functions still match by name, each once
+    tbk = [row for row in rows if row["qualname"] == "total_by_key"]
+    assert [(row["status"], os.path.basename(row["file"])) for row in tbk] == [("", "after_optimization.py")]
 
 def test_doctor_explains_every_meter_and_backend():
     r = pc(["doctor", "--format", "json"])

@@ -36,6 +36,35 @@ def test_compare_one_run_per_side(pair):
     assert same["delta"] == 0 and same["se"] > 0
 
 
+def _moved(p, old, new):
+    """p with every function of file `old` in file `new` (a copy of the script, a moved module)."""
+    import copy
+    import dataclasses
+    q = copy.copy(p)
+    q.functions = [dataclasses.replace(f, file=new) if f.file == old else f for f in p.functions]
+    return q
+
+
+def test_a_copy_of_the_script_matches_its_functions_by_name(pair):
+    """before.py against an edited copy after.py: the script's functions match by qualified name
+    (shown with AFTER's path); a function moved to another module is still removed and added."""
+    # fib, which has self time, lives in the script here
+    before, after = (_moved(p, "/app/algo.py", "/app/main.py") for p in pair)
+    assert diff.script_file(before) == "/app/main.py"
+    c = diff.compare(before, _moved(after, "/app/main.py", "/app/main_v2.py"))
+    fib = [r for r in c["functions"] if r["qualname"] == "fib"]
+    assert [(r["file"], r["status"]) for r in fib] == [("/app/main_v2.py", "")]
+    assert not any(r["status"] for r in c["functions"])
+    same = diff.compare(before, after)["functions"]
+    assert [r["delta"] for r in c["functions"]] == [r["delta"] for r in same]
+    before, after = pair
+    moved = diff.compare(before, _moved(after, "/app/model.py", "/app/model2.py"))["functions"]
+    assert {(r["file"], r["status"]) for r in moved if r["qualname"] == "matmul"} == {
+        ("/app/model.py", "removed"), ("/app/model2.py", "added")}
+    tree = diff_render.DiffTree(before, _moved(after, "/app/main.py", "/app/main_v2.py"))
+    assert tree.name.count("main") == 1  # one frame for both sides in the flame graph
+
+
 def test_total_over_runs_has_no_sampling_floor(pair):
     """The total is measured (CPU clock, meters), not sampled: with 2+ runs per side only their
     spread makes its interval, however few samples each run has; a function's keeps its floor."""
