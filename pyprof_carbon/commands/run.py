@@ -116,6 +116,7 @@ def _main(args) -> int:
     except OSError as e:
         raise UserError(f"cannot create the directory {folder}: {e.strerror}") from None
     check_output_path(os.path.join(folder, "run-001.pcarbon"))
+    check_only_these_runs(folder, args.repeat)
     for i in range(args.repeat):
         check_no_leftover(os.path.join(folder, f"run-{i + 1:03d}.pcarbon"))
     profiles = []
@@ -135,6 +136,17 @@ def _main(args) -> int:
         from ..render.runs import repeat_summary
         sys.stderr.write(repeat_summary(profiles) + f"Written: {folder}/run-*.pcarbon\n")
     return 0
+
+
+def check_only_these_runs(folder: str, repeat: int) -> None:
+    """`diff` reads every recording in a folder: one that this --repeat will not overwrite (an
+    earlier, longer --repeat, another program's run) would be compared as one of these runs."""
+    ours = {f"run-{i + 1:03d}.pcarbon" for i in range(repeat)}
+    others = sorted(f for f in os.listdir(folder) if f.endswith(".pcarbon") and f not in ours)
+    if others:
+        raise UserError(f"{folder} already holds {len(others)} other recording{'s' if len(others) > 1 else ''} "
+                        f"({others[0]}{', ...' if len(others) > 1 else ''}) that diff would read with these runs: "
+                        f"remove them or choose another folder")
 
 
 def _profile_once(args, module, script, script_args, command, intensity, output, quiet, attributed=True):

@@ -25,3 +25,21 @@ def test_repeat_stops_at_a_failing_run_with_its_status(tmp_path):
 def test_repeat_must_be_positive(tmp_path):
     r = pc(["run", "--repeat", "0", script("cpu_spin.py"), "0.3"])
     assert r.returncode == 2 and "--repeat" in r.stderr
+
+
+def test_repeat_into_a_folder_with_other_recordings_is_refused(tmp_path):
+    """diff reads every recording in a folder: an earlier, longer --repeat's run-004 must not
+    be compared as one of these runs. The ones this --repeat writes are overwritten, as -o FILE."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for name in ("run-001.pcarbon", "run-004.pcarbon"):
+        (folder / name).write_bytes(b"earlier")
+    r = pc(["run", "--repeat", "2", "-o", str(folder), script("cpu_spin.py"), "0.05"])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "already holds 1 other recording (run-004.pcarbon)" in r.stderr
+    assert (folder / "run-001.pcarbon").read_bytes() == b"earlier"  # nothing touched
+    (folder / "run-004.pcarbon").unlink()
+    r = pc(["run", "--repeat", "2", "-q", "-o", str(folder), script("cpu_spin.py"), "0.05"])
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(folder)) == ["run-001.pcarbon", "run-002.pcarbon"]
+    assert (folder / "run-001.pcarbon").read_bytes() != b"earlier"
