@@ -88,7 +88,7 @@ def test_energy_table_most_energy_first(pytester):
     heavy_cpu = float(rows[0].split()[-2])
     assert heavy_cpu > 0
     assert "hello" not in out  # output capture untouched: passing tests' prints stay hidden
-    assert re.search(r"^total: .* in 3 tests \(call phase only\)$", out, re.M)
+    assert re.search(r"^total: .* in 3 tests \(call phase only; ± J: E/√N for N samples, one run\)$", out, re.M)
 
 
 def test_energy_top_and_selection(pytester):
@@ -151,7 +151,7 @@ def test_unmarked():
     r = pytester.runpytest(*PLUGIN)  # no --energy: budgets are measured anyway, no table
     r.assert_outcomes(passed=2, failed=1)
     out = r.stdout.str()
-    assert re.search(r"test_over.*\n?.*energy [\d.e+-]+ J ± [\d.e+-]+ J \(sampling error\) is above the budget of 1e-06 J", out)
+    assert re.search(r"test_over.*\n?.*energy [\d.e+-]+ J ± [\d.e+-]+ J \(E/√N, N = \d+ samples\) is above the budget of 1e-06 J", out)
     assert "energy per test" not in out and "PluggyTeardownRaisedWarning" not in out  # a clean failure
     r.stdout.fnmatch_lines(["*FAILED test_budget.py::test_over*"])
 
