@@ -86,7 +86,8 @@ def profile(script: str, out: str, args, factor: float, repeat: int = 1) -> None
     """One run into the file `out`, or (`repeat` > 1) `run --repeat` into the folder `out`."""
     many = ["--repeat", str(repeat)] if repeat > 1 else []
     r = subprocess.run([sys.executable, "-m", "pyprof_carbon", "run", *many, "-o", out, "--quiet", script,
-                        str(args.iterations), str(factor), str(args.hot_share)], env=env(), capture_output=True, text=True)
+                        str(args.iterations), str(factor), str(args.hot_share)],
+                       env=env(), capture_output=True, text=True)
     if r.returncode != 0 or not os.path.exists(out):
         raise RuntimeError(f"run failed ({r.returncode}): {r.stderr[-800:]}")
 

@@ -16,10 +16,6 @@ from . import speed_probe, stats
 from .attributed_profile import Profile, sampling_error
 
 
-def _key(f: dict):
-    return (f["qualname"], f["file"])
-
-
 # ---- several runs per side, on one metric ---------------------------------------------------
 METRICS = {
     "energy": "attributed energy",

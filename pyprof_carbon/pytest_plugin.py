@@ -116,8 +116,8 @@ class EnergyPlugin:
                              "recording": path})
         budget = budget_of(item)
         if budget is not None and outcome.excinfo is None and energy - Z_BUDGET * err > budget:
-            msg = (f"energy {energy:.4g} J ± {err:.2g} J (E/√N, N = {t['samples']} samples) is above the budget of {budget:g} J"
-                   f"{' (estimated by the model meter)' if estimated else ''}")
+            msg = (f"energy {energy:.4g} J ± {err:.2g} J (E/√N, N = {t['samples']} samples) is above the budget "
+                   f"of {budget:g} J{' (estimated by the model meter)' if estimated else ''}")
             # the test's own failure (its call phase fails); pluggy >= 1.1 takes it through the
             # outcome, older ones from an exception raised in the wrapper
             if hasattr(outcome, "force_exception"):

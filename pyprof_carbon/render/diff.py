@@ -10,8 +10,8 @@ import numpy as np
 
 from .. import stats
 from ..attributed_profile import Profile, sampling_error
-from ..diff import (METRICS, as_runs, stack_rows, choose_metric, common_script, compare, joules_per_cpu_s, sampling_only_note,
-                    speed_covariates, speed_for)
+from ..diff import (METRICS, as_runs, stack_rows, choose_metric, common_script, compare, joules_per_cpu_s,
+                    sampling_only_note, speed_covariates, speed_for)
 from .svg import svg_document
 from .tree import children_of, fmt_num, frame_name, layout
 

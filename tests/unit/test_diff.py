@@ -151,7 +151,8 @@ def test_gate_says_how_many_runs_a_rise_needs():
            "speed_adjusted": False}
     status, line = gate(cmp, 5)
     need = math.ceil(5 * ((tot["delta"] - tot["rise_lo"]) / tot["delta"]) ** 2)
-    assert status == 0 and need > 5 and line.endswith(f"about {need} runs per side would tell a rise of this size from this noise")
+    assert status == 0 and need > 5
+    assert line.endswith(f"about {need} runs per side would tell a rise of this size from this noise")
     # the same runs three times over (15 per side, above the 14 it asks for): significant; twice (10): not
     more = lambda k: stats.change(before * k, zeros * k, after * k, zeros * k)
     assert need == 14 and more(3)["rise_significant"] and not more(2)["rise_significant"]
