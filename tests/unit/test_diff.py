@@ -1,5 +1,7 @@
-"""diff: per function and per stack changes, totals with combined sampling error, the differential
-flame graph (widths AFTER, blue saved, red added) and the CLI (`--format`, `--fail-if-increase`)."""
+"""diff: per function and per stack changes, the total's interval (the 1/sqrt(N) stand-in for one
+run per side, the runs' spread alone over several), the script matched across two files, the
+differential flame graph (widths AFTER, blue saved, red added) and the CLI (`--format`,
+`--fail-if-increase` and its hint)."""
 import math
 import re
 import xml.etree.ElementTree as ET
