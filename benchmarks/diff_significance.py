@@ -41,8 +41,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 # hot() and cold() run the same loop, each as its own function so that the profiler tells them
-# apart; only the work they are given differs. Two kinds of loop (--body): integer arithmetic, and
-# objects (strings, a dict, method calls: more memory traffic and calls per iteration).
+# apart; only the work they are given differs. Three kinds of loop (--body): integer arithmetic,
+# objects (strings, a dict, method calls: more memory traffic and calls per iteration) and numpy
+# (200x200 matrix products: the work in BLAS, on its own threads where it has them).
 BODIES = {
     "arithmetic": """
 
@@ -51,6 +52,15 @@ def {name}(n):
     for i in range(n):
         total += i * i % 7
     return total
+""",
+    "numpy": """
+
+def {name}(n):
+    import numpy as np
+    a = np.arange(40000, dtype=np.float64).reshape(200, 200) / 40000
+    for _ in range(n // 8000):
+        a = np.tanh(a @ a)
+    return float(a.sum())
 """,
     "objects": """
 
