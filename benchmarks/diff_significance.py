@@ -21,7 +21,7 @@ simulated ones; when detection is short of 9 in 10 in both, the machine's noise 
 not the test.
 
     python benchmarks/diff_significance.py [--comparisons 10] [--runs 5] [--iterations 4000000]
-                                           [--body arithmetic|objects] [--hot-share 0.9]
+                                           [--body arithmetic|objects|numpy] [--hot-share 0.9]
                                            [--order interleaved|blocks]
 """
 from __future__ import annotations
