@@ -8,6 +8,7 @@ docs/diff.md explains the choices. The differential flame graphs and folded stac
 render/diff.py."""
 from __future__ import annotations
 
+import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -62,14 +63,23 @@ def speed_for(speed, before: Sequence[float], after: Sequence[float]):
 
 
 def script_file(p: Profile) -> Optional[str]:
-    """The file of the run's script: that of the `<module>` frame at the root of most of its samples
-    (`run script.py` and `run -m package` alike: the profiler's and runpy's frames are not kept)."""
-    counts: Dict[str, int] = {}
-    for stack, _e, _cpu, n, _co2 in p.stack_table():
-        if stack and p.functions[stack[0][0]].qualname == "<module>":
-            f = p.functions[stack[0][0]].file
-            counts[f] = counts.get(f, 0) + n
-    return max(counts, key=counts.get) if counts else None
+    """The file of the run's script: the `<module>` whose path ends with the one the run was given
+    (meta `command`: `script.py ...` or `-m package ...`; `..` and `.` left out), or None (a
+    notebook cell, a test, a recording without its command)."""
+    cmd = [str(a) for a in p.meta.get("command") or []]
+    if len(cmd) >= 2 and cmd[0] == "-m":
+        parts = cmd[1].split(".")
+        tails = [parts + ["__main__.py"], parts[:-1] + [parts[-1] + ".py"]]
+    elif cmd and cmd[0].endswith(".py"):
+        tails = [[c for c in cmd[0].replace(os.sep, "/").split("/") if c not in ("", ".", "..")]]
+    else:
+        return None
+    for f in p.functions:
+        if f.qualname == "<module>":
+            parts = f.file.replace(os.sep, "/").split("/")
+            if any(t and parts[-len(t):] == t for t in tails):
+                return f.file
+    return None
 
 
 def common_script(before: Sequence[Profile], after: Sequence[Profile]) -> Optional[str]:

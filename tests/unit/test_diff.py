@@ -2,6 +2,8 @@
 run per side, the runs' spread alone over several), the script matched across two files, the
 differential flame graph (widths AFTER, blue saved, red added) and the CLI (`--format`,
 `--fail-if-increase` and its hint)."""
+import copy
+import dataclasses
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -40,8 +42,6 @@ def test_compare_one_run_per_side(pair):
 
 def _moved(p, old, new):
     """p with every function of file `old` in file `new` (a copy of the script, a moved module)."""
-    import copy
-    import dataclasses
     q = copy.copy(p)
     q.functions = [dataclasses.replace(f, file=new) if f.file == old else f for f in p.functions]
     return q
@@ -50,21 +50,26 @@ def _moved(p, old, new):
 def test_a_copy_of_the_script_matches_its_functions_by_name(pair):
     """before.py against an edited copy after.py: the script's functions match by qualified name
     (shown with AFTER's path); a function moved to another module is still removed and added."""
-    # fib, which has self time, lives in the script here
-    before, after = (_moved(p, "/app/algo.py", "/app/main.py") for p in pair)
-    assert diff.script_file(before) == "/app/main.py"
-    c = diff.compare(before, _moved(after, "/app/main.py", "/app/main_v2.py"))
+    # fib, which has self time, lives in the script here; the runs were `run main.py` and
+    # `run ../app/main_v2.py`
+    one_file = [_moved(p, "/app/algo.py", "/app/main.py") for p in pair]
+    before, after = copy.copy(one_file[0]), _moved(one_file[1], "/app/main.py", "/app/main_v2.py")
+    before.meta = dict(before.meta, command=["main.py", "--epochs", "3"])
+    after.meta = dict(after.meta, command=["../app/main_v2.py"])
+    assert diff.script_file(before) == "/app/main.py" and diff.script_file(after) == "/app/main_v2.py"
+    assert diff.script_file(pair[0]) is None  # its command, `python train.py`, names no script of it
+    c = diff.compare(before, after)
     fib = [r for r in c["functions"] if r["qualname"] == "fib"]
     assert [(r["file"], r["status"]) for r in fib] == [("/app/main_v2.py", "")]
     assert not any(r["status"] for r in c["functions"])
-    same = diff.compare(before, after)["functions"]
+    same = diff.compare(*one_file)["functions"]  # the same runs with the script at one path
     assert [r["delta"] for r in c["functions"]] == [r["delta"] for r in same]
-    before, after = pair
-    moved = diff.compare(before, _moved(after, "/app/model.py", "/app/model2.py"))["functions"]
+    # the flame graph: the same frames as with one path, AFTER's path shown
+    tree = diff_render.DiffTree(before, after)
+    assert tree.name == diff_render.DiffTree(*one_file).name and "/app/main_v2.py" in tree.where
+    moved = diff.compare(pair[0], _moved(pair[1], "/app/model.py", "/app/model2.py"))["functions"]
     assert {(r["file"], r["status"]) for r in moved if r["qualname"] == "matmul"} == {
         ("/app/model.py", "removed"), ("/app/model2.py", "added")}
-    tree = diff_render.DiffTree(before, _moved(after, "/app/main.py", "/app/main_v2.py"))
-    assert tree.name.count("main") == 1  # one frame for both sides in the flame graph
 
 
 def test_total_over_runs_has_no_sampling_floor(pair):
