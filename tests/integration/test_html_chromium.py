@@ -184,7 +184,7 @@ def check_first_screen(tmp_path, report, name, user_functions):
     assert f["top-user"] == top_user, f
     left, top, right, bottom = map(int, f["top-user-rect"].split(","))
     assert 0 <= top and bottom <= int(f["view-height"]) and 0 <= left < right <= int(f["view-width"]), f
-    assert right - left > 24  # wide enough to carry its name
+    assert right - left > 24, f  # wide enough to carry its name
     os.makedirs(SHOTS, exist_ok=True)
     for size in ("1366,768", "1920,1080"):
         shot = tmp_path / f"{name}-{size.replace(',', 'x')}.png"
