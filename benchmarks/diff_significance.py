@@ -92,20 +92,23 @@ def env():
     return e
 
 
+def program(script: str, args, factor: float) -> list:
+    """The workload's command line: hot() does --hot-share of --iterations, times `factor`."""
+    return [script, str(args.iterations), str(factor), str(args.hot_share)]
+
+
 def profile(script: str, out: str, args, factor: float, repeat: int = 1) -> None:
     """One run into the file `out`, or (`repeat` > 1) `run --repeat` into the folder `out`."""
     many = ["--repeat", str(repeat)] if repeat > 1 else []
-    r = subprocess.run([sys.executable, "-m", "pyprof_carbon", "run", *many, "-o", out, "--quiet", script,
-                        str(args.iterations), str(factor), str(args.hot_share)],
-                       env=env(), capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "pyprof_carbon", "run", *many, "-o", out, "--quiet",
+                        *program(script, args, factor)], env=env(), capture_output=True, text=True)
     if r.returncode != 0 or not os.path.exists(out):
         raise RuntimeError(f"run failed ({r.returncode}): {r.stderr[-800:]}")
 
 
 def plain_cpu_s(script: str, args) -> float:
     """The unchanged workload's CPU time under plain python: the machine's own noise, no profiler."""
-    p = subprocess.Popen([sys.executable, script, str(args.iterations), "1.0", str(args.hot_share)],
-                         stdout=subprocess.DEVNULL)
+    p = subprocess.Popen([sys.executable, *program(script, args, 1.0)], stdout=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"plain run failed: {status}")

@@ -105,6 +105,19 @@ def stack_rows(p: Profile, metric: str, w: float, script: Optional[str] = None):
     return out
 
 
+def runs_on_metric(before: Sequence[Profile], after: Sequence[Profile], metric: str):
+    """Every run's stacks on one metric, the program's script keyed as one file on both sides:
+    (the metric, choose_metric's for `auto`; its J per CPU-second for `cpu`, else 1; BEFORE's
+    stack_rows per run; AFTER's). The table (compare) and the flame graph (render/diff.py) both
+    start here."""
+    if metric == "auto":
+        metric = choose_metric(list(before) + list(after))
+    w = joules_per_cpu_s(list(before) + list(after)) if metric == "cpu" else 1.0
+    script = common_script(before, after)
+    return (metric, w, [stack_rows(p, metric, w, script) for p in before],
+            [stack_rows(p, metric, w, script) for p in after])
+
+
 def _side_values(rows_per_run, keys, pick):
     """Per key: the run values and their sampling variances, for stats.change."""
     out = {}
@@ -146,12 +159,7 @@ def compare(before, after, metric: str = "auto", confidence: float = 0.95, adjus
     probe where every run has one and there are runs enough (stats.change)."""
     before, after = as_runs(before), as_runs(after)
     speed = speed_covariates(before, after) if adjust else None
-    if metric == "auto":
-        metric = choose_metric(before + after)
-    w = joules_per_cpu_s(before + after) if metric == "cpu" else 1.0
-    script = common_script(before, after)
-    rows_a = [stack_rows(p, metric, w, script) for p in before]
-    rows_b = [stack_rows(p, metric, w, script) for p in after]
+    metric, w, rows_a, rows_b = runs_on_metric(before, after, metric)
     leaf = lambda r: (r[0][-1],) if r[0] else ()
     seen_a = {r[0][-1] for rows in rows_a for r in rows if r[0]}
     seen_b = {r[0][-1] for rows in rows_b for r in rows if r[0]}

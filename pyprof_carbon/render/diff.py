@@ -10,8 +10,7 @@ import numpy as np
 
 from .. import stats
 from ..attributed_profile import Profile, sampling_error
-from ..diff import (METRICS, as_runs, stack_rows, choose_metric, common_script, compare, joules_per_cpu_s,
-                    sampling_only_note, speed_covariates, speed_for)
+from ..diff import METRICS, as_runs, compare, runs_on_metric, sampling_only_note, speed_covariates, speed_for
 from .svg import svg_document
 from .tree import children_of, fmt_num, frame_name, layout
 
@@ -49,18 +48,14 @@ class DiffTree:
     def __init__(self, before, after, metric: str = "auto", confidence: float = 0.95, adjust: bool = True):
         before, after = as_runs(before), as_runs(after)
         self.speed = speed_covariates(before, after) if adjust else None
-        if metric == "auto":
-            metric = choose_metric(before + after)
-        w = joules_per_cpu_s(before + after) if metric == "cpu" else 1.0
-        script = common_script(before, after)
-        self.metric = metric
+        self.metric, _, *rows_per_side = runs_on_metric(before, after, metric)
         self.parent, self.name, self.where, self.depth = [-1], ["all"], [""], [0]
         index: Dict[Tuple[int, Tuple[str, str]], int] = {}
         runs = []  # per run: (side, {node: [value, samples, co2]})
-        for side, profiles in ((0, before), (1, after)):
-            for p in profiles:
+        for side, rows_per_run in enumerate(rows_per_side):
+            for rows in rows_per_run:
                 self_vals: Dict[int, np.ndarray] = {}
-                for keys, v, n, co2, line in stack_rows(p, metric, w, script):
+                for keys, v, n, co2, line in rows:
                     node = 0
                     for depth, k in enumerate(keys):
                         child = index.get((node, k))
